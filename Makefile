@@ -1,0 +1,32 @@
+# pg_gik: PGXS build for the pg_gik core extension and the SQL-only pg_gik_postgis companion.
+EXTENSION = pg_gik pg_gik_postgis
+EXTVERSION = 0.1.0
+
+MODULE_big = pg_gik
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/core/*.c)))
+HEADERS = $(wildcard src/*.h src/core/*.h)
+
+# SQL install scripts are assembled from sql/pg_gik/*.sql (one file per job, in name order).
+SQL_PARTS = $(sort $(wildcard sql/pg_gik/*.sql))
+DATA_built = sql/pg_gik--$(EXTVERSION).sql
+DATA = sql/pg_gik_postgis--$(EXTVERSION).sql $(wildcard sql/pg_gik--*--*.sql) $(wildcard sql/pg_gik_postgis--*--*.sql)
+
+PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl jansson eccodes)
+PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Wno-cast-function-type
+SHLIB_LINK = $(shell pkg-config --libs libcurl jansson eccodes) -lpthread
+
+REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+REGRESS_OPTS = --inputdir=test --outputdir=test/results --load-extension=pg_gik
+EXTRA_CLEAN = sql/pg_gik--$(EXTVERSION).sql test/results test/regression.* tmp_check
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/pg_gik--$(EXTVERSION).sql: $(SQL_PARTS)
+	cat $^ > $@
+
+# Pure-C unit tests of src/core (no server needed).
+.PHONY: unit
+unit:
+	$(MAKE) -C test/unit run

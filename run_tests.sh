@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Run every pg_gik test on this machine: installs dependencies, builds and installs the extensions,
+# generates a loopback mirror, starts nginx and the fault-injecting server, then runs the C unit tests,
+# pg_regress, the Python comparison tests and the TAP tests inside throwaway PostgreSQL clusters.
+# Usage: ./run_tests.sh [--only unit|regress|py|tap ...] [--keep]
+set -euo pipefail
+cd "$(dirname "$0")"
+SRC=$(pwd)
+export SRC
+
+only=()
+keep=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --only) only+=("$2"); shift 2 ;;
+    --keep) keep=1; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+wanted() { [ ${#only[@]} -eq 0 ] && return 0; for o in "${only[@]}"; do [ "$o" = "$1" ] && return 0; done; return 1; }
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+
+tools/install-deps.sh
+make -s -j2
+$SUDO make -s install
+
+# Everything the servers read lives in a world-readable work directory (the clone may be private).
+export GIK_TEST_ROOT=/tmp/pg_gik_test
+export GIK_HTTP_PORT=18765
+export GIK_FAULT_PORT=18766
+export GIK_HTTP="http://127.0.0.1:$GIK_HTTP_PORT"
+export GIK_FAULT="http://127.0.0.1:$GIK_FAULT_PORT"
+tools/mirror-server.sh stop "$GIK_TEST_ROOT/nginx" 2>/dev/null || true
+[ -f "$GIK_TEST_ROOT/fault.pid" ] && kill "$(cat "$GIK_TEST_ROOT/fault.pid")" 2>/dev/null || true
+rm -rf "$GIK_TEST_ROOT"
+mkdir -p "$GIK_TEST_ROOT"
+cp -r test "$GIK_TEST_ROOT/test"
+cp -r tools "$GIK_TEST_ROOT/tools"
+test/make-mirror.sh "$GIK_TEST_ROOT/mirror"
+chmod -R a+rX "$GIK_TEST_ROOT"
+
+cleanup() {
+  tools/mirror-server.sh stop "$GIK_TEST_ROOT/nginx" || true
+  [ -f "$GIK_TEST_ROOT/fault.pid" ] && kill "$(cat "$GIK_TEST_ROOT/fault.pid")" 2>/dev/null || true
+}
+[ $keep -eq 1 ] || trap cleanup EXIT
+tools/mirror-server.sh start "$GIK_TEST_ROOT/mirror" "$GIK_HTTP_PORT" "$GIK_TEST_ROOT/nginx"
+/usr/bin/python3 test/fault_server.py --root "$GIK_TEST_ROOT/mirror" --port "$GIK_FAULT_PORT" \
+  --pidfile "$GIK_TEST_ROOT/fault.pid" >"$GIK_TEST_ROOT/fault.log" 2>&1 &
+for _ in $(seq 50); do curl -sf -o /dev/null "$GIK_FAULT/__stats" && break; sleep 0.1; done
+
+passed=0
+failed=0
+failed_suites=()
+record() { # suite-name passed failed
+  passed=$((passed + $2)); failed=$((failed + $3))
+  [ "$3" -gt 0 ] && failed_suites+=("$1")
+  echo "== $1: $2 passed, $3 failed"
+}
+
+if wanted unit; then
+  set +e; make -s unit 2>&1 | tee "$GIK_TEST_ROOT/unit.log"; set -e
+  record unit "$(grep -c '^ok ' "$GIK_TEST_ROOT/unit.log" || true)" "$(grep -c '^not ok ' "$GIK_TEST_ROOT/unit.log" || true)"
+fi
+
+if wanted regress || wanted py; then
+  set +e
+  pg_virtualenv \
+    -o "gik.s3_endpoint=$GIK_HTTP" \
+    -o "gik.allowed_url_prefixes=s3://noaa-gefs-pds/,s3://ecmwf-forecasts/,$GIK_HTTP/,$GIK_FAULT/" \
+    -o "gik.allowed_addresses=127.0.0.1" \
+    -o "postgis.gdal_enabled_drivers=ENABLE_ALL" \
+    -o "max_parallel_workers_per_gather=2" \
+    bash test/cluster-suites.sh "${only[@]:-all}" 2>&1 | tee "$GIK_TEST_ROOT/cluster.log"
+  set -e
+  if wanted regress; then
+    record regress "$(grep -cE '^(ok|test) .* ok ' "$GIK_TEST_ROOT/cluster.log" || true)" \
+                   "$(grep -cE '^(not ok|test) .*(FAILED|failed)' "$GIK_TEST_ROOT/cluster.log" || true)"
+    [ -s test/regression.diffs ] && cat test/regression.diffs | head -200
+  fi
+  if wanted py; then
+    line=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$GIK_TEST_ROOT/cluster.log" | tail -1 || true)
+    p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
+    f=$(( $(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0) + $(echo "$line" | grep -oE '[0-9]+ error' | grep -oE '[0-9]+' || echo 0) ))
+    [ -z "$line" ] && f=1
+    record python "${p:-0}" "$f"
+  fi
+fi
+
+if wanted tap; then
+  set +e
+  test/run-tap.sh 2>&1 | tee "$GIK_TEST_ROOT/tap.log"
+  set -e
+  record tap "$(grep -cE '^\s*ok [0-9]+' "$GIK_TEST_ROOT/tap.log" || true)" \
+             "$(( $(grep -cE '^\s*not ok [0-9]+' "$GIK_TEST_ROOT/tap.log" || true) + $(grep -c 'Result: FAIL' "$GIK_TEST_ROOT/tap.log" || true) ))"
+fi
+
+echo
+[ ${#failed_suites[@]} -gt 0 ] && echo "Failed suites: ${failed_suites[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

@@ -1,0 +1,158 @@
+/* Types shared by the pure-C core (no PostgreSQL headers). */
+#ifndef GIK_CORE_COMMON_H
+#define GIK_CORE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* Allocator supplied by the caller: palloc in the backend, malloc in unit tests. */
+typedef void *(*GikAllocFn) (size_t size);
+
+/* A slice of the input buffer. */
+typedef struct GikSpan
+{
+	const char *ptr;
+	int32_t		len;
+} GikSpan;
+
+/* Statistical process of a field over its time window. */
+typedef enum GikStat
+{
+	GIK_STAT_NONE = 0,			/* instantaneous */
+	GIK_STAT_ACC,
+	GIK_STAT_AVE,
+	GIK_STAT_MAX,
+	GIK_STAT_MIN
+} GikStat;
+
+/* Forecast time normalised to minutes since the reference time. */
+typedef struct GikTimeWindow
+{
+	bool		valid;			/* false when the text was not understood */
+	int32_t		start_min;		/* window start; equals end_min for instants */
+	int32_t		end_min;
+	GikStat		stat;
+} GikTimeWindow;
+
+/* Kind of ensemble member a message belongs to. */
+typedef enum GikMemberKind
+{
+	GIK_MEMBER_NONE = 0,		/* deterministic, no ensemble information */
+	GIK_MEMBER_CONTROL,			/* number 0 */
+	GIK_MEMBER_PERTURBED,		/* number N >= 1 */
+	GIK_MEMBER_MEAN,
+	GIK_MEMBER_SPREAD,
+	GIK_MEMBER_OTHER			/* recognised as ensemble info, kind unknown */
+} GikMemberKind;
+
+typedef struct GikMember
+{
+	GikMemberKind kind;
+	int32_t		number;			/* 0 for control, N for perturbed, -1 otherwise */
+} GikMember;
+
+/* Parse failure: where and why. */
+typedef struct GikParseError
+{
+	int32_t		lineno;			/* 1-based */
+	char		excerpt[81];	/* start of the offending line, NUL-terminated */
+	char		message[160];	/* what was expected, a full sentence */
+} GikParseError;
+
+/* Fill err with a line number, an excerpt of the line and a message. */
+extern void gik_parse_error_set(GikParseError *err, int32_t lineno,
+								const char *line, size_t line_len,
+								const char *message);
+
+/* Name of a statistical process ("acc", "ave", "max", "min") or NULL for none. */
+extern const char *gik_stat_name(GikStat stat);
+
+/* Name of a member kind ("control", "perturbed", "mean", "spread", ...). */
+extern const char *gik_member_kind_name(GikMemberKind kind);
+
+/* Cursor over the lines of a buffer; lineno counts every line, blank ones too. */
+typedef struct GikLineCursor
+{
+	const char *pos;			/* start of the next line */
+	const char *end;			/* end of the buffer */
+	int32_t		lineno;			/* 1-based number of the line last returned */
+} GikLineCursor;
+
+/* Start a line cursor at the beginning of buf[0..len). */
+static inline void
+gik_line_cursor_init(GikLineCursor *cur, const char *buf, size_t len)
+{
+	cur->pos = buf;
+	cur->end = len > 0 ? buf + len : buf;
+	cur->lineno = 0;
+}
+
+/* Next line without its "\n" or "\r\n"; false at the end of the buffer. */
+static inline bool
+gik_line_next(GikLineCursor *cur, const char **line, size_t *line_len)
+{
+	const char *start = cur->pos;
+	const char *nl;
+	size_t		n;
+
+	if (start >= cur->end)
+		return false;
+	nl = memchr(start, '\n', (size_t) (cur->end - start));
+	n = nl != NULL ? (size_t) (nl - start) : (size_t) (cur->end - start);
+	cur->pos = nl != NULL ? nl + 1 : cur->end;
+	if (n > 0 && start[n - 1] == '\r')
+		n--;
+	cur->lineno++;
+	*line = start;
+	*line_len = n;
+	return true;
+}
+
+/* True when a line holds only spaces, tabs and carriage returns (or nothing). */
+static inline bool
+gik_line_is_blank(const char *line, size_t len)
+{
+	size_t		i;
+
+	for (i = 0; i < len; i++)
+		if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+			return false;
+	return true;
+}
+
+/* True for an ASCII decimal digit. */
+static inline bool
+gik_is_digit(char c)
+{
+	return (unsigned char) (c - '0') <= 9;
+}
+
+/*
+ * Parse one or more decimal digits at *p, no larger than max; advance *p on success.
+ * At most 19 digits are read, so the uint64_t accumulator cannot overflow.
+ */
+static inline bool
+gik_parse_decimal(const char **p, const char *end, uint64_t max, uint64_t *out)
+{
+	const char *s = *p;
+	const char *limit = end - s > 19 ? s + 19 : end;
+	uint64_t	v = 0;
+
+	if (s >= end || !gik_is_digit(*s))
+		return false;
+	do
+		v = v * 10 + (uint64_t) (*s++ - '0');
+	while (s < limit && gik_is_digit(*s));
+	if ((s < end && gik_is_digit(*s)) || v > max)
+		return false;
+	*p = s;
+	*out = v;
+	return true;
+}
+
+/* Number of lines in buf[0..len): one per "\n", plus a last line without one. */
+extern size_t gik_count_lines(const char *buf, size_t len);
+
+#endif

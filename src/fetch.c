@@ -1,0 +1,804 @@
+/* Fetching URLs from the backend with the libcurl multi interface, and local files. */
+#include "postgres.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/pg_authid.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "core/url.h"
+#include "fetch.h"
+#include "pg_gik.h"
+
+/* Why a transfer failed for good. */
+typedef enum FailKind
+{
+	FAIL_NONE = 0,
+	FAIL_MISSING,				/* 404/410 */
+	FAIL_POLICY,				/* URL prefix or address refused */
+	FAIL_STATUS,				/* unexpected HTTP status */
+	FAIL_NETWORK,				/* connection, timeout or 5xx after retries */
+	FAIL_IGNORED_RANGE,			/* 200 with the whole object to a Range request */
+	FAIL_WRONG_RANGE,			/* Content-Range not the requested range */
+	FAIL_TRUNCATED,				/* fewer bytes than expected */
+	FAIL_TOO_LARGE,				/* over gik.max_response_size */
+	FAIL_OOM
+} FailKind;
+
+/* State of one request while it is in flight. */
+typedef struct Transfer
+{
+	GikFetch   *fetch;
+	int			index;
+	char	   *resolved;		/* http(s) URL */
+	CURL	   *easy;
+	char	   *buf;
+	size_t		len;
+	size_t		cap;
+	long		status;
+	int64		range_start;	/* from Content-Range, -1 if absent */
+	int64		range_end;
+	int64		range_total;
+	FailKind	fail;
+	char		reason[256];
+	char		errbuf[CURL_ERROR_SIZE];
+	TimestampTz retry_at;
+	bool		waiting;		/* queued for a retry */
+} Transfer;
+
+static CURLM *multi_handle = NULL;
+static CURL **easy_pool = NULL;
+static int	easy_pool_size = 0;
+static int	easy_pool_free = 0;
+static MemoryContext fetch_cxt = NULL;
+
+/* Allocator for core helpers. */
+static void *
+fetch_alloc(size_t size)
+{
+	return palloc(size);
+}
+
+/* Create the per-backend multi handle and easy-handle pool on first use. */
+static void
+ensure_curl(void)
+{
+	if (multi_handle)
+		return;
+	if (curl_global_init(CURL_GLOBAL_ALL) != CURLE_OK)
+		ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+						errmsg("could not initialise libcurl")));
+	fetch_cxt = AllocSetContextCreate(TopMemoryContext, "pg_gik fetch", ALLOCSET_SMALL_SIZES);
+	multi_handle = curl_multi_init();
+	if (!multi_handle)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("could not create a libcurl multi handle")));
+}
+
+/* Take an easy handle from the pool (kept per backend so connections are reused). */
+static CURL *
+take_easy(void)
+{
+	CURL	   *easy;
+
+	if (easy_pool_free > 0)
+	{
+		easy = easy_pool[--easy_pool_free];
+		curl_easy_reset(easy);
+		return easy;
+	}
+	easy = curl_easy_init();
+	if (!easy)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+						errmsg("could not create a libcurl handle")));
+	return easy;
+}
+
+/* Return an easy handle to the pool. */
+static void
+give_easy(CURL *easy)
+{
+	if (easy_pool_free == easy_pool_size)
+	{
+		int			newsize = Max(16, easy_pool_size * 2);
+
+		easy_pool = easy_pool ? repalloc(easy_pool, newsize * sizeof(CURL *))
+			: MemoryContextAlloc(fetch_cxt, newsize * sizeof(CURL *));
+		easy_pool_size = newsize;
+	}
+	easy_pool[easy_pool_free++] = easy;
+}
+
+/* Record a permanent failure with a reason. */
+static void
+set_fail(Transfer *t, FailKind kind, const char *reason)
+{
+	if (t->fail != FAIL_NONE)
+		return;
+	t->fail = kind;
+	strlcpy(t->reason, reason, sizeof(t->reason));
+}
+
+/* Size cap in bytes. */
+static size_t
+max_response_bytes(void)
+{
+	return (size_t) gik_max_response_mb * 1024 * 1024;
+}
+
+/* Grow t->buf to hold at least need bytes without raising errors (called from libcurl). */
+static bool
+grow_buffer(Transfer *t, size_t need)
+{
+	size_t		newcap;
+	char	   *newbuf;
+
+	if (need <= t->cap)
+		return true;
+	newcap = Max(need, Max((size_t) 65536, t->cap * 2));
+	newcap = Min(newcap, Max(need, max_response_bytes()));
+	newbuf = MemoryContextAllocExtended(CurrentMemoryContext, newcap,
+										MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	if (!newbuf)
+		return false;
+	if (t->len > 0)
+		memcpy(newbuf, t->buf, t->len);
+	if (t->buf)
+		pfree(t->buf);
+	t->buf = newbuf;
+	t->cap = newcap;
+	return true;
+}
+
+/* libcurl write callback: append body bytes; never raises. */
+static size_t
+write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	Transfer   *t = (Transfer *) userdata;
+	size_t		n = size * nmemb;
+	GikFetch   *f = t->fetch;
+
+	if (t->status == 0)
+		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+	if (t->status < 200 || t->status >= 300)
+		return n;				/* error bodies are discarded */
+
+	if (f->mode == GIK_FETCH_RANGE)
+	{
+		if (t->status == 200 && (f->offset != 0 || t->len + n > (size_t) f->length))
+		{
+			set_fail(t, FAIL_IGNORED_RANGE,
+					 "The server ignored the Range header and sent the whole object.");
+			return 0;
+		}
+		if (t->len + n > (size_t) f->length)
+		{
+			set_fail(t, FAIL_WRONG_RANGE, "The server sent more bytes than the requested range.");
+			return 0;
+		}
+	}
+	if (t->len + n > max_response_bytes())
+	{
+		set_fail(t, FAIL_TOO_LARGE, "The response is larger than gik.max_response_size.");
+		return 0;
+	}
+	if (!grow_buffer(t, t->len + n))
+	{
+		set_fail(t, FAIL_OOM, "Out of memory while receiving the response.");
+		return 0;
+	}
+	memcpy(t->buf + t->len, ptr, n);
+	t->len += n;
+	return n;
+}
+
+/* Parse "bytes a-b/total" (total may be "*"). */
+static void
+parse_content_range(Transfer *t, const char *value, size_t len)
+{
+	char		tmp[128];
+	long long	a,
+				b;
+	char		total[32];
+
+	if (len >= sizeof(tmp))
+		return;
+	memcpy(tmp, value, len);
+	tmp[len] = '\0';
+	if (sscanf(tmp, "bytes %lld-%lld/%31s", &a, &b, total) == 3)
+	{
+		t->range_start = a;
+		t->range_end = b;
+		t->range_total = (total[0] == '*') ? -1 : strtoll(total, NULL, 10);
+	}
+}
+
+/* libcurl header callback: Content-Range and ETag; never raises. */
+static size_t
+read_header(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	Transfer   *t = (Transfer *) userdata;
+	size_t		n = size * nitems;
+	size_t		vlen;
+	const char *value;
+
+	if (n > 14 && pg_strncasecmp(buffer, "content-range:", 14) == 0)
+	{
+		value = buffer + 14;
+		while (*value == ' ')
+			value++;
+		vlen = n - (value - buffer);
+		while (vlen > 0 && (value[vlen - 1] == '\r' || value[vlen - 1] == '\n'))
+			vlen--;
+		parse_content_range(t, value, vlen);
+	}
+	else if (n > 5 && pg_strncasecmp(buffer, "etag:", 5) == 0 && t->fetch->etag == NULL)
+	{
+		value = buffer + 5;
+		while (*value == ' ')
+			value++;
+		vlen = n - (value - buffer);
+		while (vlen > 0 && (value[vlen - 1] == '\r' || value[vlen - 1] == '\n'))
+			vlen--;
+		t->fetch->etag = MemoryContextAllocExtended(CurrentMemoryContext, vlen + 1, MCXT_ALLOC_NO_OOM);
+		if (t->fetch->etag)
+		{
+			memcpy(t->fetch->etag, value, vlen);
+			t->fetch->etag[vlen] = '\0';
+		}
+	}
+	return n;
+}
+
+/* libcurl progress callback: abort on query cancel or backend termination. */
+static int
+check_cancel(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	return (QueryCancelPending || ProcDiePending) ? 1 : 0;
+}
+
+/* libcurl pre-request callback: enforce the URL prefix list and address policy on every request and redirect. */
+static int
+check_policy(void *clientp, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port, int conn_local_port)
+{
+	Transfer   *t = (Transfer *) clientp;
+	char	   *url = NULL;
+
+	curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
+	if (url && !gik_url_prefix_allowed(url, gik_allowed_url_prefixes, gik_s3_endpoint,
+									   gik_gs_endpoint, fetch_alloc))
+	{
+		char		reason[256];
+
+		snprintf(reason, sizeof(reason), "The URL %.180s is not under gik.allowed_url_prefixes.", url);
+		set_fail(t, FAIL_POLICY, reason);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	if (gik_address_is_internal(conn_primary_ip) &&
+		!gik_address_in_list(conn_primary_ip, gik_allowed_addresses))
+	{
+		char		reason[256];
+
+		snprintf(reason, sizeof(reason),
+				 "The server address %.64s is loopback, private or link-local and not in gik.allowed_addresses.",
+				 conn_primary_ip ? conn_primary_ip : "?");
+		set_fail(t, FAIL_POLICY, reason);
+		return CURL_PREREQFUNC_ABORT;
+	}
+	return CURL_PREREQFUNC_OK;
+}
+
+/* Configure an easy handle for one attempt of a transfer. */
+static void
+setup_easy(Transfer *t)
+{
+	GikFetch   *f = t->fetch;
+	CURL	   *e = t->easy;
+
+	curl_easy_setopt(e, CURLOPT_URL, t->resolved);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(e, CURLOPT_PROXY, "");
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "pg_gik/0.1");
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) gik_connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) gik_request_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, gik_ssl_verify ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, gik_ssl_verify ? 2L : 0L);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, read_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, check_cancel);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, check_policy);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) max_response_bytes());
+	if (f->mode == GIK_FETCH_HEAD)
+		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	else if (f->mode == GIK_FETCH_RANGE)
+	{
+		char		range[64];
+
+		snprintf(range, sizeof(range), INT64_FORMAT "-" INT64_FORMAT,
+				 f->offset, f->offset + f->length - 1);
+		curl_easy_setopt(e, CURLOPT_RANGE, range);
+		if (!grow_buffer(t, (size_t) f->length))
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+							errmsg("out of memory for a range of " INT64_FORMAT " bytes", f->length)));
+	}
+}
+
+/* Reset per-attempt state before a (re)try. */
+static void
+reset_attempt(Transfer *t)
+{
+	t->len = 0;
+	t->status = 0;
+	t->range_start = t->range_end = t->range_total = -1;
+	t->fail = FAIL_NONE;
+	t->reason[0] = '\0';
+	t->errbuf[0] = '\0';
+	t->waiting = false;
+}
+
+/* True for libcurl results worth retrying. */
+static bool
+curl_code_retryable(CURLcode code)
+{
+	switch (code)
+	{
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_OPERATION_TIMEDOUT:
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_GOT_NOTHING:
+		case CURLE_PARTIAL_FILE:
+		case CURLE_HTTP2:
+		case CURLE_HTTP2_STREAM:
+		case CURLE_SSL_CONNECT_ERROR:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* Requested byte range as text, for error details. */
+static char *
+range_text(GikFetch *f)
+{
+	if (f->mode == GIK_FETCH_RANGE)
+		return psprintf("bytes " INT64_FORMAT "-" INT64_FORMAT " (" INT64_FORMAT " bytes)",
+						f->offset, f->offset + f->length - 1, f->length);
+	return pstrdup(f->mode == GIK_FETCH_HEAD ? "HEAD request" : "whole object");
+}
+
+/* Raise the error for a transfer that failed for good. */
+static void
+raise_failure(Transfer *t)
+{
+	GikFetch   *f = t->fetch;
+	char	   *what = range_text(f);
+
+	switch (t->fail)
+	{
+		case FAIL_MISSING:
+			ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FILE),
+							errmsg("could not fetch \"%s\": not found (HTTP %ld)", f->url, t->status),
+							errdetail("Requested %s of %s.", what, t->resolved)));
+			break;
+		case FAIL_POLICY:
+			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							errmsg("fetching \"%s\" is not allowed", f->url),
+							errdetail("%s", t->reason),
+							errhint("A superuser can extend gik.allowed_url_prefixes or gik.allowed_addresses.")));
+			break;
+		case FAIL_IGNORED_RANGE:
+		case FAIL_WRONG_RANGE:
+		case FAIL_TRUNCATED:
+			ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
+							errmsg("could not fetch \"%s\": %s", f->url,
+								   t->fail == FAIL_IGNORED_RANGE ? "server ignored the byte range" :
+								   t->fail == FAIL_WRONG_RANGE ? "server sent a different byte range" :
+								   "response was truncated"),
+							errdetail("Requested %s of %s. %s", what, t->resolved, t->reason)));
+			break;
+		case FAIL_TOO_LARGE:
+			ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							errmsg("could not fetch \"%s\": response larger than %d MB", f->url,
+								   gik_max_response_mb),
+							errdetail("Requested %s of %s.", what, t->resolved),
+							errhint("A superuser can raise gik.max_response_size.")));
+			break;
+		case FAIL_OOM:
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+							errmsg("out of memory while fetching \"%s\"", f->url),
+							errdetail("Requested %s of %s.", what, t->resolved)));
+			break;
+		case FAIL_STATUS:
+			ereport(ERROR, (errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+							errmsg("could not fetch \"%s\": HTTP status %ld", f->url, t->status),
+							errdetail("Requested %s of %s.", what, t->resolved)));
+			break;
+		case FAIL_NETWORK:
+		default:
+			ereport(ERROR, (errcode(ERRCODE_CONNECTION_FAILURE),
+							errmsg("could not fetch \"%s\": %s", f->url, t->reason),
+							errdetail("Requested %s of %s after %d attempt%s.", what, t->resolved,
+									  f->attempts, f->attempts == 1 ? "" : "s")));
+			break;
+	}
+}
+
+/* Judge a finished attempt: true when done (success or missing), false when to retry; sets t->fail when final. */
+static bool
+judge_attempt(Transfer *t, CURLcode code)
+{
+	GikFetch   *f = t->fetch;
+
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+	if (t->fail != FAIL_NONE)
+		return true;
+	if (code != CURLE_OK)
+	{
+		char		reason[256];
+
+		if (code == CURLE_ABORTED_BY_CALLBACK)
+			return true;		/* cancel; handled by the caller */
+		if (code == CURLE_FILESIZE_EXCEEDED)
+		{
+			set_fail(t, FAIL_TOO_LARGE, "The response is larger than gik.max_response_size.");
+			return true;
+		}
+		snprintf(reason, sizeof(reason), "%s",
+				 t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
+		if (curl_code_retryable(code) && f->attempts <= gik_fetch_retries)
+			return false;
+		set_fail(t, code == CURLE_PARTIAL_FILE ? FAIL_TRUNCATED : FAIL_NETWORK, reason);
+		return true;
+	}
+	if (t->status == 404 || t->status == 410)
+	{
+		set_fail(t, FAIL_MISSING, "Not found.");
+		return true;
+	}
+	if (t->status >= 500 || t->status == 429)
+	{
+		char		reason[64];
+
+		if (f->attempts <= gik_fetch_retries)
+			return false;
+		snprintf(reason, sizeof(reason), "HTTP status %ld", t->status);
+		set_fail(t, FAIL_NETWORK, reason);
+		return true;
+	}
+	if (t->status < 200 || t->status >= 300)
+	{
+		set_fail(t, FAIL_STATUS, "Unexpected status.");
+		return true;
+	}
+	if (f->mode == GIK_FETCH_RANGE)
+	{
+		if (t->status == 206 && (t->range_start != f->offset ||
+								 t->range_end != f->offset + f->length - 1))
+		{
+			char		reason[160];
+
+			snprintf(reason, sizeof(reason), "The server answered with bytes " INT64_FORMAT "-" INT64_FORMAT ".",
+					 t->range_start, t->range_end);
+			set_fail(t, FAIL_WRONG_RANGE, reason);
+			return true;
+		}
+		if (t->len != (size_t) f->length)
+		{
+			char		reason[160];
+
+			if (f->attempts <= gik_fetch_retries && t->range_total < 0)
+				return false;
+			snprintf(reason, sizeof(reason), "Received %zu of " INT64_FORMAT " bytes%s.", t->len, f->length,
+					 (t->range_total >= 0 && f->offset + f->length > t->range_total) ?
+					 "; the range goes past the end of the object" : "");
+			set_fail(t, FAIL_TRUNCATED, reason);
+			return true;
+		}
+		f->file_size = t->range_total;
+	}
+	else if (f->mode == GIK_FETCH_HEAD)
+	{
+		curl_off_t	cl = -1;
+
+		curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+		f->file_size = cl;
+	}
+	else
+		f->file_size = (int64) t->len;
+	return true;
+}
+
+/* Read a local file for a request (privileged roles only). */
+static void
+fetch_local(GikFetch *f, const char *path)
+{
+	int			fd;
+	struct stat st;
+
+	gik_check_local_file_access(f->url);
+	f->attempts = 1;
+	fd = open(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+	{
+		if (errno == ENOENT && f->missing_ok)
+		{
+			f->missing = true;
+			return;
+		}
+		ereport(ERROR, (errcode_for_file_access(),
+						errmsg("could not open \"%s\": %m", f->url)));
+	}
+	PG_TRY();
+	{
+		if (fstat(fd, &st) < 0)
+			ereport(ERROR, (errcode_for_file_access(),
+							errmsg("could not stat \"%s\": %m", f->url)));
+		if (S_ISDIR(st.st_mode))
+			ereport(ERROR, (errcode(ERRCODE_WRONG_OBJECT_TYPE),
+							errmsg("\"%s\" is a directory", f->url)));
+		f->file_size = (int64) st.st_size;
+		f->etag = psprintf("\"%lx-%lx\"", (unsigned long) st.st_mtime, (unsigned long) st.st_size);
+		if (f->mode != GIK_FETCH_HEAD)
+		{
+			int64		start = f->mode == GIK_FETCH_RANGE ? f->offset : 0;
+			int64		want = f->mode == GIK_FETCH_RANGE ? f->length : f->file_size;
+			int64		got = 0;
+
+			if ((size_t) want > max_response_bytes())
+				ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+								errmsg("could not read \"%s\": larger than %d MB", f->url, gik_max_response_mb),
+								errhint("A superuser can raise gik.max_response_size.")));
+			f->data = MemoryContextAllocHuge(CurrentMemoryContext, Max(want, 1));
+			while (got < want)
+			{
+				ssize_t		r = pread(fd, f->data + got, (size_t) (want - got), (off_t) (start + got));
+
+				if (r < 0)
+					ereport(ERROR, (errcode_for_file_access(),
+									errmsg("could not read \"%s\": %m", f->url)));
+				if (r == 0)
+					ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+									errmsg("could not read \"%s\": file too short", f->url),
+									errdetail("Requested bytes " INT64_FORMAT "-" INT64_FORMAT " but the file has "
+											  INT64_FORMAT " bytes.", start, start + want - 1, f->file_size)));
+				got += r;
+			}
+			f->size = want;
+		}
+	}
+	PG_FINALLY();
+	{
+		close(fd);
+	}
+	PG_END_TRY();
+}
+
+/* Raise an error unless the current user may read server files. */
+void
+gik_check_local_file_access(const char *url)
+{
+	if (!superuser() && !has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						errmsg("permission denied to read server file \"%s\"", url),
+						errdetail("Only superusers and members of pg_read_server_files may read files on the database server.")));
+}
+
+/* Finish a transfer's result: hand over the body and mark missing. */
+static void
+complete_transfer(Transfer *t)
+{
+	GikFetch   *f = t->fetch;
+
+	if (t->fail == FAIL_MISSING && f->missing_ok)
+	{
+		f->missing = true;
+		f->data = NULL;
+		f->size = 0;
+		return;
+	}
+	if (f->mode != GIK_FETCH_HEAD)
+	{
+		f->data = t->buf ? t->buf : palloc(1);
+		f->size = (int64) t->len;
+		t->buf = NULL;
+	}
+}
+
+/* Milliseconds until a time (0 if past). */
+static long
+ms_until(TimestampTz when)
+{
+	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(), when);
+}
+
+/* Run all requests with bounded concurrency and retries. */
+void
+gik_fetch_all(GikFetch *fetches, int nfetches, GikFetchDoneFn done, void *arg)
+{
+	Transfer   *xfers;
+	int		   *queue;			/* indexes of transfers waiting to start */
+	int			qlen = 0;
+	volatile int active = 0;
+	volatile int remaining = 0;
+	Transfer   *volatile failed = NULL;
+	volatile bool cancelled = false;
+
+	if (nfetches <= 0)
+		return;
+	ensure_curl();
+	xfers = palloc0(sizeof(Transfer) * nfetches);
+	queue = palloc(sizeof(int) * nfetches);
+
+	/* Local files first, synchronously; remote requests are queued. */
+	for (int i = 0; i < nfetches; i++)
+	{
+		GikFetch   *f = &fetches[i];
+		Transfer   *t = &xfers[i];
+		char	   *resolved;
+		GikUrlKind	kind;
+
+		f->data = NULL;
+		f->size = 0;
+		f->file_size = -1;
+		f->etag = NULL;
+		f->missing = false;
+		f->attempts = 0;
+		t->fetch = f;
+		t->index = i;
+		if (f->mode == GIK_FETCH_RANGE && (f->offset < 0 || f->length <= 0))
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("invalid byte range for \"%s\": offset " INT64_FORMAT ", length " INT64_FORMAT,
+								   f->url, f->offset, f->length),
+							errdetail("The offset must be zero or more and the length more than zero.")));
+		kind = gik_url_resolve(f->url, gik_s3_endpoint, gik_gs_endpoint, fetch_alloc, &resolved);
+		if (kind == GIK_URL_INVALID)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("invalid URL \"%s\"", f->url),
+							errdetail("%s", resolved)));
+		if (kind == GIK_URL_FILE)
+		{
+			fetch_local(f, resolved);
+			if (done)
+				done(f, i, arg);
+			continue;
+		}
+		if (!gik_url_prefix_allowed(resolved, gik_allowed_url_prefixes, gik_s3_endpoint,
+									gik_gs_endpoint, fetch_alloc))
+			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+							errmsg("fetching \"%s\" is not allowed", f->url),
+							errdetail("The URL %s is not under gik.allowed_url_prefixes.", resolved),
+							errhint("A superuser can extend gik.allowed_url_prefixes.")));
+		t->resolved = resolved;
+		queue[qlen++] = i;
+		remaining++;
+	}
+
+	PG_TRY();
+	{
+		while (remaining > 0 && !failed && !cancelled)
+		{
+			int			still_running = 0;
+			CURLMsg    *msg;
+			int			msgs_left;
+			long		wait_ms = 100;
+
+			/* Start queued transfers whose retry time has come, keeping the rest in order. */
+			{
+				int			kept = 0;
+
+				for (int k = 0; k < qlen; k++)
+				{
+					Transfer   *t = &xfers[queue[k]];
+
+					if (active >= gik_max_connections || (t->waiting && ms_until(t->retry_at) > 0))
+					{
+						if (t->waiting)
+							wait_ms = Min(wait_ms, Max(1, ms_until(t->retry_at)));
+						queue[kept++] = queue[k];
+						continue;
+					}
+					reset_attempt(t);
+					t->easy = take_easy();
+					setup_easy(t);
+					t->fetch->attempts++;
+					curl_multi_add_handle(multi_handle, t->easy);
+					active++;
+				}
+				qlen = kept;
+			}
+
+			curl_multi_perform(multi_handle, &still_running);
+			while ((msg = curl_multi_info_read(multi_handle, &msgs_left)) != NULL)
+			{
+				Transfer   *t;
+
+				if (msg->msg != CURLMSG_DONE)
+					continue;
+				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
+				curl_multi_remove_handle(multi_handle, t->easy);
+				active--;
+				if (msg->data.result == CURLE_ABORTED_BY_CALLBACK && t->fail == FAIL_NONE)
+				{
+					cancelled = true;
+					give_easy(t->easy);
+					t->easy = NULL;
+					continue;
+				}
+				if (!judge_attempt(t, msg->data.result))
+				{
+					long		delay = (long) gik_retry_backoff_ms << Min(t->fetch->attempts - 1, 10);
+
+					give_easy(t->easy);
+					t->easy = NULL;
+					t->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
+					t->waiting = true;
+					queue[qlen++] = t->index;
+					continue;
+				}
+				give_easy(t->easy);
+				t->easy = NULL;
+				remaining--;
+				if (t->fail != FAIL_NONE && !(t->fail == FAIL_MISSING && t->fetch->missing_ok))
+				{
+					failed = t;
+					break;
+				}
+				complete_transfer(t);
+				if (done)
+					done(t->fetch, t->index, arg);
+			}
+			if (QueryCancelPending || ProcDiePending)
+				cancelled = true;
+			if (remaining > 0 && !failed && !cancelled && active > 0)
+				curl_multi_poll(multi_handle, NULL, 0, (int) wait_ms, NULL);
+			else if (remaining > 0 && !failed && !cancelled)
+				pg_usleep(wait_ms * 1000L);
+		}
+	}
+	PG_FINALLY();
+	{
+		for (int i = 0; i < nfetches; i++)
+			if (xfers[i].easy)
+			{
+				curl_multi_remove_handle(multi_handle, xfers[i].easy);
+				give_easy(xfers[i].easy);
+				xfers[i].easy = NULL;
+			}
+	}
+	PG_END_TRY();
+
+	if (cancelled)
+		CHECK_FOR_INTERRUPTS();
+	if (cancelled)
+		ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
+						errmsg("fetch cancelled")));
+	if (failed)
+		raise_failure(failed);
+	pfree(queue);
+	pfree(xfers);
+}
+
+/* Fetch one request. */
+void
+gik_fetch_one(GikFetch *fetch)
+{
+	gik_fetch_all(fetch, 1, NULL, NULL);
+}

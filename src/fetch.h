@@ -1,0 +1,50 @@
+/* Fetching URLs from the backend: ranged GET, whole GET and HEAD over libcurl, or local files. */
+#ifndef GIK_FETCH_H
+#define GIK_FETCH_H
+
+#include "postgres.h"
+
+typedef enum GikFetchMode
+{
+	GIK_FETCH_WHOLE,			/* GET the whole object */
+	GIK_FETCH_RANGE,			/* GET bytes offset .. offset+length-1 */
+	GIK_FETCH_HEAD				/* size and etag only */
+} GikFetchMode;
+
+/* One request and its result. Results are allocated in the caller's memory context. */
+typedef struct GikFetch
+{
+	/* set by the caller */
+	const char *url;			/* as the user wrote it (s3://, https://, file://, /path) */
+	GikFetchMode mode;
+	int64		offset;
+	int64		length;
+	bool		missing_ok;		/* 404/410 or a missing file sets missing instead of raising */
+
+	/* results */
+	char	   *data;			/* body (NULL for HEAD or missing) */
+	int64		size;			/* bytes in data */
+	int64		file_size;		/* object size, -1 when the server did not say */
+	char	   *etag;			/* ETag header or local mtime+size, NULL if unknown */
+	bool		missing;
+	int			attempts;		/* requests made, retries included */
+} GikFetch;
+
+/* Called in the calling backend as each request completes; it may raise errors. */
+typedef void (*GikFetchDoneFn) (GikFetch *fetch, int index, void *arg);
+
+/*
+ * Run all requests, at most gik.max_connections at once, retrying server errors
+ * and failed connections. Raises an error naming the URL for the first request
+ * that fails for good. done (may be NULL) is called once per request that
+ * completes, in completion order.
+ */
+extern void gik_fetch_all(GikFetch *fetches, int nfetches, GikFetchDoneFn done, void *arg);
+
+/* Fetch one request (convenience wrapper around gik_fetch_all). */
+extern void gik_fetch_one(GikFetch *fetch);
+
+/* Raise an error unless the current user may read server files. */
+extern void gik_check_local_file_access(const char *url);
+
+#endif

@@ -1,0 +1,215 @@
+/* SQL set-returning functions over the index parsers: gik.parse_idx and gik.parse_ecmwf_index. */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "core/ecmwf_index.h"
+#include "core/idx.h"
+#include "index_sql.h"
+
+PG_FUNCTION_INFO_V1(gik_parse_idx);
+PG_FUNCTION_INFO_V1(gik_parse_ecmwf_index);
+
+/* palloc with the core's allocator signature. */
+static void *
+index_alloc(size_t size)
+{
+	return palloc(size);
+}
+
+/* Raise the error for a parse failure, naming the source URL when known. */
+static void
+raise_parse_error(FunctionCallInfo fcinfo, int url_arg, const char *what, const GikParseError *err)
+{
+	if (PG_NARGS() > url_arg && !PG_ARGISNULL(url_arg))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+						errmsg("invalid %s line %d of \"%s\": \"%s\"", what, err->lineno,
+							   text_to_cstring(PG_GETARG_TEXT_PP(url_arg)), err->excerpt),
+						errdetail("%s", err->message)));
+	ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					errmsg("invalid %s line %d: \"%s\"", what, err->lineno, err->excerpt),
+					errdetail("%s", err->message)));
+}
+
+/* Timestamp (UTC) from calendar fields; false when out of range. */
+bool
+gik_timestamp_from_parts(int year, int month, int day, int hour, int minute, TimestampTz *out)
+{
+	if (month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
+		minute < 0 || minute > 59 || !IS_VALID_JULIAN(year, month, day))
+		return false;
+	*out = ((TimestampTz) (date2j(year, month, day) - POSTGRES_EPOCH_JDATE)) * USECS_PER_DAY +
+		(TimestampTz) hour * USECS_PER_HOUR + (TimestampTz) minute * USECS_PER_MINUTE;
+	return true;
+}
+
+/* Datum for a span of the input as text. */
+static Datum
+span_text(GikSpan span)
+{
+	return PointerGetDatum(cstring_to_text_with_len(span.ptr, span.len));
+}
+
+/* Fill the normalised window and member columns shared by both parsers. */
+static void
+fill_normalised(Datum *values, bool *nulls, const GikTimeWindow *w, const GikMember *m)
+{
+	if (w->valid)
+	{
+		values[0] = Float8GetDatum(w->start_min / 60.0);
+		values[1] = Float8GetDatum(w->end_min / 60.0);
+		if (w->stat != GIK_STAT_NONE)
+			values[2] = CStringGetTextDatum(gik_stat_name(w->stat));
+		else
+			nulls[2] = true;
+	}
+	else
+		nulls[0] = nulls[1] = nulls[2] = true;
+	if (m->number >= 0)
+		values[3] = Int32GetDatum(m->number);
+	else
+		nulls[3] = true;
+	if (m->kind != GIK_MEMBER_NONE)
+		values[4] = CStringGetTextDatum(gik_member_kind_name(m->kind));
+	else
+		nulls[4] = true;
+}
+
+#define PARSE_IDX_COLS 15
+
+/* gik.parse_idx(idx text, file_size int8, url text): one row per inventory line. */
+Datum
+gik_parse_idx(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *input;
+	int64		file_size = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT64(1);
+	GikIdxLine *lines;
+	size_t		nlines;
+	GikParseError err;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	input = PG_GETARG_TEXT_PP(0);
+	if (!gik_idx_parse(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), file_size,
+					   index_alloc, &lines, &nlines, &err))
+		raise_parse_error(fcinfo, 2, "idx", &err);
+
+	for (size_t i = 0; i < nlines; i++)
+	{
+		GikIdxLine *l = &lines[i];
+		Datum		values[PARSE_IDX_COLS];
+		bool		nulls[PARSE_IDX_COLS] = {0};
+		TimestampTz ref;
+		int			ymdh = l->ref_ymdh;
+
+		values[0] = Int32GetDatum(l->lineno);
+		values[1] = Int32GetDatum(l->msg_num);
+		values[2] = Int32GetDatum(l->sub_num);
+		values[3] = Int64GetDatum(l->offset);
+		values[4] = Int64GetDatum(l->length);
+		nulls[4] = l->length < 0;
+		if (gik_timestamp_from_parts(ymdh / 1000000, (ymdh / 10000) % 100, (ymdh / 100) % 100,
+									 ymdh % 100, 0, &ref))
+			values[5] = TimestampTzGetDatum(ref);
+		else
+			nulls[5] = true;
+		values[6] = span_text(l->var);
+		values[7] = span_text(l->level);
+		values[8] = span_text(l->ftime);
+		values[9] = span_text(l->extra);
+		fill_normalised(values + 10, nulls + 10, &l->window, &l->member);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+#define PARSE_EC_COLS 19
+
+/* Text datum or NULL. */
+static void
+put_cstring(Datum *value, bool *isnull, const char *s)
+{
+	if (s)
+		*value = CStringGetTextDatum(s);
+	else
+		*isnull = true;
+}
+
+/* Reference time from ECMWF "date" (YYYYMMDD) and "time" (HHMM or H). */
+static bool
+ecmwf_ref_time(const char *date, const char *time, TimestampTz *out)
+{
+	int			ymd,
+				hhmm;
+
+	if (!date || !time || strlen(date) != 8 || strspn(date, "0123456789") != 8 ||
+		strlen(time) == 0 || strlen(time) > 4 || strspn(time, "0123456789") != strlen(time))
+		return false;
+	ymd = atoi(date);
+	hhmm = atoi(time);
+	if (strlen(time) <= 2)
+		hhmm *= 100;
+	return gik_timestamp_from_parts(ymd / 10000, (ymd / 100) % 100, ymd % 100,
+									hhmm / 100, hhmm % 100, out);
+}
+
+/* gik.parse_ecmwf_index(index text, url text): one row per JSON line, sorted by offset. */
+Datum
+gik_parse_ecmwf_index(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *input;
+	GikEcIndexLine *lines;
+	size_t		nlines;
+	GikParseError err;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	input = PG_GETARG_TEXT_PP(0);
+	if (!gik_ecindex_parse(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), index_alloc,
+						   &lines, &nlines, &err))
+		raise_parse_error(fcinfo, 1, "ECMWF index", &err);
+
+	for (size_t i = 0; i < nlines; i++)
+	{
+		GikEcIndexLine *l = &lines[i];
+		Datum		values[PARSE_EC_COLS];
+		bool		nulls[PARSE_EC_COLS] = {0};
+		TimestampTz ref;
+
+		values[0] = Int32GetDatum(l->lineno);
+		values[1] = Int64GetDatum(l->offset);
+		values[2] = Int64GetDatum(l->length);
+		put_cstring(&values[3], &nulls[3], l->param);
+		put_cstring(&values[4], &nulls[4], l->levtype);
+		put_cstring(&values[5], &nulls[5], l->levelist);
+		if (ecmwf_ref_time(l->date, l->time, &ref))
+			values[6] = TimestampTzGetDatum(ref);
+		else
+			nulls[6] = true;
+		put_cstring(&values[7], &nulls[7], l->step);
+		fill_normalised(values + 8, nulls + 8, &l->window, &l->member);
+		put_cstring(&values[13], &nulls[13], l->type);
+		put_cstring(&values[14], &nulls[14], l->stream);
+		put_cstring(&values[15], &nulls[15], l->klass);
+		put_cstring(&values[16], &nulls[16], l->expver);
+		put_cstring(&values[17], &nulls[17], l->domain);
+		if (l->number >= 0)
+			values[18] = Int32GetDatum(l->number);
+		else
+			nulls[18] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,98 @@
+/* pg_gik: module entry point and gik.* settings. */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "eccodes_log.h"
+#include "pg_gik.h"
+
+PG_MODULE_MAGIC;
+
+char	   *gik_s3_endpoint = NULL;
+char	   *gik_gs_endpoint = NULL;
+char	   *gik_allowed_url_prefixes = NULL;
+char	   *gik_allowed_addresses = NULL;
+bool		gik_ssl_verify = true;
+int			gik_max_connections = 16;
+int			gik_connect_timeout_ms = 10000;
+int			gik_request_timeout_ms = 120000;
+int			gik_fetch_retries = 3;
+int			gik_retry_backoff_ms = 200;
+int			gik_max_response_mb = 256;
+int			gik_decode_threads = 2;
+int			gik_merge_gap_bytes = 0;
+char	   *gik_cache_dir = NULL;
+int			gik_cache_max_mb = 1024;
+
+void		_PG_init(void);
+
+/* Define the gik.* settings. */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("gik.s3_endpoint",
+							   "Endpoint that s3://bucket/key URLs are mapped to.",
+							   "Empty means the AWS virtual-host form https://bucket.s3.amazonaws.com/key; "
+							   "a URL such as http://127.0.0.1:9000 gives the path-style form endpoint/bucket/key.",
+							   &gik_s3_endpoint, "", PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("gik.gs_endpoint",
+							   "Endpoint that gs://bucket/key URLs are mapped to (path style).",
+							   NULL, &gik_gs_endpoint, "https://storage.googleapis.com",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("gik.allowed_url_prefixes",
+							   "Comma-separated URL prefixes that fetches may reach.",
+							   "s3:// and gs:// prefixes are mapped like request URLs. Every request and every redirect is checked.",
+							   &gik_allowed_url_prefixes,
+							   "s3://noaa-gefs-pds/,s3://ecmwf-forecasts/,https://noaa-gefs-pds.s3.amazonaws.com/,"
+							   "https://ecmwf-forecasts.s3.amazonaws.com/,https://data.ecmwf.int/forecasts/",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("gik.allowed_addresses",
+							   "Comma-separated IP addresses or CIDR blocks that may be reached although they are "
+							   "loopback, private or link-local.",
+							   NULL, &gik_allowed_addresses, "", PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("gik.ssl_verify",
+							 "Verify TLS certificates and host names.",
+							 NULL, &gik_ssl_verify, true, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.max_connections",
+							"Concurrent HTTP transfers per call.",
+							NULL, &gik_max_connections, 16, 1, 256, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.connect_timeout",
+							"Time allowed to connect to a server.",
+							NULL, &gik_connect_timeout_ms, 10000, 100, 600000, PGC_USERSET,
+							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.request_timeout",
+							"Time allowed for one transfer, connection included.",
+							NULL, &gik_request_timeout_ms, 120000, 100, 3600000, PGC_USERSET,
+							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.fetch_retries",
+							"Retries after a server error (5xx, 429) or a failed connection.",
+							NULL, &gik_fetch_retries, 3, 0, 10, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.retry_backoff",
+							"First retry delay; it doubles on every further retry.",
+							NULL, &gik_retry_backoff_ms, 200, 0, 60000, PGC_USERSET,
+							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.max_response_size",
+							"Largest response body accepted from one request.",
+							NULL, &gik_max_response_mb, 256, 1, 1024, PGC_SUSET,
+							GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.decode_threads",
+							"Threads that decode GRIB messages in parallel within one call.",
+							NULL, &gik_decode_threads, 2, 1, 64, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.merge_gap",
+							"Ranges in the same file closer than this are fetched in one request.",
+							NULL, &gik_merge_gap_bytes, 0, 0, 16 * 1024 * 1024, PGC_USERSET,
+							GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomStringVariable("gik.cache_dir",
+							   "Directory of the on-disk cache of fetched GRIB messages; empty disables it.",
+							   NULL, &gik_cache_dir, "", PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.cache_size",
+							"Size limit of the on-disk message cache.",
+							NULL, &gik_cache_max_mb, 1024, 1, INT_MAX / 2, PGC_SUSET,
+							GUC_UNIT_MB, NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("gik");
+	gik_eccodes_log_init();
+}

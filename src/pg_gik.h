@@ -1,0 +1,24 @@
+/* pg_gik: settings shared by the backend glue files. */
+#ifndef PG_GIK_H
+#define PG_GIK_H
+
+#include "postgres.h"
+
+/* gik.* settings, defined in pg_gik.c */
+extern char *gik_s3_endpoint;
+extern char *gik_gs_endpoint;
+extern char *gik_allowed_url_prefixes;
+extern char *gik_allowed_addresses;
+extern bool gik_ssl_verify;
+extern int	gik_max_connections;
+extern int	gik_connect_timeout_ms;
+extern int	gik_request_timeout_ms;
+extern int	gik_fetch_retries;
+extern int	gik_retry_backoff_ms;
+extern int	gik_max_response_mb;
+extern int	gik_decode_threads;
+extern int	gik_merge_gap_bytes;
+extern char *gik_cache_dir;
+extern int	gik_cache_max_mb;
+
+#endif

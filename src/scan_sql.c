@@ -1,0 +1,179 @@
+/* Full-file GRIB scans and one-message metadata: gik.scan_grib and gik.message_info. */
+#include "postgres.h"
+
+#include <eccodes.h>
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/timestamp.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+#include "core/grib_frame.h"
+#include "core/grib_meta.h"
+#include "eccodes_log.h"
+#include "fetch.h"
+#include "index_sql.h"
+#include "scan_sql.h"
+
+PG_FUNCTION_INFO_V1(gik_scan_grib);
+PG_FUNCTION_INFO_V1(gik_message_info);
+
+#define META_COLS 29
+
+/* Text datum, NULL for "". */
+static void
+put_text(Datum *v, bool *isnull, const char *s)
+{
+	if (s[0])
+		*v = CStringGetTextDatum(s);
+	else
+		*isnull = true;
+}
+
+/* Float datum, NULL for NaN. */
+static void
+put_float(Datum *v, bool *isnull, double d)
+{
+	if (isnan(d))
+		*isnull = true;
+	else
+		*v = Float8GetDatum(d);
+}
+
+/* Fill a gik.message_meta row. */
+static void
+meta_to_row(int msg_num, int64 offset, int64 length, const GikMeta *m, Datum *v, bool *n)
+{
+	TimestampTz ref;
+
+	memset(n, 0, sizeof(bool) * META_COLS);
+	v[0] = Int32GetDatum(msg_num);
+	v[1] = Int64GetDatum(offset);
+	v[2] = Int64GetDatum(length);
+	v[3] = Int32GetDatum((int32) m->edition);
+	put_text(&v[4], &n[4], m->short_name);
+	put_text(&v[5], &n[5], m->name);
+	put_text(&v[6], &n[6], m->units);
+	v[7] = Int32GetDatum((int32) m->param_id);
+	n[7] = m->param_id < 0;
+	put_text(&v[8], &n[8], m->type_of_level);
+	v[9] = Int64GetDatum(m->level);
+	n[9] = m->level < 0;
+	put_text(&v[10], &n[10], m->step_range);
+	put_text(&v[11], &n[11], m->step_type);
+	if (m->data_date > 0 &&
+		gik_timestamp_from_parts((int) (m->data_date / 10000), (int) (m->data_date / 100 % 100),
+								 (int) (m->data_date % 100), (int) (m->data_time / 100),
+								 (int) (m->data_time % 100), &ref))
+		v[12] = TimestampTzGetDatum(ref);
+	else
+		n[12] = true;
+	v[13] = Int32GetDatum((int32) m->number);
+	n[13] = m->number < 0;
+	put_text(&v[14], &n[14], m->packing_type);
+	v[15] = Int32GetDatum((int32) m->bits_per_value);
+	v[16] = BoolGetDatum(m->bitmap_present);
+	v[17] = Int64GetDatum(m->missing_count);
+	put_text(&v[18], &n[18], m->grid.grid_type);
+	v[19] = Int32GetDatum((int32) m->grid.ni);
+	n[19] = m->grid.ni < 0;
+	v[20] = Int32GetDatum((int32) m->grid.nj);
+	n[20] = m->grid.nj < 0;
+	v[21] = Int64GetDatum(m->grid.num_points);
+	put_float(&v[22], &n[22], m->grid.lat_first);
+	put_float(&v[23], &n[23], m->grid.lon_first);
+	put_float(&v[24], &n[24], m->grid.lat_last);
+	put_float(&v[25], &n[25], m->grid.lon_last);
+	put_float(&v[26], &n[26], m->grid.di);
+	put_float(&v[27], &n[27], m->grid.dj);
+	v[28] = Int32GetDatum((int32) m->grid.scanning_mode);
+}
+
+/* Read metadata from a message in memory or raise an error naming the URL and range. */
+static void
+describe_or_raise(const char *url, int64 offset, const unsigned char *msg, size_t len, GikMeta *meta)
+{
+	char		errbuf[256];
+	int			err = gik_meta_from_message(msg, len, meta, errbuf, sizeof(errbuf));
+
+	gik_eccodes_log_flush();
+	if (err)
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+						errmsg("could not read GRIB message at bytes " INT64_FORMAT "-" INT64_FORMAT " of \"%s\"",
+							   offset, offset + (int64) len - 1, url),
+						errdetail("%s", errbuf)));
+}
+
+/* Check a fetched range is exactly one GRIB message; raise a stale-index error otherwise. */
+void
+gik_check_grib_range(const char *url, int64 offset, const unsigned char *buf, size_t len)
+{
+	uint64_t	total = 0;
+	int			edition = 0;
+	GikFrameStatus st = gik_grib_check(buf, len, &total, &edition);
+
+	if (st != GIK_FRAME_OK)
+		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+						errmsg("bytes " INT64_FORMAT "-" INT64_FORMAT " of \"%s\" are not one GRIB message",
+							   offset, offset + (int64) len - 1, url),
+						errdetail("%s The GRIB header gives a length of %llu bytes; the reference gives %zu.",
+								  gik_frame_status_text(st), (unsigned long long) total, len),
+						errhint("The index is stale or wrong: the file may have been replaced after it was indexed. Re-ingest the run.")));
+}
+
+/* gik.scan_grib(url): read the whole file and describe every message with ecCodes. */
+Datum
+gik_scan_grib(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	GikFetch	f = {0};
+	size_t		pos = 0;
+	int			msg_num = 0;
+	uint64_t	off,
+				len;
+
+	InitMaterializedSRF(fcinfo, 0);
+	f.url = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	f.mode = GIK_FETCH_WHOLE;
+	gik_fetch_one(&f);
+
+	while (gik_grib_next((const unsigned char *) f.data, (size_t) f.size, pos, &off, &len))
+	{
+		GikMeta		meta;
+		Datum		values[META_COLS];
+		bool		nulls[META_COLS];
+
+		CHECK_FOR_INTERRUPTS();
+		describe_or_raise(f.url, (int64) off, (const unsigned char *) f.data + off, (size_t) len, &meta);
+		meta_to_row(++msg_num, (int64) off, (int64) len, &meta, values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		pos = (size_t) (off + len);
+	}
+	return (Datum) 0;
+}
+
+/* gik.message_info(url, byte_offset, byte_length): fetch one referenced message and describe it. */
+Datum
+gik_message_info(PG_FUNCTION_ARGS)
+{
+	GikFetch	f = {0};
+	TupleDesc	tupdesc;
+	GikMeta		meta;
+	Datum		values[META_COLS];
+	bool		nulls[META_COLS];
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	f.url = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	f.mode = GIK_FETCH_RANGE;
+	f.offset = PG_GETARG_INT64(1);
+	f.length = PG_GETARG_INT64(2);
+	gik_fetch_one(&f);
+	gik_check_grib_range(f.url, f.offset, (const unsigned char *) f.data, (size_t) f.size);
+	describe_or_raise(f.url, f.offset, (const unsigned char *) f.data, (size_t) f.size, &meta);
+	meta_to_row(0, f.offset, f.length, &meta, values, nulls);
+	nulls[0] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
