@@ -2,6 +2,7 @@
 #include "postgres.h"
 
 #include <curl/curl.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,6 +51,9 @@ typedef struct Transfer
 	char		errbuf[CURL_ERROR_SIZE];
 	TimestampTz retry_at;
 	bool		waiting;		/* queued for a retry */
+	bool		local;			/* a server file, read without libcurl */
+	char	  **prefixes;		/* gik.allowed_url_prefixes, resolved */
+	int			nprefixes;
 } Transfer;
 
 static CURLM *multi_handle = NULL;
@@ -271,12 +275,12 @@ check_policy(void *clientp, char *conn_primary_ip, char *conn_local_ip, int conn
 	char	   *url = NULL;
 
 	curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
-	if (url && !gik_url_prefix_allowed(url, gik_allowed_url_prefixes, gik_s3_endpoint,
-									   gik_gs_endpoint, fetch_alloc))
+	if (!url || !gik_url_has_prefix(url, t->prefixes, t->nprefixes))
 	{
 		char		reason[256];
 
-		snprintf(reason, sizeof(reason), "The URL %.180s is not under gik.allowed_url_prefixes.", url);
+		snprintf(reason, sizeof(reason), "The URL %.180s is not under gik.allowed_url_prefixes.",
+				 url ? url : "?");
 		set_fail(t, FAIL_POLICY, reason);
 		return CURL_PREREQFUNC_ABORT;
 	}
@@ -533,7 +537,6 @@ fetch_local(GikFetch *f, const char *path)
 	int			fd;
 	struct stat st;
 
-	gik_check_local_file_access(f->url);
 	f->attempts = 1;
 	fd = open(path, O_RDONLY | PG_BINARY);
 	if (fd < 0)
@@ -629,30 +632,68 @@ ms_until(TimestampTz when)
 	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(), when);
 }
 
-/* Run all requests with bounded concurrency and retries. */
-void
-gik_fetch_all(GikFetch *fetches, int nfetches, GikFetchDoneFn done, void *arg)
+/* An incremental fetch of many requests; see gik_fetch_begin. */
+struct GikFetchSession
 {
+	GikFetch   *fetches;
+	int			nfetches;
 	Transfer   *xfers;
-	int		   *queue;			/* indexes of transfers waiting to start */
-	int			qlen = 0;
-	volatile int active = 0;
-	volatile int remaining = 0;
-	Transfer   *volatile failed = NULL;
-	volatile bool cancelled = false;
+	int		   *queue;			/* transfers waiting to start (first attempt or retry) */
+	int			qlen;
+	int			next_local;		/* next request to check for a local file */
+	int		   *ready;			/* completed, not yet returned by gik_fetch_next */
+	int			nready;
+	int			active;
+	int			remaining;		/* requests not yet completed */
+	int			held;			/* completed, data not yet released */
+	int			hold_limit;
+	bool		ended;
+	MemoryContextCallback cleanup;
+};
 
-	if (nfetches <= 0)
+/* Remove in-flight transfers from the multi handle and return their easy handles. */
+static void
+session_release(GikFetchSession *s)
+{
+	if (s->ended)
 		return;
-	ensure_curl();
-	xfers = palloc0(sizeof(Transfer) * nfetches);
-	queue = palloc(sizeof(int) * nfetches);
+	s->ended = true;
+	for (int i = 0; i < s->nfetches; i++)
+		if (s->xfers[i].easy)
+		{
+			curl_multi_remove_handle(multi_handle, s->xfers[i].easy);
+			give_easy(s->xfers[i].easy);
+			s->xfers[i].easy = NULL;
+		}
+}
 
-	/* Local files first, synchronously; remote requests are queued. */
+/* Memory-context reset callback: release transfers when the caller's context goes away (also on error). */
+static void
+session_release_callback(void *arg)
+{
+	session_release((GikFetchSession *) arg);
+}
+
+/* Validate and queue requests; nothing is transferred until gik_fetch_next. */
+GikFetchSession *
+gik_fetch_begin(GikFetch *fetches, int nfetches)
+{
+	GikFetchSession *s = palloc0(sizeof(GikFetchSession));
+	char	  **prefixes;
+	int			nprefixes;
+
+	ensure_curl();
+	nprefixes = gik_url_resolve_prefixes(gik_allowed_url_prefixes, gik_s3_endpoint, gik_gs_endpoint,
+										 fetch_alloc, &prefixes);
+	s->fetches = fetches;
+	s->nfetches = nfetches;
+	s->xfers = palloc0(sizeof(Transfer) * Max(nfetches, 1));
+	s->queue = palloc(sizeof(int) * Max(nfetches, 1));
+	s->ready = palloc(sizeof(int) * Max(nfetches, 1));
 	for (int i = 0; i < nfetches; i++)
 	{
 		GikFetch   *f = &fetches[i];
-		Transfer   *t = &xfers[i];
-		char	   *resolved;
+		Transfer   *t = &s->xfers[i];
 		GikUrlKind	kind;
 
 		f->data = NULL;
@@ -663,137 +704,218 @@ gik_fetch_all(GikFetch *fetches, int nfetches, GikFetchDoneFn done, void *arg)
 		f->attempts = 0;
 		t->fetch = f;
 		t->index = i;
+		t->prefixes = prefixes;
+		t->nprefixes = nprefixes;
 		if (f->mode == GIK_FETCH_RANGE && (f->offset < 0 || f->length <= 0))
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("invalid byte range for \"%s\": offset " INT64_FORMAT ", length " INT64_FORMAT,
 								   f->url, f->offset, f->length),
 							errdetail("The offset must be zero or more and the length more than zero.")));
-		kind = gik_url_resolve(f->url, gik_s3_endpoint, gik_gs_endpoint, fetch_alloc, &resolved);
+		kind = gik_url_resolve(f->url, gik_s3_endpoint, gik_gs_endpoint, fetch_alloc, &t->resolved);
 		if (kind == GIK_URL_INVALID)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("invalid URL \"%s\"", f->url),
-							errdetail("%s", resolved)));
+							errdetail("%s", t->resolved)));
 		if (kind == GIK_URL_FILE)
 		{
-			fetch_local(f, resolved);
-			if (done)
-				done(f, i, arg);
-			continue;
+			gik_check_local_file_access(f->url);
+			t->local = true;
 		}
-		if (!gik_url_prefix_allowed(resolved, gik_allowed_url_prefixes, gik_s3_endpoint,
-									gik_gs_endpoint, fetch_alloc))
+		else if (!gik_url_has_prefix(t->resolved, prefixes, nprefixes))
 			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 							errmsg("fetching \"%s\" is not allowed", f->url),
-							errdetail("The URL %s is not under gik.allowed_url_prefixes.", resolved),
+							errdetail("The URL %s is not under gik.allowed_url_prefixes.", t->resolved),
 							errhint("A superuser can extend gik.allowed_url_prefixes.")));
-		t->resolved = resolved;
-		queue[qlen++] = i;
-		remaining++;
+		else
+			s->queue[s->qlen++] = i;
 	}
+	s->remaining = nfetches;
+	s->hold_limit = INT_MAX;
+	s->cleanup.func = session_release_callback;
+	s->cleanup.arg = s;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &s->cleanup);
+	return s;
+}
 
+/* Start queued transfers whose retry time has come; returns the wait until the next retry, at most max_ms. */
+static long
+start_queued(GikFetchSession *s, long max_ms)
+{
+	int			kept = 0;
+	long		wait_ms = max_ms;
+
+	for (int k = 0; k < s->qlen; k++)
+	{
+		Transfer   *t = &s->xfers[s->queue[k]];
+
+		if (s->active >= gik_max_connections || s->active + s->held >= s->hold_limit ||
+			(t->waiting && ms_until(t->retry_at) > 0))
+		{
+			if (t->waiting)
+				wait_ms = Min(wait_ms, Max(1, ms_until(t->retry_at)));
+			s->queue[kept++] = s->queue[k];
+			continue;
+		}
+		reset_attempt(t);
+		t->easy = take_easy();
+		setup_easy(t);
+		t->fetch->attempts++;
+		curl_multi_add_handle(multi_handle, t->easy);
+		s->active++;
+	}
+	s->qlen = kept;
+	return wait_ms;
+}
+
+/* Handle libcurl's finished transfers: retry, complete, or raise the first permanent failure. */
+static void
+collect_finished(GikFetchSession *s)
+{
+	CURLMsg    *msg;
+	int			msgs_left;
+
+	while ((msg = curl_multi_info_read(multi_handle, &msgs_left)) != NULL)
+	{
+		Transfer   *t;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
+		curl_multi_remove_handle(multi_handle, t->easy);
+		s->active--;
+		if (msg->data.result == CURLE_ABORTED_BY_CALLBACK && t->fail == FAIL_NONE)
+		{
+			give_easy(t->easy);
+			t->easy = NULL;
+			CHECK_FOR_INTERRUPTS();
+			ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("fetch cancelled")));
+		}
+		if (!judge_attempt(t, msg->data.result))
+		{
+			long		delay = (long) gik_retry_backoff_ms << Min(t->fetch->attempts - 1, 10);
+
+			give_easy(t->easy);
+			t->easy = NULL;
+			t->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
+			t->waiting = true;
+			s->queue[s->qlen++] = t->index;
+			continue;
+		}
+		give_easy(t->easy);
+		t->easy = NULL;
+		if (t->fail != FAIL_NONE && !(t->fail == FAIL_MISSING && t->fetch->missing_ok))
+			raise_failure(t);
+		complete_transfer(t);
+		s->ready[s->nready++] = t->index;
+	}
+}
+
+/* Drive transfers until a request completes; returns its index, -1 when all are done, -2 after max_wait_ms. */
+int
+gik_fetch_next(GikFetchSession *s, long max_wait_ms)
+{
+	TimestampTz deadline = max_wait_ms < 0 ? 0 :
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), max_wait_ms);
+
+	for (;;)
+	{
+		int			still_running = 0;
+		long		wait_ms;
+
+		if (s->nready > 0)
+		{
+			s->remaining--;
+			s->held++;
+			return s->ready[--s->nready];
+		}
+		/* local files are read one per call, in order */
+		while (s->held < s->hold_limit && s->next_local < s->nfetches)
+		{
+			Transfer   *t = &s->xfers[s->next_local++];
+
+			if (t->local)
+			{
+				fetch_local(t->fetch, t->resolved);
+				s->remaining--;
+				s->held++;
+				return t->index;
+			}
+		}
+		if (s->remaining == 0)
+		{
+			session_release(s);
+			return -1;
+		}
+		if (s->held >= s->hold_limit && s->active == 0)
+			return -2;			/* the caller must release data first */
+		CHECK_FOR_INTERRUPTS();
+		wait_ms = start_queued(s, 100);
+		curl_multi_perform(multi_handle, &still_running);
+		collect_finished(s);
+		if (s->nready > 0)
+			continue;
+		if (max_wait_ms >= 0)
+		{
+			long		left = ms_until(deadline);
+
+			if (left <= 0)
+				return -2;
+			wait_ms = Min(wait_ms, left);
+		}
+		if (s->active > 0)
+			curl_multi_poll(multi_handle, NULL, 0, (int) wait_ms, NULL);
+		else
+			pg_usleep(wait_ms * 1000L);
+	}
+}
+
+/* Limit completed-but-unreleased requests. */
+void
+gik_fetch_set_hold_limit(GikFetchSession *s, int limit)
+{
+	s->hold_limit = Max(limit, 1);
+}
+
+/* Free a completed request's data. */
+void
+gik_fetch_release(GikFetchSession *s, int index)
+{
+	GikFetch   *f = &s->fetches[index];
+
+	if (f->data)
+		pfree(f->data);
+	f->data = NULL;
+	s->held--;
+}
+
+/* Stop all transfers of a session (idempotent; also runs when the caller's memory context is reset). */
+void
+gik_fetch_end(GikFetchSession *s)
+{
+	session_release(s);
+}
+
+/* Run all requests with bounded concurrency and retries. */
+void
+gik_fetch_all(GikFetch *fetches, int nfetches, GikFetchDoneFn done, void *arg)
+{
+	GikFetchSession *s;
+	int			i;
+
+	if (nfetches <= 0)
+		return;
+	s = gik_fetch_begin(fetches, nfetches);
 	PG_TRY();
 	{
-		while (remaining > 0 && !failed && !cancelled)
-		{
-			int			still_running = 0;
-			CURLMsg    *msg;
-			int			msgs_left;
-			long		wait_ms = 100;
-
-			/* Start queued transfers whose retry time has come, keeping the rest in order. */
-			{
-				int			kept = 0;
-
-				for (int k = 0; k < qlen; k++)
-				{
-					Transfer   *t = &xfers[queue[k]];
-
-					if (active >= gik_max_connections || (t->waiting && ms_until(t->retry_at) > 0))
-					{
-						if (t->waiting)
-							wait_ms = Min(wait_ms, Max(1, ms_until(t->retry_at)));
-						queue[kept++] = queue[k];
-						continue;
-					}
-					reset_attempt(t);
-					t->easy = take_easy();
-					setup_easy(t);
-					t->fetch->attempts++;
-					curl_multi_add_handle(multi_handle, t->easy);
-					active++;
-				}
-				qlen = kept;
-			}
-
-			curl_multi_perform(multi_handle, &still_running);
-			while ((msg = curl_multi_info_read(multi_handle, &msgs_left)) != NULL)
-			{
-				Transfer   *t;
-
-				if (msg->msg != CURLMSG_DONE)
-					continue;
-				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
-				curl_multi_remove_handle(multi_handle, t->easy);
-				active--;
-				if (msg->data.result == CURLE_ABORTED_BY_CALLBACK && t->fail == FAIL_NONE)
-				{
-					cancelled = true;
-					give_easy(t->easy);
-					t->easy = NULL;
-					continue;
-				}
-				if (!judge_attempt(t, msg->data.result))
-				{
-					long		delay = (long) gik_retry_backoff_ms << Min(t->fetch->attempts - 1, 10);
-
-					give_easy(t->easy);
-					t->easy = NULL;
-					t->retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay);
-					t->waiting = true;
-					queue[qlen++] = t->index;
-					continue;
-				}
-				give_easy(t->easy);
-				t->easy = NULL;
-				remaining--;
-				if (t->fail != FAIL_NONE && !(t->fail == FAIL_MISSING && t->fetch->missing_ok))
-				{
-					failed = t;
-					break;
-				}
-				complete_transfer(t);
-				if (done)
-					done(t->fetch, t->index, arg);
-			}
-			if (QueryCancelPending || ProcDiePending)
-				cancelled = true;
-			if (remaining > 0 && !failed && !cancelled && active > 0)
-				curl_multi_poll(multi_handle, NULL, 0, (int) wait_ms, NULL);
-			else if (remaining > 0 && !failed && !cancelled)
-				pg_usleep(wait_ms * 1000L);
-		}
+		while ((i = gik_fetch_next(s, -1)) >= 0)
+			if (done)
+				done(&fetches[i], i, arg);
 	}
 	PG_FINALLY();
 	{
-		for (int i = 0; i < nfetches; i++)
-			if (xfers[i].easy)
-			{
-				curl_multi_remove_handle(multi_handle, xfers[i].easy);
-				give_easy(xfers[i].easy);
-				xfers[i].easy = NULL;
-			}
+		gik_fetch_end(s);
 	}
 	PG_END_TRY();
-
-	if (cancelled)
-		CHECK_FOR_INTERRUPTS();
-	if (cancelled)
-		ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED),
-						errmsg("fetch cancelled")));
-	if (failed)
-		raise_failure(failed);
-	pfree(queue);
-	pfree(xfers);
 }
 
 /* Fetch one request. */

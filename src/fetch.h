@@ -41,6 +41,34 @@ typedef void (*GikFetchDoneFn) (GikFetch *fetch, int index, void *arg);
  */
 extern void gik_fetch_all(GikFetch *fetches, int nfetches, GikFetchDoneFn done, void *arg);
 
+/* An incremental fetch, for callers that consume results while transfers go on. */
+typedef struct GikFetchSession GikFetchSession;
+
+/*
+ * Validate URLs and permissions and queue the requests. Transfers are released
+ * when the current memory context is reset (so also on error) or by gik_fetch_end.
+ */
+extern GikFetchSession *gik_fetch_begin(GikFetch *fetches, int nfetches);
+
+/*
+ * Drive transfers until one request completes and return its index; -1 when all
+ * are done; -2 when max_wait_ms (>= 0) passed first. Raises on a permanent failure
+ * or on query cancel.
+ */
+extern int	gik_fetch_next(GikFetchSession *session, long max_wait_ms);
+
+/*
+ * Keep at most limit completed requests whose data the caller has not released;
+ * no new transfer starts beyond that. Default: no limit.
+ */
+extern void gik_fetch_set_hold_limit(GikFetchSession *session, int limit);
+
+/* Free a completed request's data and count it as released. */
+extern void gik_fetch_release(GikFetchSession *session, int index);
+
+/* Stop the remaining transfers (idempotent). */
+extern void gik_fetch_end(GikFetchSession *session);
+
 /* Fetch one request (convenience wrapper around gik_fetch_all). */
 extern void gik_fetch_one(GikFetch *fetch);
 

@@ -20,6 +20,7 @@ import multiprocessing as mp
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import time
@@ -270,9 +271,9 @@ class RainModel:
         self.slots = {}        # member -> list of (slot_end_h, mm_int, box)
         for s in scenario_slots:
             self.slots.setdefault(s["member"], []).append((s["to_h"], int(round(s["mm"] * 100)), s["box"]))
-        self.dips = {}         # (member, step) -> list of (mm_int, box)
+        self.dips = {}         # (member, step) -> list of dip records
         for d in dips:
-            self.dips.setdefault((d["member"], d["dip_at_h"]), []).append((int(round(d["mm"] * 100)), d["box"]))
+            self.dips.setdefault((d["member"], d["dip_at_h"]), []).append(d)
         self._blobs = {}
         self._storms = None
         self._cache = {}
@@ -416,8 +417,16 @@ class RainModel:
         dx = GRIDS[gridname]
         lat, lon = grid_axes(dx, lon_first)
         d = np.zeros((len(lat), len(lon)), dtype=np.int64)
-        for mm_int, box in lst:
-            add_box(d, lat, lon, box, mm_int)
+        for rec in lst:
+            if "mm" in rec:
+                add_box(d, lat, lon, rec["box"], int(round(rec["mm"] * 100)))
+            else:
+                # tp[t] = tp[previous step] - x inside the box: subtract the rain since then, plus x.
+                since = self.Q(member, t, gridname, lon_first) - self.Q(member, rec["previous_h"], gridname, lon_first)
+                rows, cols = box_masks(lat, lon, rec["box"])
+                if len(rows) and len(cols):
+                    sl = (slice(rows[0], rows[-1] + 1), cols)
+                    d[sl] += since[sl] + int(round(rec["below_previous_mm"] * 100))
         return d
 
 
@@ -426,6 +435,8 @@ def box_masks(lat, lon, box):
     eps = 1e-9
     rows = np.nonzero((lat >= lat_min - eps) & (lat <= lat_max + eps))[0]
     span = lon_max - lon_min
+    if span < 0:                 # the box wraps, e.g. [350, 50, 10, 55]
+        span += 360.0
     if span >= 360.0:
         cols = np.arange(len(lon))
     else:
@@ -464,15 +475,21 @@ def load_scenario(path, dataset, members, steps):
         if ds not in ("both", dataset):
             continue
         mem = e.get("member", "all")
-        if mem == "all":
+        if "mm_by_member" in e:
+            mlist = sorted(int(k) for k in e["mm_by_member"])
+        elif mem == "all":
             mlist = list(members)
         elif isinstance(mem, list):
             mlist = [int(x) for x in mem]
+        elif isinstance(mem, str):
+            mlist = parse_int_list(mem, "scenario member")
         else:
             mlist = [int(mem)]
+        mlist = [m for m in mlist if m in members]
         box = e.get("box", [-180.0, -90.0, 180.0, 90.0])
-        if not (isinstance(box, list) and len(box) == 4 and box[1] <= box[3] and box[0] <= box[2]):
-            raise SystemExit("%s: box must be [lon_min, lat_min, lon_max, lat_max]" % where)
+        if not (isinstance(box, list) and len(box) == 4 and box[1] <= box[3]):
+            raise SystemExit("%s: box must be [lon_min, lat_min, lon_max, lat_max] "
+                             "(lon_max < lon_min wraps across 0/180)" % where)
         box = [float(x) for x in box]
         if "dip_at_h" in e:
             if dataset != "ecmwf":
@@ -480,23 +497,33 @@ def load_scenario(path, dataset, members, steps):
             t = int(e["dip_at_h"])
             if t not in steps:
                 log("warning: %s: dip_at_h=%d is not a generated step" % (where, t))
+            if ("mm" in e) == ("below_previous_mm" in e):
+                raise SystemExit("%s: a dip needs exactly one of mm, below_previous_mm" % where)
+            prev = max([s for s in steps if s < t], default=None)
+            if "below_previous_mm" in e and prev is None:
+                raise SystemExit("%s: below_previous_mm needs a generated step before %d" % (where, t))
             for m in mlist:
-                dips.append({"member": m, "dip_at_h": t, "mm": float(e["mm"]), "box": box})
+                if "mm" in e:
+                    dips.append({"member": m, "dip_at_h": t, "mm": float(e["mm"]), "box": box})
+                else:
+                    dips.append({"member": m, "dip_at_h": t, "below_previous_mm": float(e["below_previous_mm"]),
+                                 "previous_h": prev, "box": box})
             continue
         a, b = int(e["from_h"]), int(e["to_h"])
         if a < 0 or b <= a or a % SLOT_H or b % SLOT_H:
             raise SystemExit("%s: from_h/to_h must be multiples of 3 with from_h < to_h" % where)
         nsl = (b - a) // SLOT_H
-        if "mm_per_slot" in e:
-            per = [int(round(float(e["mm_per_slot"]) * 100))] * nsl
-        else:
-            tot = int(round(float(e["mm"]) * 100))
-            base = tot // nsl
-            per = [base] * nsl
-            per[-1] += tot - base * nsl
-        if any(p < 0 for p in per):
-            raise SystemExit("%s: rain must not be negative (use a dip entry)" % where)
         for m in mlist:
+            if "mm_per_slot" in e:
+                per = [int(round(float(e["mm_per_slot"]) * 100))] * nsl
+            else:
+                total = e["mm_by_member"][str(m)] if "mm_by_member" in e else e["mm"]
+                tot = int(round(float(total) * 100))
+                base = tot // nsl
+                per = [base] * nsl
+                per[-1] += tot - base * nsl     # the slots add up to the total exactly
+            if any(q < 0 for q in per):
+                raise SystemExit("%s: rain must not be negative (use a dip entry)" % where)
             for k in range(nsl):
                 slots.append({"member": m, "from_h": a + SLOT_H * k, "to_h": a + SLOT_H * (k + 1),
                               "mm": per[k] / 100.0, "box": box, "entry": i})
@@ -523,9 +550,9 @@ def set_grid(h, dx, lon_first_deg, lon_first_coded):
 def set_level(h, level):
     t1, s1, v1, t2, s2, v2 = LEVELS[level]
     ec.codes_set_long(h, "typeOfFirstFixedSurface", t1)
+    ec.codes_set_long(h, "typeOfSecondFixedSurface", t2)
     ec.codes_set_long(h, "scaleFactorOfFirstFixedSurface", s1)
     ec.codes_set_long(h, "scaledValueOfFirstFixedSurface", v1)
-    ec.codes_set_long(h, "typeOfSecondFixedSurface", t2)
     if s2 is None:
         ec.codes_set_missing(h, "scaleFactorOfSecondFixedSurface")
         ec.codes_set_missing(h, "scaledValueOfSecondFixedSurface")
@@ -563,10 +590,8 @@ def gefs_template(var, dx, date, cycle):
     if stat:
         ec.codes_set_long(h, "typeOfStatisticalProcessing", STAT_CODES[stat])
         ec.codes_set_long(h, "typeOfTimeIncrement", 2)
-    # Complex packing needs a non-constant field present when it is selected.
-    ec.codes_set_values(h, np.linspace(0.0, 1.0, npts))
-    ec.codes_set(h, "packingType", "grid_complex_spatial_differencing")
-    ec.codes_set_long(h, "decimalScaleFactor", D)
+    # A constant placeholder field: sections 5 and 7 are replaced by complex_sd2().
+    ec.codes_set_values(h, np.zeros(npts))
     return h
 
 
@@ -613,15 +638,128 @@ def ecmwf_template(param, dx, date, cycle, kind, tables_version):
     return h
 
 
-def encode_scaled_int(h, ints, D):
-    """Encode integers `ints` meaning ints / 10**D exactly (E = 0, minimal bits)."""
-    lo = int(ints.min())
-    hi = int(ints.max())
-    bits = max(1, (hi - lo).bit_length())
-    ec.codes_set_long(h, "decimalScaleFactor", D)
-    ec.codes_set_long(h, "bitsPerValue", bits)
-    ec.codes_set_values(h, ints.ravel().astype(np.float64) / (10.0 ** D))
-    return ec.codes_get_message(h)
+# --------------------------------------------------------------------------
+# GRIB2 complex packing with second-order spatial differencing (template 5.3)
+#
+# ecCodes 2.28 writes template 5.3 only with orderOfSpatialDifferencing = 0,
+# which is not what NCEP writes (order 2) and not a valid code table 5.6 value.
+# So sections 5 and 7 are written here, with numpy, and spliced into a message
+# whose other sections ecCodes made.  Groups have a fixed length of 16 values
+# (general group splitting with constant lengths is valid GRIB2); every group's
+# data is then a whole number of octets.  Values are integers meaning
+# ints * 10**-D, binaryScaleFactor is 0, and the reference value is the
+# minimum, so decoding is exact (checked against ecCodes and GDAL's g2clib).
+# --------------------------------------------------------------------------
+
+CS_GROUP = 16
+
+
+def bitlen(x):
+    """Vectorised int.bit_length() for non-negative int64 arrays below 2**53."""
+    x = np.asarray(x, dtype=np.int64)
+    e = np.frexp(x.astype(np.float64))[1]
+    return np.where(x > 0, e, 0).astype(np.int64)
+
+
+def pack_fixed(v, nbits):
+    """Pack non-negative ints with a fixed bit width, MSB first, zero-padded to an octet."""
+    if nbits == 0 or len(v) == 0:
+        return b""
+    v = np.asarray(v, dtype=np.uint64)
+    shifts = np.arange(nbits - 1, -1, -1, dtype=np.uint64)
+    bits = ((v[:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
+    return np.packbits(bits.ravel()).tobytes()
+
+
+def sign_magnitude(value, nbytes):
+    """A GRIB2 signed integer: sign bit plus magnitude."""
+    mag = abs(int(value))
+    if mag >= (1 << (8 * nbytes - 1)):
+        raise ValueError("value %d does not fit in %d signed octets" % (value, nbytes))
+    if value < 0:
+        mag |= 1 << (8 * nbytes - 1)
+    return mag.to_bytes(nbytes, "big")
+
+
+def complex_sd2(ints, D):
+    """Sections 5 and 7 (templates 5.3/7.3, order 2) for integers meaning ints * 10**-D."""
+    x = np.asarray(ints, dtype=np.int64).ravel()
+    n = x.size
+    ref = int(x.min())
+    if abs(ref) >= (1 << 24):
+        raise ValueError("reference value %d is not exact in float32" % ref)
+    xp = x - ref
+    d = np.zeros(n, dtype=np.int64)
+    d[2:] = xp[2:] - 2 * xp[1:-1] + xp[:-2]
+    bias = int(d[2:].min())
+    p = d - bias
+    p[:2] = 0
+    L = CS_GROUP
+    ng = (n + L - 1) // L
+    last = n - (ng - 1) * L
+    pad = np.zeros(ng * L, dtype=np.int64)
+    pad[:n] = p
+    g = pad.reshape(ng, L)
+    mins = g.min(axis=1)
+    maxs = g.max(axis=1)
+    if last < L:
+        mins[-1] = g[-1, :last].min()
+        maxs[-1] = g[-1, :last].max()
+    widths = bitlen(maxs - mins)
+    stored = g - mins[:, None]
+    if last < L:
+        stored[-1, last:] = 0
+    refbits = max(1, int(bitlen(mins.max())))
+    wref = int(widths.min())
+    wbits = int(bitlen(widths.max() - wref))
+    # The two first values and the bias: unsigned values kept below the sign bit,
+    # so that readers that treat them as signed (g2clib) agree with ecCodes.
+    need = max(int(bitlen(max(xp[0], xp[1]))) + 1, int(bitlen(abs(bias))) + 1)
+    nb = max(1, (need + 7) // 8)
+    extras = int(xp[0]).to_bytes(nb, "big") + int(xp[1]).to_bytes(nb, "big") + sign_magnitude(bias, nb)
+    nbytes = widths * (L // 8)
+    boff = np.cumsum(nbytes) - nbytes
+    out = np.zeros(int(nbytes.sum()), dtype=np.uint8)
+    for w in np.unique(widths):
+        w = int(w)
+        if w == 0:
+            continue
+        sel = np.nonzero(widths == w)[0]
+        vals = stored[sel].astype(np.uint32)
+        shifts = np.arange(w - 1, -1, -1, dtype=np.uint32)
+        bits = ((vals[:, :, None] >> shifts) & np.uint32(1)).astype(np.uint8)
+        data = np.packbits(bits.reshape(len(sel), L * w), axis=1)
+        out[boff[sel][:, None] + np.arange(L * w // 8)] = data
+    used = int((widths[:-1] * L).sum() + widths[-1] * last)
+    sec7data = (extras + pack_fixed(mins, refbits) + pack_fixed(widths - wref, wbits)
+                + out[:(used + 7) // 8].tobytes())
+    sec5 = (struct.pack(">IBIH", 49, 5, n, 3) + struct.pack(">f", float(ref)) + sign_magnitude(0, 2)
+            + sign_magnitude(D, 2) + bytes([refbits, 0, 1, 0]) + struct.pack(">f", 9.999e20)
+            + b"\xff\xff\xff\xff" + struct.pack(">I", ng) + bytes([wref, wbits]) + struct.pack(">I", L)
+            + bytes([1]) + struct.pack(">I", last) + bytes([0, 2, nb]))
+    sec7 = struct.pack(">IB", 5 + len(sec7data), 7) + sec7data
+    return sec5, sec7
+
+
+def splice_sections(msg, sec5, sec7):
+    """Replace sections 5 and 7 of a GRIB2 message and fix its total length."""
+    if msg[:4] != b"GRIB" or msg[7] != 2:
+        raise ValueError("not a GRIB2 message")
+    pos = 16
+    body = []
+    while msg[pos:pos + 4] != b"7777":
+        ln = int.from_bytes(msg[pos:pos + 4], "big")
+        num = msg[pos + 4]
+        body.append(sec5 if num == 5 else sec7 if num == 7 else msg[pos:pos + ln])
+        pos += ln
+    body = b"".join(body)
+    return msg[:8] + (16 + len(body) + 4).to_bytes(8, "big") + body + b"7777"
+
+
+def encode_complex(h, ints, D):
+    """The message of template handle h carrying ints * 10**-D, packed like NCEP does."""
+    sec5, sec7 = complex_sd2(ints, D)
+    return splice_sections(ec.codes_get_message(h), sec5, sec7)
 
 
 # --------------------------------------------------------------------------
@@ -672,7 +810,7 @@ def gefs_ftime(var, step):
 
 
 def gefs_file_task(task):
-    member, step, what = task
+    member, step, write = task
     cfg = CFG
     msgs, lines = [], []
     offset = 0
@@ -698,15 +836,15 @@ def gefs_file_task(task):
             ints = gefs_apcp_ints(member, step)
         else:
             ints = gefs_field_ints(var, member, step, GRIDS[gname])
-        msg = encode_scaled_int(h, ints, D)
+        msg = encode_complex(h, ints, D)
         msgs.append(msg)
         lines.append("%d:%d:d=%s:%s:%s:%s:%s\n" % (n, offset, run, name, level, gefs_ftime(var, step), ens))
         offset += len(msg)
     gpath, ipath = gefs_paths(cfg["date"], cfg["cycle"], member, step)
     out = cfg["out"]
-    if what in ("both", "index"):
+    if write in ("both", "grib"):
         write_file(os.path.join(out, gpath), msgs, cfg["mtime"])
-    if what in ("both", "grib"):
+    if write in ("both", "index"):
         write_file(os.path.join(out, ipath), ["".join(lines).encode()], cfg["mtime"])
     return offset
 
@@ -746,7 +884,7 @@ def index_key_order(rng, has_levelist, has_number):
 
 
 def ecmwf_file_task(task):
-    step, kind, what = task
+    step, kind, write = task
     cfg = CFG
     gname = cfg["grid"]
     dx = GRIDS[gname]
@@ -800,9 +938,9 @@ def ecmwf_file_task(task):
         lines = [lines[i] for i in perm]
     gpath, ipath = ecmwf_paths(cfg["date"], cfg["cycle"], step, kind)
     out = cfg["out"]
-    if what in ("both", "index"):
+    if write in ("both", "grib"):
         write_file(os.path.join(out, gpath), msgs, cfg["mtime"])
-    if what in ("both", "grib"):
+    if write in ("both", "index"):
         write_file(os.path.join(out, ipath), ["".join(lines).encode()], cfg["mtime"])
     return offset
 
@@ -909,9 +1047,9 @@ def run_generate(args):
     for key, info, miss in items:
         if miss == "both":
             continue
-        # `what` names the part that is missing, so a task writes the other part.
-        what = {None: "both", "grib": "grib", "index": "index"}[miss]
-        tasks.append(key + (what,))
+        # A task is told which part(s) to write: both, or the one that is not missing.
+        write = {None: "both", "grib": "index", "index": "grib"}[miss]
+        tasks.append(key + (write,))
     t0 = time.time()
     log("gen_mirror: %s %s%02d: %d files to write (%d members, %d steps), %d jobs"
         % (dataset, args.date, args.cycle, len(tasks), len(members), len(steps), args.jobs))
@@ -961,6 +1099,7 @@ def run_generate(args):
         truth["precision"] = {
             "APCP": "exact: decimalScaleFactor=2, binaryScaleFactor=0; decoded*100 is an integer",
             "other": "exact at each variable's decimalScaleFactor (binaryScaleFactor=0)",
+            "packing": "grid_complex_spatial_differencing, order 2, groups of 16, E=0, R=min",
         }
     else:
         truth["rain"]["rule"] = "tp at step t = (sum of slots up to t) / 1000 m; a dip lowers one message only"
@@ -1083,8 +1222,10 @@ def verify_gefs_file(info, check_values):
             want_ens = {0: "ENS=hi-res ctl", 1: "ENS=low-res ctl", 2: "ENS=-%d" % pn, 3: "ENS=+%d" % pn}.get(tef)
             if f[6] != want_ens or pn != member:
                 errs.append("%s line %d: %r vs GRIB type %s number %s" % (info["index"], i + 1, f[6], tef, pn))
-            if gk(h, "packingType", str) != "grid_complex_spatial_differencing":
-                errs.append("%s line %d: packing %s" % (info["index"], i + 1, gk(h, "packingType", str)))
+            if (gk(h, "packingType", str) != "grid_complex_spatial_differencing"
+                    or gk(h, "orderOfSpatialDifferencing") != 2 or gk(h, "binaryScaleFactor") != 0):
+                errs.append("%s line %d: packing %s order %s" % (info["index"], i + 1, gk(h, "packingType", str),
+                                                                gk(h, "orderOfSpatialDifferencing")))
             if check_values:
                 vals = ec.codes_get_values(h)
                 if var == "APCP":
@@ -1097,9 +1238,8 @@ def verify_gefs_file(info, check_values):
                 if vals.size != want_i.size:
                     errs.append("%s msg %d: %d values, want %d" % (info["grib"], i + 1, vals.size, want_i.size))
                 else:
-                    # APCP is exact (reference value 0 or an integer); other fields carry the
-                    # float32 rounding of the reference value, so check that rounding recovers them.
-                    tol = 1e-6 + 1e-9 * np.abs(want_i) if var == "APCP" else 0.01
+                    # Exact: integer reference value, binaryScaleFactor 0.
+                    tol = 1e-6 + 1e-9 * np.abs(want_i)
                     bad = np.abs(scaled - want_i) > tol
                     if bad.any():
                         k = int(np.argmax(bad))

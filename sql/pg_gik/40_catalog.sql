@@ -21,7 +21,7 @@ CREATE TABLE gik.dataset_source (
     dataset_id    smallint NOT NULL REFERENCES gik.dataset ON DELETE CASCADE,
     source        text NOT NULL,
     url_template  text NOT NULL,
-    index_suffix  text NOT NULL,
+    index_template text NOT NULL,
     members       int[],
     member_tokens text[],
     index_members int[],
@@ -34,7 +34,7 @@ CREATE TABLE gik.dataset_source (
     CHECK (members IS NULL OR index_members IS NULL)
 );
 COMMENT ON TABLE gik.dataset_source IS
-'A series of GRIB files of a dataset. url_template placeholders: {date} (YYYYMMDD), {cycle} (HH), {step} (hours), {step3} (hours, 3 digits), {member} (the member token). With members, there is one file per member; without, members come from the index and index_members, if set, restricts them. cycles and steps, when set, override the dataset''s. The source applies to runs initialised in [valid_from, valid_until).';
+'A series of GRIB files of a dataset. url_template (GRIB files) and index_template (their indexes) placeholders: {date} (YYYYMMDD), {cycle} (HH), {step} (hours), {step3} (hours, 3 digits), {member} (the member token). With members, there is one file per member; without, members come from the index and index_members, if set, restricts them. cycles and steps, when set, override the dataset''s. The source applies to runs initialised in [valid_from, valid_until).';
 
 -- One run (initialisation time) of a dataset; version counts re-ingestions that changed something.
 CREATE TABLE gik.run (

@@ -26,13 +26,21 @@ RETURN (
                                  r.every) AS s);
 COMMENT ON FUNCTION gik.step_list(text) IS 'Forecast hours from a compact list of ranges, e.g. ''0-144/3,150-360/6''.';
 
+-- The index URL template that goes with a GRIB URL template: NOAA appends .idx, ECMWF replaces .grib2 by .index.
+CREATE FUNCTION gik.default_index_template(index_format text, url_template text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE index_format WHEN 'idx' THEN url_template || '.idx'
+                         ELSE regexp_replace(url_template, '\.grib2?$', '') || '.index' END;
+COMMENT ON FUNCTION gik.default_index_template(text, text) IS
+'Index URL template for a GRIB URL template: NOAA appends .idx; ECMWF replaces .grib2 with .index.';
+
 -- Define or redefine a dataset with one file series.
 CREATE FUNCTION gik.define_dataset(
-    name text, index_format text, url_template text, index_suffix text,
+    name text, index_format text, url_template text,
     cycles smallint[], steps int[],
     members int[] DEFAULT NULL, member_tokens text[] DEFAULT NULL,
     variables text[] DEFAULT NULL, accumulated_params text[] DEFAULT '{}',
-    description text DEFAULT NULL)
+    description text DEFAULT NULL, index_template text DEFAULT NULL)
 RETURNS smallint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -47,14 +55,16 @@ BEGIN
             accumulated_params = EXCLUDED.accumulated_params
     RETURNING d.dataset_id INTO id;
     DELETE FROM gik.dataset_source s WHERE s.dataset_id = id;
-    INSERT INTO gik.dataset_source (dataset_id, source, url_template, index_suffix, members, member_tokens)
-    VALUES (id, 'files', define_dataset.url_template, define_dataset.index_suffix,
+    INSERT INTO gik.dataset_source (dataset_id, source, url_template, index_template, members, member_tokens)
+    VALUES (id, 'files', define_dataset.url_template,
+            coalesce(define_dataset.index_template,
+                     gik.default_index_template(define_dataset.index_format, define_dataset.url_template)),
             define_dataset.members, coalesce(define_dataset.member_tokens,
                 (SELECT array_agg(m::text ORDER BY o) FROM unnest(define_dataset.members) WITH ORDINALITY AS t(m, o))));
     RETURN id;
 END $$;
-COMMENT ON FUNCTION gik.define_dataset(text, text, text, text, smallint[], int[], int[], text[], text[], text[], text) IS
-'Define (or redefine) a dataset with one series of files: index format (''idx'' or ''ecmwf_index''), URL template, index suffix, cycles, steps and, for one file per member, the member numbers and the tokens that replace {member}. Add more series to gik.dataset_source directly.';
+COMMENT ON FUNCTION gik.define_dataset(text, text, text, smallint[], int[], int[], text[], text[], text[], text, text) IS
+'Define (or redefine) a dataset with one series of files: index format (''idx'' or ''ecmwf_index''), GRIB URL template, cycles, steps and, for one file per member, the member numbers and the tokens that replace {member} (default: the numbers). The index template defaults to gik.default_index_template(). Add more series to gik.dataset_source directly.';
 
 -- Built-in datasets.
 INSERT INTO gik.dataset (name, description, index_format, cycles, steps, variables, accumulated_params) VALUES
@@ -64,28 +74,28 @@ INSERT INTO gik.dataset (name, description, index_format, cycles, steps, variabl
    'ecmwf_index', '{0,6,12,18}', gik.step_list('0-144/3,150-360/6'), NULL,
    '{tp,cp,lsp,sf,ssrd,strd,ssr,str,ttr,tsr,sshf,slhf,e,ro,sro,ssro}');
 
-INSERT INTO gik.dataset_source (dataset_id, source, url_template, index_suffix, members, member_tokens, index_members, cycles, steps, valid_from, valid_until)
-SELECT d.dataset_id, s.source, s.url_template, s.index_suffix, s.members, s.member_tokens, s.index_members, s.cycles, s.steps,
+INSERT INTO gik.dataset_source (dataset_id, source, url_template, index_template, members, member_tokens, index_members, cycles, steps, valid_from, valid_until)
+SELECT d.dataset_id, s.source, s.url_template, gik.default_index_template(d.index_format, s.url_template), s.members, s.member_tokens, s.index_members, s.cycles, s.steps,
        s.valid_from, s.valid_until
 FROM (VALUES
   ('gefs_0p25', 'members',
-   's3://noaa-gefs-pds/gefs.{date}/{cycle}/atmos/pgrb2sp25/{member}.t{cycle}z.pgrb2s.0p25.f{step3}', '.idx',
+   's3://noaa-gefs-pds/gefs.{date}/{cycle}/atmos/pgrb2sp25/{member}.t{cycle}z.pgrb2s.0p25.f{step3}',
    (SELECT array_agg(m ORDER BY m) FROM generate_series(0, 30) m),
    (SELECT array_agg(CASE WHEN m = 0 THEN 'gec00' ELSE 'gep' || lpad(m::text, 2, '0') END ORDER BY m) FROM generate_series(0, 30) m),
    NULL::int[], NULL::smallint[], NULL::int[], '-infinity'::timestamptz, 'infinity'::timestamptz),
   ('ecmwf_ens_0p25', 'enfo-ef',
-   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/enfo/{date}{cycle}0000-{step}h-enfo-ef.grib2', '.index',
+   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/enfo/{date}{cycle}0000-{step}h-enfo-ef.grib2',
    NULL, NULL, NULL, '{0,12}', gik.step_list('0-144/3,150-360/6'), '-infinity', 'infinity'),
   ('ecmwf_ens_0p25', 'enfo-ef-short',
-   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/enfo/{date}{cycle}0000-{step}h-enfo-ef.grib2', '.index',
+   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/enfo/{date}{cycle}0000-{step}h-enfo-ef.grib2',
    NULL, NULL, NULL, '{6,18}', gik.step_list('0-144/3'), '-infinity', 'infinity'),
   ('ecmwf_ens_0p25', 'oper-fc-control',
-   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/oper/{date}{cycle}0000-{step}h-oper-fc.grib2', '.index',
+   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/oper/{date}{cycle}0000-{step}h-oper-fc.grib2',
    NULL, NULL, '{0}', '{0,12}', gik.step_list('0-144/3,150-360/6'), '2026-05-12 06:00+00', 'infinity'),
   ('ecmwf_ens_0p25', 'oper-fc-control-short',
-   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/oper/{date}{cycle}0000-{step}h-oper-fc.grib2', '.index',
+   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/oper/{date}{cycle}0000-{step}h-oper-fc.grib2',
    NULL, NULL, '{0}', '{6,18}', gik.step_list('0-144/3'), '2026-05-12 06:00+00', 'infinity')
-) AS s(dataset, source, url_template, index_suffix, members, member_tokens, index_members, cycles, steps, valid_from, valid_until)
+) AS s(dataset, source, url_template, members, member_tokens, index_members, cycles, steps, valid_from, valid_until)
 JOIN gik.dataset d ON d.name = s.dataset;
 
 -- The files of one run: one row per (source, step, member file).
@@ -96,7 +106,7 @@ BEGIN ATOMIC
     SELECT (row_number() OVER (ORDER BY st.step, m.member NULLS FIRST, s.source))::int,
            s.source, st.step, m.member,
            gik.expand_url(s.url_template, plan_files.init_time, st.step, m.token),
-           gik.expand_url(s.url_template, plan_files.init_time, st.step, m.token) || s.index_suffix,
+           gik.expand_url(s.index_template, plan_files.init_time, st.step, m.token),
            s.index_members
     FROM gik.dataset d
     JOIN gik.dataset_source s ON s.dataset_id = d.dataset_id

@@ -85,7 +85,7 @@ get_text(json_t *obj, const char *key, GikAllocFn alloc, const char **out,
 	}
 	else
 	{
-		snprintf(msg, msg_size, "Expected \"%s\" to be a JSON string.", key);
+		snprintf(msg, msg_size, "Expected \"%s\" to be a JSON string or integer.", key);
 		return false;
 	}
 	return true;
@@ -143,9 +143,10 @@ window_from_step(const char *step)
 }
 
 /*
- * Member from "type" and "number": cf is the control; fc is the control
- * without a number (oper-fc after IFS 50r1) and member N with one; pf N is
- * perturbed N; em / es are mean / spread. Other types with a number are OTHER.
+ * Member from "type" and "number": cf is the control; fc and pf are the
+ * control with number 0 and perturbed N with number N >= 1; fc without a
+ * number is the control (oper-fc after IFS 50r1), pf without one is OTHER;
+ * em / es are mean / spread. Other types are OTHER with a number, else NONE.
  */
 static GikMember
 member_from_type(const char *type, int32_t number)

@@ -26,6 +26,8 @@ static const char MSG_DATE_RANGE[] =
 "Expected a reference time d=YYYYMMDDHH before the year 2148.";
 static const char MSG_FIELDS[] =
 "Expected at least 6 colon-separated fields: " IDX_FIELDS ".";
+static const char MSG_LINE_LENGTH[] =
+"Expected lines shorter than 2^31 bytes.";
 static const char MSG_TOO_MANY_LINES[] =
 "Expected fewer than 2^31 lines in one inventory.";
 
@@ -42,7 +44,7 @@ static const char *const derived_fcst_texts[] = {
 	"75% all members", "95% all members", "unknown derived fcst"
 };
 
-/* Time units wgrib2 writes in ftime, with their size in minutes (0 for seconds). */
+/* Time units wgrib2 writes in ftime. */
 typedef enum TimeUnit
 {
 	UNIT_SEC,
@@ -186,6 +188,7 @@ gik_idx_parse_ftime(const char *s, size_t len)
 		unit = UNIT_HOUR;		/* fast path: "A-B hour stat fcst" */
 	else
 	{
+		stat = GIK_STAT_NONE;
 		if (!expect_char(&p, end, ' '))
 			return window;
 		word = p;
@@ -304,23 +307,18 @@ static inline const char *
 parse_ref_time(const char **p, const char *end, int32_t *ymdh)
 {
 	const char *s = *p;
-	uint64_t	value = 0;
-	int			i;
+	const char *digits = s + 2;
+	uint64_t	value;
 
 	if (end - s < 12 || s[0] != 'd' || s[1] != '=')
 		return MSG_DATE;
-	for (i = 2; i < 12; i++)
-	{
-		if (!gik_is_digit(s[i]))
-			return MSG_DATE;
-		value = value * 10 + (uint64_t) (s[i] - '0');
-	}
-	if (s + 12 < end && s[12] != ':')
+	if (!gik_parse_decimal(&digits, s + 12, UINT64_MAX, &value) || digits != s + 12 ||
+		(digits < end && *digits != ':'))
 		return MSG_DATE;
 	if (value > INT32_MAX)
 		return MSG_DATE_RANGE;
 	*ymdh = (int32_t) value;
-	*p = s + 12;
+	*p = digits;
 	return NULL;
 }
 
@@ -475,7 +473,7 @@ gik_idx_parse(const char *buf, size_t len, int64_t file_size,
 			if (gik_line_is_blank(line, line_len))
 				continue;
 		}
-		problem = parse_idx_line(line, line_len, row);
+		problem = line_len > INT32_MAX ? MSG_LINE_LENGTH : parse_idx_line(line, line_len, row);
 		if (problem != NULL)
 		{
 			gik_parse_error_set(err, cur.lineno, line, line_len, problem);

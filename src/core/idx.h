@@ -38,7 +38,11 @@ extern bool gik_idx_parse(const char *buf, size_t len, int64_t file_size,
 /* Normalise a wgrib2 ftime string ("anl", "6 hour fcst", "0-6 hour acc fcst", ...). */
 extern GikTimeWindow gik_idx_parse_ftime(const char *s, size_t len);
 
-/* Normalise the 7th field ("ENS=+3", "ENS=low-res ctl", "ens mean", ""). */
+/*
+ * Normalise the 7th field ("ENS=+3", "ENS=low-res ctl", "ens mean", "") or the
+ * whole EXTRA text (colon-separated; the first field naming a member wins).
+ * ENS=-N gives PERTURBED N (the sign is dropped).
+ */
 extern GikMember gik_idx_parse_member(const char *s, size_t len);
 
 #endif

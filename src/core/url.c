@@ -189,35 +189,45 @@ url_has_prefix(const char *url, const char *prefix, size_t prefix_len)
 	return next == '\0' || next == '/' || next == '?' || next == '#';
 }
 
-/* True when resolved_url starts with one of the allowed prefixes. */
-bool
-gik_url_prefix_allowed(const char *resolved_url, const char *prefixes,
-					   const char *s3_endpoint, const char *gs_endpoint, GikAllocFn alloc)
+/* Map a comma-separated prefix list to resolved prefixes. */
+int
+gik_url_resolve_prefixes(const char *prefixes, const char *s3_endpoint, const char *gs_endpoint,
+						 GikAllocFn alloc, char ***out)
 {
 	const char *p = prefixes;
+	int			n = 0;
+	int			cap = 1;
 
+	for (const char *c = prefixes ? prefixes : ""; *c; c++)
+		cap += (*c == ',');
+	*out = alloc(sizeof(char *) * (size_t) cap);
 	while (p && *p)
 	{
 		const char *comma = strchr(p, ',');
 		size_t		len = comma ? (size_t) (comma - p) : strlen(p);
-		char	   *entry;
 		char	   *mapped;
 
 		while (len > 0 && isspace((unsigned char) *p))
 			p++, len--;
 		while (len > 0 && isspace((unsigned char) p[len - 1]))
 			len--;
-		if (len > 0)
-		{
-			entry = dup_str(alloc, p, len);
-			if (gik_url_resolve(entry, s3_endpoint, gs_endpoint, alloc, &mapped) != GIK_URL_INVALID &&
-				url_has_prefix(resolved_url, mapped, strlen(mapped)))
-				return true;
-		}
+		if (len > 0 &&
+			gik_url_resolve(dup_str(alloc, p, len), s3_endpoint, gs_endpoint, alloc, &mapped) == GIK_URL_HTTP)
+			(*out)[n++] = mapped;
 		if (!comma)
 			break;
 		p = comma + 1;
 	}
+	return n;
+}
+
+/* True when url starts with one of the resolved prefixes. */
+bool
+gik_url_has_prefix(const char *url, char *const *prefixes, int nprefixes)
+{
+	for (int i = 0; i < nprefixes; i++)
+		if (url_has_prefix(url, prefixes[i], strlen(prefixes[i])))
+			return true;
 	return false;
 }
 

@@ -27,12 +27,14 @@ extern GikUrlKind gik_url_resolve(const char *url, const char *s3_endpoint,
 								  char **resolved);
 
 /*
- * True when resolved_url starts with one of the comma-separated prefixes
- * (each mapped with gik_url_resolve first). Blank list entries are ignored.
+ * Map a comma-separated prefix list with gik_url_resolve (blank and invalid
+ * entries are dropped). Returns the number of prefixes in *out.
  */
-extern bool gik_url_prefix_allowed(const char *resolved_url, const char *prefixes,
-								   const char *s3_endpoint, const char *gs_endpoint,
-								   GikAllocFn alloc);
+extern int	gik_url_resolve_prefixes(const char *prefixes, const char *s3_endpoint,
+									 const char *gs_endpoint, GikAllocFn alloc, char ***out);
+
+/* True when url starts with one of the resolved prefixes; allocates nothing. */
+extern bool gik_url_has_prefix(const char *url, char *const *prefixes, int nprefixes);
 
 /* True for loopback, private, link-local, CGNAT, unspecified, multicast and such addresses (v4 and v6). */
 extern bool gik_address_is_internal(const char *ip);

@@ -1,5 +1,6 @@
 /* Unit tests of the wgrib2 .idx parser on the real fixtures in test/data and on synthetic lines. */
 #include "core/idx.h"
+#include "expected_grib.h"
 #include "tap.h"
 
 #include <stdio.h>
@@ -249,32 +250,23 @@ test_all_fixtures(void)
 static void
 test_gfswave_lengths(void)
 {
-	/* grib_ls -p offset:i,totalLength:i test/data/gribberish/gfswave.t18z.atlocn.0p16.f001.grib2 (ecCodes 2.28) */
-	static const int64_t offsets[19] = {
-		0, 41723, 100527, 142623, 184546, 213376, 247367, 301077, 325418, 354938,
-		379958, 399643, 426713, 462071, 495044, 520862, 559540, 612119, 657151
-	};
-	static const int64_t lengths[19] = {
-		41723, 58804, 42096, 41923, 28830, 33991, 53710, 24341, 29520, 25020,
-		19685, 27070, 35358, 32973, 25818, 38678, 52579, 45032, 33049
-	};
-	const int64_t file_size = 690200;	/* stat -c %s of the .grib2 */
+	const ExpectedGribFile *grib = &expected_gfswave;
 	GikIdxLine *rows;
 	size_t		n;
 	size_t		i;
 	size_t		mismatches = 0;
 
-	tap_ok(parse_fixture("gribberish/gfswave.t18z.atlocn.0p16.f001.grib2.idx", file_size, &rows, &n),
+	tap_ok(parse_fixture("gribberish/gfswave.t18z.atlocn.0p16.f001.grib2.idx", grib->file_size, &rows, &n),
 		   "gfswave idx parses with the file size");
 	if (!tap_is_int((int64_t) n, 19, "gfswave idx has 19 lines"))
 		return;
 	for (i = 0; i < n; i++)
 	{
-		if (rows[i].offset != offsets[i] || rows[i].length != lengths[i])
+		if (rows[i].offset != grib->offsets[i] || rows[i].length != grib->lengths[i])
 		{
 			tap_diag("line %zu: offset %lld length %lld, expected %lld %lld", i + 1,
 					 (long long) rows[i].offset, (long long) rows[i].length,
-					 (long long) offsets[i], (long long) lengths[i]);
+					 (long long) grib->offsets[i], (long long) grib->lengths[i]);
 			mismatches++;
 		}
 	}
@@ -328,7 +320,9 @@ test_layout_variants(void)
 		"3:9000000000:d=2024010100:PRMSL:mean sea level:6 hour fcst";
 	static const char extra[] =
 		"1:10:d=2024010100:APCP:surface:0-6 hour acc fcst:prob >2.54:prob fcst 5/20:ENS=+7:x=y\n"
-		"2:20:d=2024010100:UGRD:entire atmosphere (considered as a single layer):6 hour fcst:\n";
+		"2:20:d=2024010100:UGRD:entire atmosphere (considered as a single layer):6 hour fcst:\n"
+		"3:30:d=2024010100:REFD:1000 m above ground:15 min fcst:\n"
+		"4:40:d=2024010100:APCP:surface:0-15 min acc fcst:\n";
 	GikIdxLine *rows;
 	size_t		n;
 
@@ -346,7 +340,7 @@ test_layout_variants(void)
 		check_member(rows[2].member, GIK_MEMBER_NONE, -1, "absent 7th field");
 	}
 	tap_ok(parse_text(extra, sizeof(extra) - 1, -1, &rows, &n), "extra fields after the 7th parse");
-	if (tap_is_int((int64_t) n, 2, "extra fields: 2 rows"))
+	if (tap_is_int((int64_t) n, 4, "extra fields and sub-hourly lines: 4 rows"))
 	{
 		tap_is_text(rows[0].extra.ptr, (size_t) rows[0].extra.len,
 					"prob >2.54:prob fcst 5/20:ENS=+7:x=y", "extra keeps everything after the 6th colon");
@@ -354,7 +348,10 @@ test_layout_variants(void)
 		tap_is_text(rows[1].level.ptr, (size_t) rows[1].level.len,
 					"entire atmosphere (considered as a single layer)", "level with brackets and spaces");
 		tap_is_int(rows[0].length, 10, "first row length");
-		tap_is_int(rows[1].length, -1, "second (last) row length unknown without a file size");
+		tap_is_int(rows[1].length, 10, "second row length");
+		check_window(rows[2].window, 15, 15, GIK_STAT_NONE, "HRRR sub-hourly line (15 min fcst)");
+		check_window(rows[3].window, 0, 15, GIK_STAT_ACC, "HRRR sub-hourly line (0-15 min acc fcst)");
+		tap_is_int(rows[3].length, -1, "last row length unknown without a file size");
 	}
 }
 

@@ -1,0 +1,42 @@
+/* Decode one GRIB message with ecCodes into a float grid. Pure C, thread-safe, no PostgreSQL headers. */
+#ifndef GIK_CORE_DECODE_H
+#define GIK_CORE_DECODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/grib_meta.h"
+#include "core/grid.h"
+
+/* What to decode and how to lay it out. */
+typedef struct GikDecodeOptions
+{
+	GikLonConvention lon;
+	bool		has_box;
+	GikBox		box;
+} GikDecodeOptions;
+
+/* A decoded message. values is malloc'd: release with gik_decoded_free. */
+typedef struct GikDecoded
+{
+	GikMeta		meta;			/* the message's own metadata and grid */
+	bool		regular;		/* values follow out (north-up regular lat/lon) */
+	GikOutGrid	out;			/* output grid when regular */
+	float	   *values;			/* regular: out.nj * out.ni; otherwise meta.grid.num_points in scanning order */
+	size_t		nvalues;
+	double		decode_ms;		/* time spent in ecCodes */
+} GikDecoded;
+
+/*
+ * Decode msg[0..len) (one complete GRIB message, already checked) with options.
+ * Missing points (bitmap or missing-value management) become NaN. Regions and
+ * longitude conventions need a regular lat/lon grid; without them any grid decodes.
+ * Returns 0, or non-zero with a full sentence in errbuf.
+ */
+extern int	gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
+							   GikDecoded *out, char *errbuf, size_t errlen);
+
+/* Free what gik_decode_message allocated. */
+extern void gik_decoded_free(GikDecoded *decoded);
+
+#endif

@@ -1,0 +1,423 @@
+/* Output grids for regular lat/lon messages: north-up rows, west-to-east columns, regions. */
+#include "core/grid.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* Degrees: box edges and convention bounds include what lies this close to them. */
+#define DEG_TOL 1e-9
+
+/*
+ * Degrees: an increment may differ this much from the one its end points imply
+ * (GRIB1 rounds increments to millidegrees, GRIB2 to microdegrees).
+ */
+#define INC_TOL 5e-4
+
+/* Fraction of a cell: n * di this close to 360 makes a grid global. */
+#define GLOBAL_TOL 1e-3
+
+/* Index limit: cell counts computed from doubles are clamped to it before conversion. */
+#define INDEX_LIMIT 1e15
+
+/*
+ * The source grid in canonical order: column k (west to east) lies at west + k*di,
+ * row k (north to south) at north - k*dj.
+ */
+typedef struct CanonGrid
+{
+	long		ni;
+	long		nj;
+	double		west;			/* westernmost column, as the message means it */
+	double		north;			/* northernmost row */
+	double		di;
+	double		dj;
+	long		period;			/* columns per 360 degrees for a global grid, else 0 */
+	bool		i_neg;			/* canonical column k is message column ni-1-k */
+	bool		j_pos;			/* canonical row k is message row nj-1-k */
+} CanonGrid;
+
+/* Result of selecting columns. */
+typedef enum ColSelect
+{
+	COLS_OK,
+	COLS_EMPTY,
+	COLS_SPLIT					/* two separate runs of a non-global grid */
+} ColSelect;
+
+/* lon shifted by a multiple of 360 into [lower, lower + 360), up to DEG_TOL. */
+static double
+wrap_from(double lon, double lower)
+{
+	return lon - 360.0 * floor((lon - lower + DEG_TOL) / 360.0);
+}
+
+/* Smallest cell index whose offset k*d is at least deg (minus DEG_TOL). */
+static long
+cells_ceil(double deg, double d)
+{
+	double		k = ceil((deg - DEG_TOL) / d);
+
+	return (long) fmax(-INDEX_LIMIT, fmin(INDEX_LIMIT, k));
+}
+
+/* Largest cell index whose offset k*d is at most deg (plus DEG_TOL). */
+static long
+cells_floor(double deg, double d)
+{
+	double		k = floor((deg + DEG_TOL) / d);
+
+	return (long) fmax(-INDEX_LIMIT, fmin(INDEX_LIMIT, k));
+}
+
+/* The increment that the span between n points implies, when it agrees with the stated one. */
+static double
+refine_increment(double stated, double span, long n)
+{
+	double		implied;
+
+	if (n < 2)
+		return stated;
+	implied = span / (double) (n - 1);
+	return fabs(implied - stated) <= INC_TOL ? implied : stated;
+}
+
+/* Columns per 360 degrees when the grid wraps around the globe (a repeated seam column allowed), else 0. */
+static long
+global_period(long ni, double di)
+{
+	if (fabs(ni * di - 360.0) <= GLOBAL_TOL * di)
+		return ni;
+	if (ni > 1 && fabs((ni - 1) * di - 360.0) <= GLOBAL_TOL * di)
+		return ni - 1;
+	return 0;
+}
+
+/* Check a source grid and describe it in canonical order; false with a sentence in errbuf. */
+static bool
+canon_from_source(const GikGrid *src, CanonGrid *c, char *errbuf, size_t errlen)
+{
+	GikGrid		layout_free = *src;
+	double		west_end;
+	double		east_end;
+	double		south;
+	double		span;
+
+	/* both storage orders are handled here, whatever the shared check says about them */
+	layout_free.j_points_consecutive = false;
+	if (strcmp(src->grid_type, "regular_ll") != 0)
+	{
+		snprintf(errbuf, errlen,
+				 "Grid type %s is not supported for regions, longitude conventions or rasters; "
+				 "decode it without them to get its values in scanning order.",
+				 src->grid_type[0] ? src->grid_type : "unknown");
+		return false;
+	}
+	if (!gik_grid_is_regular_ll(&layout_free) || !(src->di > 0) || !(src->dj > 0) ||
+		!isfinite(src->di) || !isfinite(src->dj) ||
+		src->ni > INT32_MAX || src->nj > INT32_MAX ||
+		!isfinite(src->lon_first) || !isfinite(src->lon_last) ||
+		!isfinite(src->lat_first) || !isfinite(src->lat_last))
+	{
+		snprintf(errbuf, errlen,
+				 "The regular_ll grid has no usable geometry (Ni=%ld, Nj=%ld, increments %g and %g degrees).",
+				 src->ni, src->nj, src->di, src->dj);
+		return false;
+	}
+
+	c->ni = src->ni;
+	c->nj = src->nj;
+	c->i_neg = src->i_scans_negatively;
+	c->j_pos = src->j_scans_positively;
+
+	/* columns: the message's west end may be written in the other convention (ECMWF: 180 for -180) */
+	west_end = c->i_neg ? src->lon_last : src->lon_first;
+	east_end = c->i_neg ? src->lon_first : src->lon_last;
+	span = east_end - west_end;
+	if (span < -DEG_TOL)
+	{
+		west_end -= 360.0;
+		span += 360.0;
+	}
+	c->di = refine_increment(src->di, span, c->ni);
+	c->period = global_period(c->ni, c->di);
+	if (c->period > 0)
+		c->di = 360.0 / (double) c->period;
+	c->west = west_end;
+
+	/* rows */
+	c->north = c->j_pos ? src->lat_last : src->lat_first;
+	south = c->j_pos ? src->lat_first : src->lat_last;
+	if (c->north < south - DEG_TOL)
+	{
+		snprintf(errbuf, errlen,
+				 "The grid's latitudes run from %g to %g, which contradicts its scanning mode %ld.",
+				 src->lat_first, src->lat_last, src->scanning_mode);
+		return false;
+	}
+	c->dj = refine_increment(src->dj, c->north - south, c->nj);
+	return true;
+}
+
+/* Eastward extent of a box's longitudes, 0..360: lon_min > lon_max crosses the 180th meridian. */
+static double
+box_width(const GikBox *box)
+{
+	double		w = box->lon_max - box->lon_min;
+
+	if (w < -DEG_TOL)
+		w = wrap_from(w, 0.0);
+	return fmin(fmax(w, 0.0), 360.0);
+}
+
+/* Check a box's numbers; false with a sentence naming it. */
+static bool
+box_valid(const GikBox *box, char *errbuf, size_t errlen)
+{
+	const char *problem = NULL;
+
+	if (!isfinite(box->lon_min) || !isfinite(box->lon_max) ||
+		!isfinite(box->lat_min) || !isfinite(box->lat_max))
+		problem = "every bound must be a finite number of degrees";
+	else if (box->lat_min > box->lat_max)
+		problem = "its southern latitude is north of its northern one";
+	if (problem == NULL)
+		return true;
+	snprintf(errbuf, errlen, "Box lon %g..%g, lat %g..%g is not valid: %s.",
+			 box->lon_min, box->lon_max, box->lat_min, box->lat_max, problem);
+	return false;
+}
+
+/* Rows (canonical, north to south) whose centres lie in the box's latitudes; false when none. */
+static bool
+select_rows(const CanonGrid *c, const GikBox *box, long *first, long *count)
+{
+	long		lo = 0;
+	long		hi = c->nj - 1;
+
+	if (box != NULL)
+	{
+		long		box_lo = cells_ceil(c->north - box->lat_max, c->dj);
+		long		box_hi = cells_floor(c->north - box->lat_min, c->dj);
+
+		lo = box_lo > lo ? box_lo : lo;
+		hi = box_hi < hi ? box_hi : hi;
+	}
+	*first = lo;
+	*count = hi - lo + 1;
+	return *count > 0;
+}
+
+/*
+ * Columns (canonical) whose centres lie on the arc from west_edge eastwards over width
+ * degrees: one run west to east, wrapping around a global grid.
+ */
+static ColSelect
+select_cols(const CanonGrid *c, double west_edge, double width, long *first, long *count)
+{
+	double		start = wrap_from(west_edge, c->west) - c->west;	/* in [-DEG_TOL, 360) */
+	long		lo = cells_ceil(start, c->di);
+	long		hi = cells_floor(start + width, c->di);
+	long		wrap_hi;
+
+	if (c->period > 0)
+	{
+		*first = lo % c->period;
+		*count = hi - lo + 1 < c->period ? hi - lo + 1 : c->period;
+		return *count > 0 ? COLS_OK : COLS_EMPTY;
+	}
+
+	/* a non-global grid: the arc may also reach its western columns after passing 360 */
+	hi = hi < c->ni - 1 ? hi : c->ni - 1;
+	wrap_hi = cells_floor(start + width - 360.0, c->di);
+	wrap_hi = wrap_hi < c->ni - 1 ? wrap_hi : c->ni - 1;
+	if (wrap_hi >= 0 && lo <= hi && wrap_hi + 1 < lo)
+		return COLS_SPLIT;
+	if (wrap_hi >= 0)
+	{
+		*first = 0;
+		*count = (lo <= hi && hi > wrap_hi ? hi : wrap_hi) + 1;
+	}
+	else
+	{
+		*first = lo;
+		*count = hi - lo + 1;
+	}
+	return *count > 0 ? COLS_OK : COLS_EMPTY;
+}
+
+/* Lower bound of a convention's longitudes; the source's own start from its westernmost column. */
+static double
+convention_lower(const CanonGrid *c, GikLonConvention conv)
+{
+	switch (conv)
+	{
+		case GIK_LON_180:
+			return -180.0;
+		case GIK_LON_360:
+			return 0.0;
+		case GIK_LON_SOURCE:
+			break;
+	}
+	return c->west;
+}
+
+/* Write the "box selects nothing usable" sentence for a box and a grid. */
+static void
+box_error(const CanonGrid *c, const GikBox *box, ColSelect why, char *errbuf, size_t errlen)
+{
+	snprintf(errbuf, errlen,
+			 why == COLS_SPLIT ?
+			 "Box lon %g..%g, lat %g..%g covers two separate parts of the grid (lon %g..%g, lat %g..%g); split it into two boxes." :
+			 "Box lon %g..%g, lat %g..%g contains no grid cell centre; the grid covers lon %g..%g, lat %g..%g.",
+			 box->lon_min, box->lon_max, box->lat_min, box->lat_max,
+			 c->west, c->west + (c->ni - 1) * c->di,
+			 c->north - (c->nj - 1) * c->dj, c->north);
+}
+
+/* Plan the output grid of a regular lat/lon message; see grid.h. */
+bool
+gik_grid_plan(const GikGrid *src, GikLonConvention conv, const GikBox *box,
+			  GikAllocFn alloc, GikGridPlan *plan, char *errbuf, size_t errlen)
+{
+	CanonGrid	c;
+	double		lower;
+	long		row0;
+	long		nrows;
+	long		col0;
+	long		ncols;
+	ColSelect	cols;
+	long		k;
+
+	memset(plan, 0, sizeof(*plan));
+	if (!canon_from_source(src, &c, errbuf, errlen))
+		return false;
+	if (box != NULL && !box_valid(box, errbuf, errlen))
+		return false;
+
+	/* without a box, take the whole circle from the convention's lower bound */
+	lower = convention_lower(&c, conv);
+	cols = select_cols(&c, box ? box->lon_min : lower, box ? box_width(box) : 360.0, &col0, &ncols);
+	if (!select_rows(&c, box, &row0, &nrows) && cols == COLS_OK)
+		cols = COLS_EMPTY;
+	if (cols != COLS_OK)		/* only a box can select nothing */
+	{
+		box_error(&c, box, cols, errbuf, errlen);
+		return false;
+	}
+
+	plan->src_ni = src->ni;
+	plan->src_nj = src->nj;
+	plan->j_consecutive = src->j_points_consecutive;
+	plan->col_src = alloc(sizeof(int32_t) * (size_t) ncols);
+	plan->row_src = alloc(sizeof(int32_t) * (size_t) nrows);
+	if (plan->col_src == NULL || plan->row_src == NULL)
+	{
+		snprintf(errbuf, errlen, "Out of memory for a %ld x %ld grid plan.", ncols, nrows);
+		return false;
+	}
+	for (k = 0; k < ncols; k++)
+	{
+		long		col = c.period > 0 ? (col0 + k) % c.period : col0 + k;
+
+		plan->col_src[k] = (int32_t) (c.i_neg ? c.ni - 1 - col : col);
+	}
+	for (k = 0; k < nrows; k++)
+	{
+		long		row = row0 + k;
+
+		plan->row_src[k] = (int32_t) (c.j_pos ? c.nj - 1 - row : row);
+	}
+
+	plan->out.ni = ncols;
+	plan->out.nj = nrows;
+	plan->out.di = c.di;
+	plan->out.dj = c.dj;
+	plan->out.lon_first = wrap_from(c.west + col0 * c.di, lower);
+	plan->out.lon_last = plan->out.lon_first + (ncols - 1) * c.di;
+	plan->out.lat_first = c.north - row0 * c.dj;
+	plan->out.lat_last = plan->out.lat_first - (nrows - 1) * c.dj;
+	plan->out.global_lon = c.period > 0;
+	return true;
+}
+
+/* Fill the north-up output from values in scanning order; see grid.h. */
+void
+gik_grid_apply(const GikGridPlan *plan, const double *values, size_t nvalues,
+			   double missing_value, float *out)
+{
+	size_t		col_stride = plan->j_consecutive ? (size_t) plan->src_nj : 1;
+	size_t		row_stride = plan->j_consecutive ? 1 : (size_t) plan->src_ni;
+	long		ni = plan->out.ni;
+	long		r;
+	long		c;
+
+	for (r = 0; r < plan->out.nj; r++)
+	{
+		size_t		row_base = (size_t) plan->row_src[r] * row_stride;
+		float	   *dst = out + (size_t) r * (size_t) ni;
+
+		for (c = 0; c < ni; c++)
+		{
+			size_t		idx = row_base + (size_t) plan->col_src[c] * col_stride;
+			double		v = idx < nvalues ? values[idx] : missing_value;
+
+			dst[c] = v == missing_value ? NAN : (float) v;
+		}
+	}
+}
+
+/* Latitudes of the rows, north to south. */
+void
+gik_grid_lats(const GikOutGrid *grid, double *lats)
+{
+	long		r;
+
+	for (r = 0; r < grid->nj; r++)
+		lats[r] = grid->lat_first - r * grid->dj;
+}
+
+/* Longitudes of the columns, west to east, continuous across 180 or 360. */
+void
+gik_grid_lons(const GikOutGrid *grid, double *lons)
+{
+	long		c;
+
+	for (c = 0; c < grid->ni; c++)
+		lons[c] = grid->lon_first + c * grid->di;
+}
+
+/* Parse a longitude convention name, ignoring case and surrounding spaces. */
+bool
+gik_lon_convention_parse(const char *s, GikLonConvention *conv)
+{
+	static const struct
+	{
+		const char *name;
+		GikLonConvention conv;
+	}			names[] = {
+		{"source", GIK_LON_SOURCE},
+		{"-180..180", GIK_LON_180}, {"180", GIK_LON_180}, {"-180", GIK_LON_180},
+		{"0..360", GIK_LON_360}, {"360", GIK_LON_360}, {"0", GIK_LON_360},
+	};
+	size_t		len;
+	size_t		i;
+
+	if (s == NULL)
+		return false;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	len = strlen(s);
+	while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+		len--;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+	{
+		if (strlen(names[i].name) == len && strncasecmp(s, names[i].name, len) == 0)
+		{
+			*conv = names[i].conv;
+			return true;
+		}
+	}
+	return false;
+}
