@@ -22,8 +22,8 @@
 PG_FUNCTION_INFO_V1(gik_decode);
 PG_FUNCTION_INFO_V1(gik_decode_raster_wkb);
 PG_FUNCTION_INFO_V1(gik_output_grid);
-PG_FUNCTION_INFO_V1(gik_sql_grid_lats);
-PG_FUNCTION_INFO_V1(gik_sql_grid_lons);
+PG_FUNCTION_INFO_V1(gik_grid_lats);
+PG_FUNCTION_INFO_V1(gik_grid_lons);
 PG_FUNCTION_INFO_V1(gik_grid_wkb);
 
 /* palloc with the core's allocator signature. */
@@ -312,7 +312,7 @@ double_array(const double *v, int n)
 
 /* gik.grid_lats(grid, lon, region): latitudes of the rows, north to south. */
 Datum
-gik_sql_grid_lats(PG_FUNCTION_ARGS)
+gik_grid_lats(PG_FUNCTION_ARGS)
 {
 	GikGridPlan plan;
 	GikDecoded	as_decoded;
@@ -320,13 +320,13 @@ gik_sql_grid_lats(PG_FUNCTION_ARGS)
 
 	plan_from_desc(fcinfo, &plan, &as_decoded);
 	lats = palloc(sizeof(double) * plan.out.nj);
-	gik_grid_lats(&plan.out, lats);
+	gik_outgrid_lats(&plan.out, lats);
 	PG_RETURN_ARRAYTYPE_P(double_array(lats, (int) plan.out.nj));
 }
 
 /* gik.grid_lons(grid, lon, region): longitudes of the columns, west to east. */
 Datum
-gik_sql_grid_lons(PG_FUNCTION_ARGS)
+gik_grid_lons(PG_FUNCTION_ARGS)
 {
 	GikGridPlan plan;
 	GikDecoded	as_decoded;
@@ -334,7 +334,7 @@ gik_sql_grid_lons(PG_FUNCTION_ARGS)
 
 	plan_from_desc(fcinfo, &plan, &as_decoded);
 	lons = palloc(sizeof(double) * plan.out.ni);
-	gik_grid_lons(&plan.out, lons);
+	gik_outgrid_lons(&plan.out, lons);
 	PG_RETURN_ARRAYTYPE_P(double_array(lons, (int) plan.out.ni));
 }
 

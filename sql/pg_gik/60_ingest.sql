@@ -60,6 +60,7 @@ CREATE FUNCTION gik.ingest_run(
     allow_missing bool DEFAULT false)
 RETURNS gik.run
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
 DECLARE
     p_dataset  ALIAS FOR dataset;
     p_init     ALIAS FOR init_time;
@@ -99,7 +100,9 @@ BEGIN
     -- One ingestion of a run at a time; a second session waits and then finds nothing new.
     PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM p_init) / 3600)::int);
 
-    DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_index, pg_temp.gik_msg;
+    IF to_regclass('pg_temp.gik_plan') IS NOT NULL THEN
+        DROP TABLE pg_temp.gik_plan, pg_temp.gik_index, pg_temp.gik_msg;
+    END IF;
     CREATE TEMP TABLE gik_plan ON COMMIT DROP AS
         SELECT * FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
     SELECT count(*) INTO n_expected FROM gik_plan;
@@ -114,7 +117,7 @@ BEGIN
         SELECT f.ord AS file_no, f.found, f.body, f.bytes, f.etag, md5(f.body) AS body_md5
         FROM gik.fetch_many((SELECT array_agg(index_url ORDER BY file_no) FROM gik_plan), missing_ok => true) f;
     t_fetch := extract(epoch FROM clock_timestamp() - t0) * 1000;
-    SELECT count(*) FILTER (WHERE NOT found), coalesce(sum(bytes), 0) INTO n_missing, idx_bytes FROM gik_index;
+    SELECT count(*) FILTER (WHERE NOT i.found), coalesce(sum(i.bytes), 0) INTO n_missing, idx_bytes FROM gik_index i;
 
     IF n_missing > 0 AND NOT allow_missing THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_file',

@@ -33,6 +33,13 @@ LANGUAGE sql VOLATILE PARALLEL RESTRICTED
 RETURN gik.decode((ref).url, (ref).byte_offset, (ref).byte_length, lon, region);
 COMMENT ON FUNCTION gik.decode(gik.ref, text, gik.bbox) IS 'gik.decode() for a gik.ref.';
 
+CREATE FUNCTION gik.output_grid(grid gik.grid_desc, lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
+RETURNS gik.grid_desc
+AS 'MODULE_PATHNAME', 'gik_output_grid'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION gik.output_grid(gik.grid_desc, text, gik.bbox) IS
+'The north-up grid a decode of a message on this (source) grid returns for a longitude convention and region; nothing is fetched.';
+
 CREATE FUNCTION gik.grid(url text, byte_offset int8, byte_length int8,
                          lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
 RETURNS gik.grid_desc
@@ -46,23 +53,16 @@ RETURN (SELECT CASE WHEN m.grid_type = 'regular_ll'
 COMMENT ON FUNCTION gik.grid(text, int8, int8, text, gik.bbox) IS
 'The grid that gik.decode() returns for this message and these options, read from the message''s metadata only.';
 
-CREATE FUNCTION gik.output_grid(grid gik.grid_desc, lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
-RETURNS gik.grid_desc
-AS 'MODULE_PATHNAME', 'gik_output_grid'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-COMMENT ON FUNCTION gik.output_grid(gik.grid_desc, text, gik.bbox) IS
-'The north-up grid a decode of a message on this (source) grid returns for a longitude convention and region; nothing is fetched.';
-
 CREATE FUNCTION gik.grid_lats(grid gik.grid_desc, lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
 RETURNS float8[]
-AS 'MODULE_PATHNAME', 'gik_sql_grid_lats'
+AS 'MODULE_PATHNAME', 'gik_grid_lats'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION gik.grid_lats(gik.grid_desc, text, gik.bbox) IS
 'Latitudes of the rows (north to south) of a regular lat/lon grid, after the longitude convention and region.';
 
 CREATE FUNCTION gik.grid_lons(grid gik.grid_desc, lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
 RETURNS float8[]
-AS 'MODULE_PATHNAME', 'gik_sql_grid_lons'
+AS 'MODULE_PATHNAME', 'gik_grid_lons'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION gik.grid_lons(gik.grid_desc, text, gik.bbox) IS
 'Longitudes of the columns (west to east, continuous across the seam) of a regular lat/lon grid, after the longitude convention and region.';

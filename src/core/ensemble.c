@@ -19,8 +19,16 @@
 /* Cells handled per block, so that a block of the input stays in L1 while thresholds loop. */
 #define GIK_ENS_BLOCK 2048
 
-/* Cells transposed at once for percentiles. */
+/* Cells transposed at once for percentiles by selection. */
 #define GIK_PCT_BLOCK 256
+
+/* Cells sorted at once by the percentile network (a block of 51 members is 26 kB). */
+#define GIK_NET_BLOCK 128
+
+/* Largest ensemble sorted by the network; larger ones use per-cell selection. */
+#ifndef GIK_NET_MAX_MEMBERS
+#define GIK_NET_MAX_MEMBERS 128
+#endif
 
 /* Count hits of one threshold over a block of cells. */
 static void
@@ -440,25 +448,17 @@ cell_percentiles(float *v, int n, const double *fractions, const int *order, int
 	}
 }
 
-/* Percentiles per cell: transpose blocks of cells to per-cell member lists, then select ranks. */
-bool
-gik_ens_percentile(const float *const *members, int nmembers, size_t ncells,
-				   const double *fractions, int nfrac, float *out, GikAllocFn alloc)
+/* Percentiles by selection: transpose blocks of cells to per-cell member lists, select ranks. */
+static bool
+percentile_select(const float *const *members, int nmembers, size_t ncells,
+				  const double *fractions, int nfrac, const int *order, float *out, GikAllocFn alloc)
 {
-	float	   *buf;
-	int		   *cnt;
-	int		   *order;
+	float	   *buf = alloc(sizeof(float) * (size_t) GIK_PCT_BLOCK * (size_t) nmembers);
+	int		   *cnt = alloc(sizeof(int) * GIK_PCT_BLOCK);
 	size_t		b;
 
-	if (nmembers <= 0 || nfrac <= 0)
-		return true;
-	buf = alloc(sizeof(float) * (size_t) GIK_PCT_BLOCK * (size_t) nmembers);
-	cnt = alloc(sizeof(int) * GIK_PCT_BLOCK);
-	order = alloc(sizeof(int) * (size_t) nfrac);
-	if (buf == NULL || cnt == NULL || order == NULL)
+	if (buf == NULL || cnt == NULL)
 		return false;
-	order_fractions(fractions, nfrac, order);
-
 	for (b = 0; b < ncells; b += GIK_PCT_BLOCK)
 	{
 		size_t		nb = ncells - b < GIK_PCT_BLOCK ? ncells - b : GIK_PCT_BLOCK;
@@ -485,9 +485,153 @@ gik_ens_percentile(const float *const *members, int nmembers, size_t ncells,
 	return true;
 }
 
+/*
+ * Comparators of Batcher's odd-even merge sort for n inputs (the network for the next power of
+ * two, without the comparators that touch an index >= n: padding there with +Inf would make them
+ * no-ops). Fills pairs[2 * k] < pairs[2 * k + 1] when pairs is not NULL; returns the count.
+ */
+static size_t
+batcher_network(int n, int *pairs)
+{
+	size_t		count = 0;
+	int			p,
+				k,
+				j,
+				i;
+
+	for (p = 1; p < n; p <<= 1)
+		for (k = p; k >= 1; k >>= 1)
+			for (j = k % p; j + k < n; j += 2 * k)
+				for (i = 0; i < k && i + j + k < n; i++)
+					if ((i + j) / (2 * p) == (i + j + k) / (2 * p))
+					{
+						if (pairs != NULL)
+						{
+							pairs[2 * count] = i + j;
+							pairs[2 * count + 1] = i + j + k;
+						}
+						count++;
+					}
+	return count;
+}
+
+/* One comparator applied to a block of cells at once: lo[i] = min, hi[i] = max (no NaN). */
+static inline void
+compare_exchange(float *restrict lo, float *restrict hi, size_t n)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+	{
+		float		a = lo[i];
+		float		b = hi[i];
+		bool		less = a < b;
+		float		mn = less ? a : b;
+		float		mx = less ? b : a;
+
+		lo[i] = mn;				/* (storing through locals lets GCC if-convert) */
+		hi[i] = mx;
+	}
+}
+
+/*
+ * Percentiles by a sorting network run across a block of cells at once (SIMD lanes are cells, no
+ * branches). NaN becomes +Inf, so each cell's n valid values end up sorted in rows 0..n-1.
+ */
+static bool
+percentile_network(const float *const *members, int nmembers, size_t ncells,
+				   const double *fractions, int nfrac, float *out, GikAllocFn alloc)
+{
+	size_t		npairs = batcher_network(nmembers, NULL);
+	int		   *pairs = alloc(sizeof(int) * 2 * (npairs > 0 ? npairs : 1));
+	float	   *buf = alloc(sizeof(float) * (size_t) GIK_NET_BLOCK * (size_t) nmembers);
+	int32_t    *cnt = alloc(sizeof(int32_t) * GIK_NET_BLOCK);
+	size_t		b;
+
+	if (pairs == NULL || buf == NULL || cnt == NULL)
+		return false;
+	batcher_network(nmembers, pairs);
+	for (b = 0; b < ncells; b += GIK_NET_BLOCK)
+	{
+		size_t		nb = ncells - b < GIK_NET_BLOCK ? ncells - b : GIK_NET_BLOCK;
+		size_t		i,
+					c;
+		int			m,
+					k;
+
+		memset(cnt, 0, sizeof(int32_t) * nb);
+		for (m = 0; m < nmembers; m++)
+		{
+			const float *restrict src = members[m] + b;
+			float	   *restrict row = buf + (size_t) m * GIK_NET_BLOCK;
+
+			for (i = 0; i < nb; i++)
+			{
+				float		v = src[i];
+				bool		ok = (v == v);
+
+				row[i] = ok ? v : INFINITY;
+				cnt[i] += ok;
+			}
+		}
+		for (c = 0; c < npairs; c++)
+			compare_exchange(buf + (size_t) pairs[2 * c] * GIK_NET_BLOCK,
+							 buf + (size_t) pairs[2 * c + 1] * GIK_NET_BLOCK, nb);
+		for (k = 0; k < nfrac; k++)
+		{
+			float	   *o = out + (size_t) k * ncells + b;
+
+			for (i = 0; i < nb; i++)
+			{
+				int			n = cnt[i];
+				double		h,
+							fl;
+				int			lo,
+							hi;
+
+				if (n == 0)
+				{
+					o[i] = NAN;
+					continue;
+				}
+				h = fractions[k] * (double) (n - 1);
+				fl = floor(h);
+				lo = (int) fl;
+				if (lo > n - 1)
+					lo = n - 1;
+				hi = lo + 1 < n ? lo + 1 : n - 1;
+				o[i] = (float) lerp(buf[(size_t) lo * GIK_NET_BLOCK + i],
+									buf[(size_t) hi * GIK_NET_BLOCK + i], h - fl);
+			}
+		}
+	}
+	return true;
+}
+
+/*
+ * Percentiles per cell: a sorting network over blocks of cells for ensembles of up to
+ * GIK_NET_MAX_MEMBERS members, per-cell selection for larger ones.
+ */
+bool
+gik_ens_percentile(const float *const *members, int nmembers, size_t ncells,
+				   const double *fractions, int nfrac, float *out, GikAllocFn alloc)
+{
+	int		   *order;
+
+	if (nmembers <= 0 || nfrac <= 0)
+		return true;
+	if (nmembers <= GIK_NET_MAX_MEMBERS)
+		return percentile_network(members, nmembers, ncells, fractions, nfrac, out, alloc);
+	order = alloc(sizeof(int) * (size_t) nfrac);
+	if (order == NULL)
+		return false;
+	order_fractions(fractions, nfrac, order);
+	return percentile_select(members, nmembers, ncells, fractions, nfrac, order, out, alloc);
+}
+
 /* Grid op scalar, element by element. */
 void
-gik_grid_scalar(GikGridOp op, const float *x, size_t n, double s, float *out)
+gik_grid_scalar_op(GikGridOp op, const float *x, size_t n, double s, float *out)
 {
 	size_t		i;
 
@@ -510,7 +654,7 @@ gik_grid_scalar(GikGridOp op, const float *x, size_t n, double s, float *out)
 
 /* Clip to [lo, hi]; NaN compares false both ways and stays NaN. */
 void
-gik_grid_clip(const float *x, size_t n, double lo, double hi, float *out)
+gik_grid_clip_range(const float *x, size_t n, double lo, double hi, float *out)
 {
 	size_t		i;
 

@@ -90,12 +90,12 @@ extern bool gik_ens_percentile(const float *const *members, int nmembers, size_t
 extern double gik_percentile_sorted(const float *v, int n, double f);
 
 /* out[i] = x[i] op s, computed in double and rounded to float; NaN stays NaN. out may be x. */
-extern void gik_grid_scalar(GikGridOp op, const float *x, size_t n, double s, float *out);
+extern void gik_grid_scalar_op(GikGridOp op, const float *x, size_t n, double s, float *out);
 
 /*
  * out[i] = x[i] limited to [lo, hi]; use -INFINITY / INFINITY for no bound. NaN stays NaN.
  * out may be x.
  */
-extern void gik_grid_clip(const float *x, size_t n, double lo, double hi, float *out);
+extern void gik_grid_clip_range(const float *x, size_t n, double lo, double hi, float *out);
 
 #endif

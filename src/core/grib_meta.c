@@ -112,5 +112,5 @@ bool
 gik_grid_is_regular_ll(const GikGrid *grid)
 {
 	return strcmp(grid->grid_type, "regular_ll") == 0 && grid->ni > 0 && grid->nj > 0 &&
-		!isnan(grid->di) && !isnan(grid->dj) && !grid->j_points_consecutive;
+		!isnan(grid->di) && !isnan(grid->dj);
 }

@@ -38,13 +38,13 @@ typedef struct CanonGrid
 	bool		j_pos;			/* canonical row k is message row nj-1-k */
 } CanonGrid;
 
-/* Result of selecting columns. */
-typedef enum ColSelect
+/* Result of selecting the cells of a box. */
+typedef enum Selection
 {
-	COLS_OK,
-	COLS_EMPTY,
-	COLS_SPLIT					/* two separate runs of a non-global grid */
-} ColSelect;
+	SEL_OK,
+	SEL_EMPTY,
+	SEL_SPLIT					/* two separate runs of columns of a non-global grid */
+} Selection;
 
 /* lon shifted by a multiple of 360 into [lower, lower + 360), up to DEG_TOL. */
 static double
@@ -98,14 +98,11 @@ global_period(long ni, double di)
 static bool
 canon_from_source(const GikGrid *src, CanonGrid *c, char *errbuf, size_t errlen)
 {
-	GikGrid		layout_free = *src;
 	double		west_end;
 	double		east_end;
 	double		south;
 	double		span;
 
-	/* both storage orders are handled here, whatever the shared check says about them */
-	layout_free.j_points_consecutive = false;
 	if (strcmp(src->grid_type, "regular_ll") != 0)
 	{
 		snprintf(errbuf, errlen,
@@ -114,7 +111,7 @@ canon_from_source(const GikGrid *src, CanonGrid *c, char *errbuf, size_t errlen)
 				 src->grid_type[0] ? src->grid_type : "unknown");
 		return false;
 	}
-	if (!gik_grid_is_regular_ll(&layout_free) || !(src->di > 0) || !(src->dj > 0) ||
+	if (!gik_grid_is_regular_ll(src) || !(src->di > 0) || !(src->dj > 0) ||
 		!isfinite(src->di) || !isfinite(src->dj) ||
 		src->ni > INT32_MAX || src->nj > INT32_MAX ||
 		!isfinite(src->lon_first) || !isfinite(src->lon_last) ||
@@ -213,7 +210,7 @@ select_rows(const CanonGrid *c, const GikBox *box, long *first, long *count)
  * Columns (canonical) whose centres lie on the arc from west_edge eastwards over width
  * degrees: one run west to east, wrapping around a global grid.
  */
-static ColSelect
+static Selection
 select_cols(const CanonGrid *c, double west_edge, double width, long *first, long *count)
 {
 	double		start = wrap_from(west_edge, c->west) - c->west;	/* in [-DEG_TOL, 360) */
@@ -225,7 +222,7 @@ select_cols(const CanonGrid *c, double west_edge, double width, long *first, lon
 	{
 		*first = lo % c->period;
 		*count = hi - lo + 1 < c->period ? hi - lo + 1 : c->period;
-		return *count > 0 ? COLS_OK : COLS_EMPTY;
+		return *count > 0 ? SEL_OK : SEL_EMPTY;
 	}
 
 	/* a non-global grid: the arc may also reach its western columns after passing 360 */
@@ -233,7 +230,7 @@ select_cols(const CanonGrid *c, double west_edge, double width, long *first, lon
 	wrap_hi = cells_floor(start + width - 360.0, c->di);
 	wrap_hi = wrap_hi < c->ni - 1 ? wrap_hi : c->ni - 1;
 	if (wrap_hi >= 0 && lo <= hi && wrap_hi + 1 < lo)
-		return COLS_SPLIT;
+		return SEL_SPLIT;
 	if (wrap_hi >= 0)
 	{
 		*first = 0;
@@ -244,7 +241,7 @@ select_cols(const CanonGrid *c, double west_edge, double width, long *first, lon
 		*first = lo;
 		*count = hi - lo + 1;
 	}
-	return *count > 0 ? COLS_OK : COLS_EMPTY;
+	return *count > 0 ? SEL_OK : SEL_EMPTY;
 }
 
 /* Lower bound of a convention's longitudes; the source's own start from its westernmost column. */
@@ -265,10 +262,10 @@ convention_lower(const CanonGrid *c, GikLonConvention conv)
 
 /* Write the "box selects nothing usable" sentence for a box and a grid. */
 static void
-box_error(const CanonGrid *c, const GikBox *box, ColSelect why, char *errbuf, size_t errlen)
+box_error(const CanonGrid *c, const GikBox *box, Selection why, char *errbuf, size_t errlen)
 {
 	snprintf(errbuf, errlen,
-			 why == COLS_SPLIT ?
+			 why == SEL_SPLIT ?
 			 "Box lon %g..%g, lat %g..%g covers two separate parts of the grid (lon %g..%g, lat %g..%g); split it into two boxes." :
 			 "Box lon %g..%g, lat %g..%g contains no grid cell centre; the grid covers lon %g..%g, lat %g..%g.",
 			 box->lon_min, box->lon_max, box->lat_min, box->lat_max,
@@ -287,7 +284,7 @@ gik_grid_plan(const GikGrid *src, GikLonConvention conv, const GikBox *box,
 	long		nrows;
 	long		col0;
 	long		ncols;
-	ColSelect	cols;
+	Selection	sel;
 	long		k;
 
 	memset(plan, 0, sizeof(*plan));
@@ -298,12 +295,12 @@ gik_grid_plan(const GikGrid *src, GikLonConvention conv, const GikBox *box,
 
 	/* without a box, take the whole circle from the convention's lower bound */
 	lower = convention_lower(&c, conv);
-	cols = select_cols(&c, box ? box->lon_min : lower, box ? box_width(box) : 360.0, &col0, &ncols);
-	if (!select_rows(&c, box, &row0, &nrows) && cols == COLS_OK)
-		cols = COLS_EMPTY;
-	if (cols != COLS_OK)		/* only a box can select nothing */
+	sel = select_cols(&c, box ? box->lon_min : lower, box ? box_width(box) : 360.0, &col0, &ncols);
+	if (sel == SEL_OK && !select_rows(&c, box, &row0, &nrows))
+		sel = SEL_EMPTY;
+	if (sel != SEL_OK)			/* only a box can select nothing */
 	{
-		box_error(&c, box, cols, errbuf, errlen);
+		box_error(&c, box, sel, errbuf, errlen);
 		return false;
 	}
 
@@ -370,7 +367,7 @@ gik_grid_apply(const GikGridPlan *plan, const double *values, size_t nvalues,
 
 /* Latitudes of the rows, north to south. */
 void
-gik_grid_lats(const GikOutGrid *grid, double *lats)
+gik_outgrid_lats(const GikOutGrid *grid, double *lats)
 {
 	long		r;
 
@@ -380,7 +377,7 @@ gik_grid_lats(const GikOutGrid *grid, double *lats)
 
 /* Longitudes of the columns, west to east, continuous across 180 or 360. */
 void
-gik_grid_lons(const GikOutGrid *grid, double *lons)
+gik_outgrid_lons(const GikOutGrid *grid, double *lons)
 {
 	long		c;
 

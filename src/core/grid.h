@@ -82,8 +82,8 @@ extern void gik_grid_apply(const GikGridPlan *plan, const double *values, size_t
 						   double missing_value, float *out);
 
 /* Latitudes of the rows (nj values) and longitudes of the columns (ni values). */
-extern void gik_grid_lats(const GikOutGrid *grid, double *lats);
-extern void gik_grid_lons(const GikOutGrid *grid, double *lons);
+extern void gik_outgrid_lats(const GikOutGrid *grid, double *lats);
+extern void gik_outgrid_lons(const GikOutGrid *grid, double *lons);
 
 /*
  * Parse "source", "-180..180"/"180"/"-180", "0..360"/"360"/"0" (any case, surrounding
