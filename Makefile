@@ -16,7 +16,7 @@ PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-
 SHLIB_LINK = $(shell pkg-config --libs libcurl jansson eccodes) -lpthread
 
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
-REGRESS_OPTS = --inputdir=test --outputdir=test/results --load-extension=pg_gik
+REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=pg_gik
 EXTRA_CLEAN = sql/pg_gik--$(EXTVERSION).sql test/results test/regression.* tmp_check
 
 PG_CONFIG ?= pg_config

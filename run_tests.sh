@@ -3,6 +3,8 @@
 # generates a loopback mirror, starts nginx and the fault-injecting server, then runs the C unit tests,
 # pg_regress, the Python comparison tests and the TAP tests inside throwaway PostgreSQL clusters.
 # Usage: ./run_tests.sh [--only unit|regress|py|tap ...] [--keep]
+# GIK_TEST_ROOT, GIK_HTTP_PORT and GIK_FAULT_PORT override the work directory and ports
+# (pg_regress expected files assume the default ports).
 set -euo pipefail
 cd "$(dirname "$0")"
 SRC=$(pwd)
@@ -27,9 +29,9 @@ make -s -j2
 $SUDO make -s install
 
 # Everything the servers read lives in a world-readable work directory (the clone may be private).
-export GIK_TEST_ROOT=/tmp/pg_gik_test
-export GIK_HTTP_PORT=18765
-export GIK_FAULT_PORT=18766
+export GIK_TEST_ROOT=${GIK_TEST_ROOT:-/tmp/pg_gik_test}
+export GIK_HTTP_PORT=${GIK_HTTP_PORT:-18765}
+export GIK_FAULT_PORT=${GIK_FAULT_PORT:-18766}
 export GIK_HTTP="http://127.0.0.1:$GIK_HTTP_PORT"
 export GIK_FAULT="http://127.0.0.1:$GIK_FAULT_PORT"
 tools/mirror-server.sh stop "$GIK_TEST_ROOT/nginx" 2>/dev/null || true
@@ -67,12 +69,8 @@ fi
 
 if wanted regress || wanted py; then
   set +e
-  pg_virtualenv \
-    -o "gik.s3_endpoint=$GIK_HTTP" \
-    -o "gik.allowed_url_prefixes=s3://noaa-gefs-pds/,s3://ecmwf-forecasts/,$GIK_HTTP/,$GIK_FAULT/" \
-    -o "gik.allowed_addresses=127.0.0.1" \
-    -o "postgis.gdal_enabled_drivers=ENABLE_ALL" \
-    -o "max_parallel_workers_per_gather=2" \
+  pgport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  pg_virtualenv -t -c "-p $pgport" -o "max_parallel_workers_per_gather=2" \
     bash test/cluster-suites.sh "${only[@]:-all}" 2>&1 | tee "$GIK_TEST_ROOT/cluster.log"
   set -e
   if wanted regress; then

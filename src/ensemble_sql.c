@@ -175,11 +175,24 @@ ens_check_result_size(const char *fname, int64 ncells, int64 planes)
 						errhint("Aggregate a smaller region or fewer thresholds or fractions at once.")));
 }
 
-/* A grid argument, checked to be a real[] with at least one cell. */
+/*
+ * A grid argument, checked to be a real[] with at least one cell. With copycxt, the grid is
+ * detoasted (or copied) straight into that context, to be kept: one copy, not two.
+ */
 static ArrayType *
-ens_grid_arg(FunctionCallInfo fcinfo, int argno, const char *fname)
+ens_grid_arg(FunctionCallInfo fcinfo, int argno, const char *fname, MemoryContext copycxt)
 {
-	ArrayType  *grid = PG_GETARG_ARRAYTYPE_P(argno);
+	ArrayType  *grid;
+
+	if (copycxt != NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(copycxt);
+
+		grid = DatumGetArrayTypePCopy(PG_GETARG_DATUM(argno));
+		MemoryContextSwitchTo(old);
+	}
+	else
+		grid = PG_GETARG_ARRAYTYPE_P(argno);
 
 	if (ARR_ELEMTYPE(grid) != FLOAT4OID)
 		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -242,21 +255,27 @@ ens_check_shape(const EnsState *st, int ndim, const int *dims)
 						errhint("Group by the grid's shape, or regrid the members to one grid first.")));
 }
 
+/* Write the ncells elements of a grid with NULL elements to dst, NULL as NaN. */
+static void
+ens_fill_nan_for_null(float *dst, ArrayType *grid, int64 ncells)
+{
+	const float *src = (const float *) ARR_DATA_PTR(grid);
+	bits8	   *bitmap = ARR_NULLBITMAP(grid);
+	int64		i;
+
+	for (i = 0; i < ncells; i++)
+		dst[i] = (bitmap[i >> 3] & (1 << (i & 7))) ? *src++ : NAN;
+}
+
 /* The cells of a grid as floats; NULL elements become NaN in the state's scratch buffer. */
 static const float *
 ens_values(EnsState *st, ArrayType *grid, MemoryContext aggcxt)
 {
-	const float *src = (const float *) ARR_DATA_PTR(grid);
-	bits8	   *bitmap;
-	int64		i;
-
 	if (!ARR_HASNULL(grid))
-		return src;
+		return (const float *) ARR_DATA_PTR(grid);
 	if (st->scratch == NULL)
 		st->scratch = MemoryContextAllocHuge(aggcxt, sizeof(float) * (size_t) st->ncells);
-	bitmap = ARR_NULLBITMAP(grid);
-	for (i = 0; i < st->ncells; i++)
-		st->scratch[i] = (bitmap[i >> 3] & (1 << (i & 7))) ? *src++ : NAN;
+	ens_fill_nan_for_null(st->scratch, grid, st->ncells);
 	return st->scratch;
 }
 
@@ -364,7 +383,7 @@ ens_trans_begin(FunctionCallInfo fcinfo, EnsKind kind, int planes, EnsState **st
 	*stp = st;
 	if (PG_ARGISNULL(1))
 		return NULL;
-	grid = ens_grid_arg(fcinfo, 1, fname);
+	grid = ens_grid_arg(fcinfo, 1, fname, kind == ENS_PERCENTILE ? aggcxt : NULL);
 	if (st == NULL)
 		st = *stp = ens_state_new(aggcxt, kind, grid, planes);
 	else
@@ -506,7 +525,6 @@ gik_ens_percentile_transfn(PG_FUNCTION_ARGS)
 	const double *fr;
 	int			nfrac;
 	float	   *copy;
-	size_t		bytes;
 
 	if (PG_ARGISNULL(1))
 	{
@@ -527,17 +545,20 @@ gik_ens_percentile_transfn(PG_FUNCTION_ARGS)
 			st->members = repalloc(st->members, sizeof(float *) * newmax);
 		st->maxmembers = newmax;
 	}
-	bytes = sizeof(float) * (size_t) st->ncells;
-	copy = MemoryContextAllocHuge(aggcxt, bytes);
+	/* grid is already our own copy in aggcxt: keep its cells, or convert NULL elements */
 	if (ARR_HASNULL(grid))
-		memcpy(copy, ens_values(st, grid, aggcxt), bytes);
+	{
+		copy = MemoryContextAllocHuge(aggcxt, sizeof(float) * (size_t) st->ncells);
+		ens_fill_nan_for_null(copy, grid, st->ncells);
+		pfree(grid);
+	}
 	else
-		memcpy(copy, ARR_DATA_PTR(grid), bytes);
+		copy = (float *) ARR_DATA_PTR(grid);
 	st->members[st->nmembers++] = copy;
 	PG_RETURN_POINTER(st);
 }
 
-/* A new zero-filled float4 or int4 array with an optional leading dimension of size lead. */
+/* A new float4 or int4 array (elements not initialised) with an optional leading dimension of size lead. */
 static ArrayType *
 ens_new_array(const EnsState *st, Oid elemtype, int lead)
 {
@@ -557,7 +578,8 @@ ens_new_array(const EnsState *st, Oid elemtype, int lead)
 	}
 	memcpy(dims + off, st->dims, sizeof(int) * st->ndim);
 	memcpy(lbs + off, st->lbs, sizeof(int) * st->ndim);
-	a = palloc0(size);
+	a = palloc(size);			/* the caller fills every element */
+	memset(a, 0, ARR_OVERHEAD_NONULLS(ndim));
 	SET_VARSIZE(a, size);
 	a->ndim = ndim;
 	a->dataoffset = 0;
@@ -727,7 +749,10 @@ ens_state_copy(const EnsState *src, MemoryContext cxt)
 	return st;
 }
 
-/* Move (copy, then free) the member grids of src to the end of dst's list. */
+/*
+ * Copy the member grids of src to the end of dst's list. src's grids are not freed: they may
+ * point inside detoasted arrays, and their context goes away soon anyway.
+ */
 static void
 ens_append_members(EnsState *dst, EnsState *src, MemoryContext cxt)
 {
@@ -752,11 +777,8 @@ ens_append_members(EnsState *dst, EnsState *src, MemoryContext cxt)
 		float	   *copy = MemoryContextAllocHuge(cxt, bytes);
 
 		memcpy(copy, src->members[i], bytes);
-		pfree(src->members[i]);
-		src->members[i] = NULL;
 		dst->members[dst->nmembers++] = copy;
 	}
-	src->nmembers = 0;
 }
 
 /* Error unless two partial states aggregate the same kind, shape and parameters. */

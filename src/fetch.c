@@ -28,6 +28,7 @@ typedef enum FailKind
 	FAIL_IGNORED_RANGE,			/* 200 with the whole object to a Range request */
 	FAIL_WRONG_RANGE,			/* Content-Range not the requested range */
 	FAIL_TRUNCATED,				/* fewer bytes than expected */
+	FAIL_PAST_END,				/* 416: the range starts beyond the object */
 	FAIL_TOO_LARGE,				/* over gik.max_response_size */
 	FAIL_OOM
 } FailKind;
@@ -418,6 +419,12 @@ raise_failure(Transfer *t)
 								   "response was truncated"),
 							errdetail("Requested %s of %s. %s", what, t->resolved, t->reason)));
 			break;
+		case FAIL_PAST_END:
+			ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+							errmsg("could not fetch \"%s\": byte range beyond the end of the object", f->url),
+							errdetail("Requested %s of %s.", what, t->resolved),
+							errhint("The index is stale or wrong: the file may have been replaced after it was indexed.")));
+			break;
 		case FAIL_TOO_LARGE:
 			ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 							errmsg("could not fetch \"%s\": response larger than %d MB", f->url,
@@ -475,6 +482,11 @@ judge_attempt(Transfer *t, CURLcode code)
 	if (t->status == 404 || t->status == 410)
 	{
 		set_fail(t, FAIL_MISSING, "Not found.");
+		return true;
+	}
+	if (t->status == 416)
+	{
+		set_fail(t, FAIL_PAST_END, "The byte range starts beyond the end of the object.");
 		return true;
 	}
 	if (t->status >= 500 || t->status == 429)

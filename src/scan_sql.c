@@ -118,8 +118,10 @@ gik_check_grib_range(const char *url, int64 offset, const unsigned char *buf, si
 		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
 						errmsg("bytes " INT64_FORMAT "-" INT64_FORMAT " of \"%s\" are not one GRIB message",
 							   offset, offset + (int64) len - 1, url),
-						errdetail("%s The GRIB header gives a length of %llu bytes; the reference gives %zu.",
-								  gik_frame_status_text(st), (unsigned long long) total, len),
+						total > 0 ?
+						errdetail("%s The GRIB header gives %llu bytes; the reference gives %zu.",
+								  gik_frame_status_text(st), (unsigned long long) total, len) :
+						errdetail("%s", gik_frame_status_text(st)),
 						errhint("The index is stale or wrong: the file may have been replaced after it was indexed. Re-ingest the run.")));
 }
 

@@ -205,3 +205,24 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION gik.ensure_partition(smallint, timestamptz) IS
 'Create, if needed, the chunk_pack partitions for a dataset and the UTC day of an init time; returns the day partition''s name.';
+
+-- Storage used by each dataset's chunk references, per reference.
+CREATE VIEW gik.storage AS
+WITH packs AS (
+    SELECT d.dataset_id, d.name,
+           coalesce((SELECT sum(pg_total_relation_size(t.relid))
+                     FROM pg_partition_tree(to_regclass(format('gik.chunk_pack_%s', d.dataset_id))) t), 0)::int8 AS pack_bytes
+    FROM gik.dataset d),
+refs AS (
+    SELECT p.dataset_id, sum(cardinality(p.offsets))::int8 AS refs, count(*) AS packs
+    FROM gik.chunk_pack p GROUP BY p.dataset_id),
+files AS (
+    SELECT r.dataset_id, count(*) AS files FROM gik.file f JOIN gik.run r USING (run_id) GROUP BY r.dataset_id)
+SELECT p.name AS dataset, coalesce(r.refs, 0) AS refs, coalesce(r.packs, 0) AS packs, coalesce(f.files, 0) AS files,
+       p.pack_bytes,
+       (pg_total_relation_size('gik.file') * coalesce(f.files, 0) / greatest((SELECT count(*) FROM gik.file), 1))::int8 AS file_bytes,
+       round((p.pack_bytes + pg_total_relation_size('gik.file') * coalesce(f.files, 0)
+              / greatest((SELECT count(*) FROM gik.file), 1))::numeric / nullif(r.refs, 0), 1) AS bytes_per_ref
+FROM packs p LEFT JOIN refs r USING (dataset_id) LEFT JOIN files f USING (dataset_id);
+COMMENT ON VIEW gik.storage IS
+'Disk used by each dataset''s chunk references (packed rows with their indexes and TOAST, plus its share of gik.file), and bytes per reference, all versions included.';

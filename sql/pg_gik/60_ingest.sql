@@ -14,13 +14,38 @@ RETURN CASE member_kind WHEN 'mean' THEN -1 WHEN 'spread' THEN -2 ELSE member EN
 COMMENT ON FUNCTION gik.member_code(int, text) IS
 'Member number as stored in chunk references: 0 control, N perturbed, -1 ensemble mean, -2 ensemble spread, NULL for deterministic products.';
 
--- Learn templates (grid, shortName, units, packing) for fields of a dataset that have none, from one referenced message each.
+-- The grid_id of a message's grid, recorded on first sight.
+CREATE FUNCTION gik.grid_id_of(m gik.message_meta) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id int;
+BEGIN
+    SELECT g.grid_id INTO id FROM gik.grid g
+    WHERE g.grid_type = coalesce(m.grid_type, 'unknown') AND g.ni IS NOT DISTINCT FROM m.ni
+      AND g.nj IS NOT DISTINCT FROM m.nj AND g.num_points = m.num_points
+      AND g.lat_first IS NOT DISTINCT FROM m.lat_first AND g.lon_first IS NOT DISTINCT FROM m.lon_first
+      AND g.lat_last IS NOT DISTINCT FROM m.lat_last AND g.lon_last IS NOT DISTINCT FROM m.lon_last
+      AND g.di IS NOT DISTINCT FROM m.di AND g.dj IS NOT DISTINCT FROM m.dj AND g.scanning_mode = m.scanning_mode;
+    IF NOT FOUND THEN
+        INSERT INTO gik.grid (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode)
+        VALUES (coalesce(m.grid_type, 'unknown'), m.ni, m.nj, m.num_points, m.lat_first, m.lon_first, m.lat_last,
+                m.lon_last, m.di, m.dj, m.scanning_mode)
+        ON CONFLICT DO NOTHING
+        RETURNING grid_id INTO id;
+        IF id IS NULL THEN
+            RETURN gik.grid_id_of(m);	-- another session inserted it meanwhile
+        END IF;
+    END IF;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION gik.grid_id_of(gik.message_meta) IS 'The gik.grid row of a message''s grid, created on first sight.';
+
+-- Learn templates (grid, shortName, units, packing) for fields of a run that have none, from one referenced message each.
 CREATE FUNCTION gik.learn_templates(p_dataset_id smallint, p_run_id int) RETURNS int8
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     r         record;
     m         gik.message_meta;
-    g_id      int;
     bytes     int8 := 0;
 BEGIN
     FOR r IN
@@ -33,31 +58,21 @@ BEGIN
     LOOP
         m := gik.message_info(r.url, r.byte_offset, r.byte_length);
         bytes := bytes + r.byte_length;
-        INSERT INTO gik.grid (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode)
-        VALUES (coalesce(m.grid_type, 'unknown'), m.ni, m.nj, m.num_points, m.lat_first, m.lon_first, m.lat_last, m.lon_last,
-                m.di, m.dj, m.scanning_mode)
-        ON CONFLICT DO NOTHING;
-        SELECT grid_id INTO g_id FROM gik.grid
-        WHERE grid_type = coalesce(m.grid_type, 'unknown') AND ni IS NOT DISTINCT FROM m.ni AND nj IS NOT DISTINCT FROM m.nj
-          AND num_points = m.num_points AND lat_first IS NOT DISTINCT FROM m.lat_first
-          AND lon_first IS NOT DISTINCT FROM m.lon_first AND lat_last IS NOT DISTINCT FROM m.lat_last
-          AND lon_last IS NOT DISTINCT FROM m.lon_last AND di IS NOT DISTINCT FROM m.di AND dj IS NOT DISTINCT FROM m.dj
-          AND scanning_mode = m.scanning_mode;
-        UPDATE gik.field SET grid_id = g_id, short_name = m.short_name, units = m.units, param_id = m.param_id,
-                             packing = m.packing,
+        UPDATE gik.field SET grid_id = gik.grid_id_of(m), short_name = m.short_name, units = m.units,
+                             param_id = m.param_id, packing = m.packing,
                              learned_from = format('%s bytes %s-%s', r.url, r.byte_offset, r.byte_offset + r.byte_length - 1)
         WHERE field_id = r.field_id;
     END LOOP;
     RETURN bytes;
 END $$;
 COMMENT ON FUNCTION gik.learn_templates(smallint, int) IS
-'Give every field of a run that has no template one: fetch one referenced message by its byte range and record its grid and ecCodes metadata. Returns the GRIB bytes read.';
+'Give every field of a run that has no template one: fetch one referenced message by its byte range (the smallest) and record its grid and ecCodes metadata. Returns the GRIB bytes read.';
 
 -- Ingest one run of a dataset: the transactional core (errors roll everything back).
 CREATE FUNCTION gik.ingest_run(
     dataset text, init_time timestamptz,
     variables text[] DEFAULT NULL, members int[] DEFAULT NULL, steps int[] DEFAULT NULL,
-    allow_missing bool DEFAULT false)
+    allow_missing bool DEFAULT false, learn_templates bool DEFAULT true)
 RETURNS gik.run
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
@@ -225,6 +240,12 @@ BEGIN
         PERFORM gik.ensure_partition(d.dataset_id, p_init);
         UPDATE gik.file f SET valid_to = new_ver
         FROM gik_plan p WHERE p.changed AND f.file_id = p.old_file_id;
+        -- A new selection replaces the whole run: files it no longer covers are retired too.
+        IF r.selection IS DISTINCT FROM sel THEN
+            UPDATE gik.file f SET valid_to = new_ver
+            WHERE f.run_id = r.run_id AND f.valid_to IS NULL
+              AND f.file_id NOT IN (SELECT old_file_id FROM gik_plan WHERE old_file_id IS NOT NULL);
+        END IF;
 
         ALTER TABLE gik_plan ADD COLUMN file_id int;
         WITH ins AS (
@@ -259,7 +280,7 @@ BEGIN
         new_ver := r.version;
     END IF;
 
-    tmpl_bytes := gik.learn_templates(d.dataset_id, r.run_id);
+    tmpl_bytes := CASE WHEN learn_templates THEN gik.learn_templates(d.dataset_id, r.run_id) ELSE 0 END;
     SELECT count(*) INTO n_refs FROM gik.chunk_ref c WHERE c.run_id = r.run_id AND c.init_time = p_init
       AND c.dataset_id = d.dataset_id;
 
@@ -274,5 +295,5 @@ BEGIN
     RETURNING * INTO r;
     RETURN r;
 END $$;
-COMMENT ON FUNCTION gik.ingest_run(text, timestamptz, text[], int[], int[], bool) IS
-'Ingest one run: fetch all its index files concurrently, keep the selected messages (''VAR'' or ''VAR:LEVEL'' entries) as chunk references, learn missing templates from one message each, and record a new version when files are new or changed. Transactional: on error nothing changes. With allow_missing, missing files are recorded and the run is partial.';
+COMMENT ON FUNCTION gik.ingest_run(text, timestamptz, text[], int[], int[], bool, bool) IS
+'Ingest one run: fetch all its index files concurrently, keep the selected messages (''VAR'' or ''VAR:LEVEL'' entries) as chunk references, learn missing templates from one message each, and record a new version when files are new or changed. Transactional: on error nothing changes. With allow_missing, missing files are recorded and the run is partial. learn_templates => false reads no GRIB bytes at all (templates can be learned later).';

@@ -3,6 +3,8 @@
 
 #include <eccodes.h>
 #include <math.h>
+#include <pthread.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,37 @@ now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+/*
+ * ecCodes reacts to some malformed messages (e.g. complex packing whose group lengths
+ * overrun the field) with a failed assertion, which by default calls abort() and takes
+ * the whole server down. While a decode runs in this thread, a failed assertion jumps
+ * back into gik_decode_message instead, which reports the message as malformed. Outside
+ * a decode the default behaviour (print and abort) is kept.
+ */
+static __thread jmp_buf *assert_jump = NULL;
+static __thread char assert_text[200];
+static pthread_once_t assert_once = PTHREAD_ONCE_INIT;
+
+/* ecCodes assertion handler: leave the current decode, or abort as ecCodes would. */
+static void
+on_eccodes_assertion(const char *message)
+{
+	if (assert_jump != NULL)
+	{
+		snprintf(assert_text, sizeof(assert_text), "%s", message);
+		longjmp(*assert_jump, 1);
+	}
+	fprintf(stderr, "%s\n", message);
+	abort();
+}
+
+/* Install the assertion handler (once per process). */
+static void
+install_assertion_handler(void)
+{
+	codes_set_codes_assertion_failed_proc(on_eccodes_assertion);
+}
+
 /* malloc for the grid planner: decode threads must not use palloc. */
 static void *
 plan_alloc(size_t size)
@@ -30,20 +63,37 @@ int
 gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 				   GikDecoded *out, char *errbuf, size_t errlen)
 {
-	codes_handle *h;
-	double	   *raw = NULL;
+	codes_handle *volatile h = NULL;
+	double	   *volatile raw = NULL;
 	size_t		n = 0;
+	long		grid_points = -1;
 	int			err;
 	double		t0 = now_ms();
+	jmp_buf		jump;
 
 	memset(out, 0, sizeof(*out));
+	pthread_once(&assert_once, install_assertion_handler);
+	if (setjmp(jump) != 0)
+	{
+		/* an ecCodes assertion failed inside this decode; ecCodes' scratch buffers of the call are lost */
+		assert_jump = NULL;
+		if (h)
+			codes_handle_delete(h);
+		free(raw);
+		snprintf(errbuf, errlen, "The message is malformed: ecCodes gave up decoding it (%s).", assert_text);
+		return 1;
+	}
+	assert_jump = &jump;
 	h = codes_handle_new_from_message(NULL, msg, len);
 	if (!h)
 	{
+		assert_jump = NULL;
 		snprintf(errbuf, errlen, "ecCodes could not read the message.");
 		return 1;
 	}
 	gik_meta_from_handle(h, &out->meta);
+	if (codes_get_long(h, "numberOfDataPoints", &grid_points) != 0)
+		grid_points = -1;
 	err = codes_set_double(h, "missingValue", NAN);
 	if (!err)
 		err = codes_get_size(h, "values", &n);
@@ -55,12 +105,21 @@ gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 	}
 	if (!err)
 		err = codes_get_double_array(h, "values", raw, &n);
+	assert_jump = NULL;
 	codes_handle_delete(h);
 	out->decode_ms = now_ms() - t0;
 	if (err)
 	{
 		free(raw);
 		snprintf(errbuf, errlen, "ecCodes could not decode the values: %s.", codes_get_error_message(err));
+		return 1;
+	}
+	/* a corrupt data representation section can make ecCodes return any number of values */
+	if (grid_points > 0 && (size_t) grid_points != n && strcmp(out->meta.grid.grid_type, "sh") != 0)
+	{
+		free(raw);
+		snprintf(errbuf, errlen,
+				 "The message decodes to %zu values but its grid has %ld points; it is corrupt.", n, grid_points);
 		return 1;
 	}
 

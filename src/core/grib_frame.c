@@ -146,7 +146,7 @@ gik_frame_status_text(GikFrameStatus status)
 		case GIK_FRAME_BAD_EDITION:
 			return "The GRIB edition number is neither 1 nor 2.";
 		case GIK_FRAME_LENGTH_MISMATCH:
-			return "The GRIB total length in section 0 differs from the length of the byte range; the index may be stale.";
+			return "The GRIB total length in section 0 differs from the length of the byte range.";
 		case GIK_FRAME_NO_7777:
 			return "The byte range does not end with \"7777\".";
 	}

@@ -53,7 +53,7 @@ def to_np(value):
 
 
 @pytest.fixture(scope="module")
-def db():
+def ens():
     conn = psycopg2.connect("")
     conn.autocommit = True
     cur = conn.cursor()
@@ -113,8 +113,8 @@ def nan_quiet(fn, *args, **kwargs):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_exceedance(db, parallel):
-    conn, x = db
+def test_exceedance(ens, parallel):
+    conn, x = ens
     (got,) = run(conn, f"SELECT gik.ens_exceedance(g, %s::real[]) FROM {TABLE}", (THRESHOLDS,), parallel)
     got = to_np(got)
     valid = ~np.isnan(x)
@@ -129,8 +129,8 @@ def test_exceedance(db, parallel):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_count_mean_min_max(db, parallel):
-    conn, x = db
+def test_count_mean_min_max(ens, parallel):
+    conn, x = ens
     n, mean, mn, mx = run(conn, f"SELECT gik.ens_count(g), gik.ens_mean(g), gik.ens_min(g), gik.ens_max(g) FROM {TABLE}",
                           None, parallel)
     x64 = x.astype(np.float64)
@@ -141,8 +141,8 @@ def test_count_mean_min_max(db, parallel):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_stddev(db, parallel):
-    conn, x = db
+def test_stddev(ens, parallel):
+    conn, x = ens
     sd, sd_pop = run(conn, f"SELECT gik.ens_stddev(g), gik.ens_stddev_pop(g) FROM {TABLE}", None, parallel)
     x64 = x.astype(np.float64)
     want1 = nan_quiet(np.nanstd, x64, axis=0, ddof=1).astype(np.float32)
@@ -155,16 +155,16 @@ def test_stddev(db, parallel):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_percentile(db, parallel):
-    conn, x = db
+def test_percentile(ens, parallel):
+    conn, x = ens
     (got,) = run(conn, f"SELECT gik.ens_percentile(g, %s::float8[]) FROM {TABLE}", (FRACTIONS,), parallel)
     got = to_np(got)
     want = nan_quiet(np.nanpercentile, x.astype(np.float64), [100 * f for f in FRACTIONS], axis=0)
     assert_same(got, want.astype(np.float32), rtol=1e-6, atol=1e-6)
 
 
-def test_percentile_extremes_and_order(db):
-    conn, x = db
+def test_percentile_extremes_and_order(ens):
+    conn, x = ens
     (got,) = run(conn, f"SELECT gik.ens_percentile(g, '{{1, 0, 0.37, 0.5}}') FROM {TABLE}")
     got = to_np(got)
     want = nan_quiet(np.nanpercentile, x.astype(np.float64), [100, 0, 37, 50], axis=0)
@@ -174,8 +174,8 @@ def test_percentile_extremes_and_order(db):
 
 
 @pytest.mark.parametrize("parallel", [False, True])
-def test_grid_sum(db, parallel):
-    conn, x = db
+def test_grid_sum(ens, parallel):
+    conn, x = ens
     (got,) = run(conn, f"SELECT gik.grid_sum(g, CASE WHEN member % 2 = 0 THEN 1 ELSE -0.5 END) FROM {TABLE}",
                  None, parallel)
     w = np.where(np.arange(NMEM) % 2 == 0, 1.0, -0.5)
@@ -183,8 +183,8 @@ def test_grid_sum(db, parallel):
     assert_same(to_np(got), want, rtol=1e-6, atol=1e-5)
 
 
-def test_arithmetic(db):
-    conn, x = db
+def test_arithmetic(ens):
+    conn, x = ens
     g = x[0]
     lit = grid_literal(g)
     add, sub, mul, clip = run(conn, "SELECT %s::real[] OPERATOR(gik.+) 1.5, %s::real[] OPERATOR(gik.-) 2, "
@@ -197,8 +197,8 @@ def test_arithmetic(db):
     assert_same(to_np(clip), np.clip(g, 1, 6))
 
 
-def test_plan_is_parallel(db):
-    conn, _ = db
+def test_plan_is_parallel(ens):
+    conn, _ = ens
     cur = conn.cursor()
     cur.execute("BEGIN")
     for s in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0",

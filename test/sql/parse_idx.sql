@@ -2,6 +2,7 @@
 \getenv root GIK_TEST_ROOT
 \set data :root/test/data/
 SET client_min_messages = warning;
+SET timezone = 'UTC';
 
 -- Every real fixture parses: line counts, and only the last line lacks a length without the file size.
 SELECT f AS fixture, count(*) AS lines, count(*) - count(byte_length) AS no_length,
@@ -72,6 +73,15 @@ FROM gik.parse_idx(E'1:0:d=2025010100:TMP:2 m above ground:6 hour fcst:\r\n'
                    '2.1:100:d=2025010100:UGRD:10 m above ground:6 hour fcst:\r\n'
                    '2.2:100:d=2025010100:VGRD:10 m above ground:6 hour fcst:\r\n'
                    '3:250:d=2025010100:PRMSL:mean sea level:6 hour fcst:', 400);
+
+-- Minute, second and day forecasts, and ranges without a statistic.
+SELECT ftime, step_start, step_end, stat
+FROM gik.parse_idx(E'1:0:d=2025010100:TMP:surface:15 min fcst:\n'
+                   '2:10:d=2025010100:TMP:surface:30-45 min ave fcst:\n'
+                   '3:20:d=2025010100:APCP:surface:0-1 day acc fcst:\n'
+                   '4:30:d=2025010100:TMP:surface:2 day fcst:\n'
+                   '5:40:d=2025010100:TMAX:2 m above ground:12-15 hour fcst:\n'
+                   '6:50:d=2025010100:TMP:surface:5-6 month ave fcst:\n');
 
 -- Offsets beyond 2^31.
 SELECT byte_offset, byte_length FROM gik.parse_idx(E'1:3000000000:d=2025010100:TMP:surface:anl:\n2:3000000500:d=2025010100:TMP:surface:anl:\n');

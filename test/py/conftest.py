@@ -1,0 +1,55 @@
+"""Shared pytest fixtures: a connection to the run_tests.sh cluster and the loopback mirror's paths."""
+import os
+import pathlib
+
+import psycopg2
+import pytest
+
+ROOT = pathlib.Path(os.environ.get("GIK_TEST_ROOT", "/tmp/pg_gik_test"))
+MIRROR = ROOT / "mirror"
+DATA = ROOT / "test" / "data"
+HTTP = os.environ.get("GIK_HTTP", "http://127.0.0.1:18765")
+FAULT = os.environ.get("GIK_FAULT", "http://127.0.0.1:18766")
+
+
+def connect(autocommit=True):
+    """A new connection to the test cluster (libpq settings come from pg_virtualenv)."""
+    conn = psycopg2.connect("")
+    conn.autocommit = autocommit
+    return conn
+
+
+@pytest.fixture(scope="session")
+def db_setup():
+    """Create the extensions once per test session."""
+    conn = connect()
+    with conn.cursor() as cur:
+        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_gik")
+    conn.close()
+
+
+@pytest.fixture
+def db(db_setup):
+    """A fresh autocommit connection for one test."""
+    conn = connect()
+    yield conn
+    conn.close()
+
+
+def query(conn, sql, params=None):
+    """Run a query and return all rows."""
+    with conn.cursor() as cur:
+        cur.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+
+def scalar(conn, sql, params=None):
+    """Run a query and return the first column of the first row."""
+    rows = query(conn, sql, params)
+    return rows[0][0] if rows else None
+
+
+def mirror_path(url):
+    """Local path of an s3:// URL in the loopback mirror."""
+    assert url.startswith("s3://"), url
+    return MIRROR / url[len("s3://"):]
