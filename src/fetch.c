@@ -53,6 +53,8 @@ typedef struct Transfer
 	TimestampTz retry_at;
 	bool		waiting;		/* queued for a retry */
 	bool		local;			/* a server file, read without libcurl */
+	int			redirects;
+	MemoryContext cxt;			/* where the caller's results live */
 	char	  **prefixes;		/* gik.allowed_url_prefixes, resolved */
 	int			nprefixes;
 } Transfer;
@@ -310,8 +312,7 @@ setup_easy(Transfer *t)
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);	/* redirects are followed by judge_attempt */
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "pg_gik/0.1");
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) gik_connect_timeout_ms);
@@ -452,57 +453,96 @@ raise_failure(Transfer *t)
 	}
 }
 
-/* Judge a finished attempt: true when done (success or missing), false when to retry; sets t->fail when final. */
-static bool
+/* What to do after an attempt. */
+typedef enum Outcome
+{
+	OUTCOME_DONE,				/* success, missing, or t->fail set */
+	OUTCOME_RETRY,				/* transient failure: try again after a backoff */
+	OUTCOME_REDIRECT			/* t->resolved now holds the checked redirect target */
+} Outcome;
+
+/* Follow a redirect by hand so its target is checked before any connection is made. */
+static Outcome
+follow_redirect(Transfer *t)
+{
+	char	   *target = NULL;
+	char		reason[256];
+
+	curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &target);
+	if (!target)
+	{
+		set_fail(t, FAIL_STATUS, "Redirect without a Location.");
+		return OUTCOME_DONE;
+	}
+	if (++t->redirects > 5)
+	{
+		set_fail(t, FAIL_STATUS, "More than 5 redirects.");
+		return OUTCOME_DONE;
+	}
+	if (!gik_url_has_prefix(target, t->prefixes, t->nprefixes) ||
+		(pg_strncasecmp(target, "http://", 7) != 0 && pg_strncasecmp(target, "https://", 8) != 0))
+	{
+		snprintf(reason, sizeof(reason), "The redirect target %.180s is not under gik.allowed_url_prefixes.", target);
+		set_fail(t, FAIL_POLICY, reason);
+		return OUTCOME_DONE;
+	}
+	t->resolved = MemoryContextStrdup(t->cxt, target);
+	return OUTCOME_REDIRECT;
+}
+
+/* Judge a finished attempt; sets t->fail when the request failed for good. */
+static Outcome
 judge_attempt(Transfer *t, CURLcode code)
 {
 	GikFetch   *f = t->fetch;
 
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
 	if (t->fail != FAIL_NONE)
-		return true;
+		return OUTCOME_DONE;
 	if (code != CURLE_OK)
 	{
 		char		reason[256];
 
 		if (code == CURLE_ABORTED_BY_CALLBACK)
-			return true;		/* cancel; handled by the caller */
+			return OUTCOME_DONE;		/* cancel; handled by the caller */
 		if (code == CURLE_FILESIZE_EXCEEDED)
 		{
 			set_fail(t, FAIL_TOO_LARGE, "The response is larger than gik.max_response_size.");
-			return true;
+			return OUTCOME_DONE;
 		}
 		snprintf(reason, sizeof(reason), "%s",
 				 t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
 		if (curl_code_retryable(code) && f->attempts <= gik_fetch_retries)
-			return false;
+			return OUTCOME_RETRY;
 		set_fail(t, code == CURLE_PARTIAL_FILE ? FAIL_TRUNCATED : FAIL_NETWORK, reason);
-		return true;
+		return OUTCOME_DONE;
 	}
+	if (t->status == 301 || t->status == 302 || t->status == 303 || t->status == 307 || t->status == 308)
+		return follow_redirect(t);
 	if (t->status == 404 || t->status == 410)
 	{
 		set_fail(t, FAIL_MISSING, "Not found.");
-		return true;
+		return OUTCOME_DONE;
 	}
 	if (t->status == 416)
 	{
 		set_fail(t, FAIL_PAST_END, "The byte range starts beyond the end of the object.");
-		return true;
+		return OUTCOME_DONE;
 	}
 	if (t->status >= 500 || t->status == 429)
 	{
 		char		reason[64];
 
 		if (f->attempts <= gik_fetch_retries)
-			return false;
+			return OUTCOME_RETRY;
 		snprintf(reason, sizeof(reason), "HTTP status %ld", t->status);
 		set_fail(t, FAIL_NETWORK, reason);
-		return true;
+		return OUTCOME_DONE;
 	}
 	if (t->status < 200 || t->status >= 300)
 	{
 		set_fail(t, FAIL_STATUS, "Unexpected status.");
-		return true;
+		return OUTCOME_DONE;
 	}
 	if (f->mode == GIK_FETCH_RANGE)
 	{
@@ -514,19 +554,19 @@ judge_attempt(Transfer *t, CURLcode code)
 			snprintf(reason, sizeof(reason), "The server answered with bytes " INT64_FORMAT "-" INT64_FORMAT ".",
 					 t->range_start, t->range_end);
 			set_fail(t, FAIL_WRONG_RANGE, reason);
-			return true;
+			return OUTCOME_DONE;
 		}
 		if (t->len != (size_t) f->length)
 		{
 			char		reason[160];
 
 			if (f->attempts <= gik_fetch_retries && t->range_total < 0)
-				return false;
+				return OUTCOME_RETRY;
 			snprintf(reason, sizeof(reason), "Received %zu of " INT64_FORMAT " bytes%s.", t->len, f->length,
 					 (t->range_total >= 0 && f->offset + f->length > t->range_total) ?
 					 "; the range goes past the end of the object" : "");
 			set_fail(t, FAIL_TRUNCATED, reason);
-			return true;
+			return OUTCOME_DONE;
 		}
 		f->file_size = t->range_total;
 	}
@@ -539,7 +579,7 @@ judge_attempt(Transfer *t, CURLcode code)
 	}
 	else
 		f->file_size = (int64) t->len;
-	return true;
+	return OUTCOME_DONE;
 }
 
 /* Read a local file for a request (privileged roles only). */
@@ -716,6 +756,7 @@ gik_fetch_begin(GikFetch *fetches, int nfetches)
 		f->attempts = 0;
 		t->fetch = f;
 		t->index = i;
+		t->cxt = CurrentMemoryContext;
 		t->prefixes = prefixes;
 		t->nprefixes = nprefixes;
 		if (f->mode == GIK_FETCH_RANGE && (f->offset < 0 || f->length <= 0))
@@ -789,6 +830,7 @@ collect_finished(GikFetchSession *s)
 	while ((msg = curl_multi_info_read(multi_handle, &msgs_left)) != NULL)
 	{
 		Transfer   *t;
+		Outcome		outcome;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
@@ -802,7 +844,17 @@ collect_finished(GikFetchSession *s)
 			CHECK_FOR_INTERRUPTS();
 			ereport(ERROR, (errcode(ERRCODE_QUERY_CANCELED), errmsg("fetch cancelled")));
 		}
-		if (!judge_attempt(t, msg->data.result))
+		outcome = judge_attempt(t, msg->data.result);
+		if (outcome == OUTCOME_REDIRECT)
+		{
+			give_easy(t->easy);
+			t->easy = NULL;
+			t->waiting = false;
+			t->fetch->attempts--;	/* a redirect is not a retry */
+			s->queue[s->qlen++] = t->index;
+			continue;
+		}
+		if (outcome == OUTCOME_RETRY)
 		{
 			long		delay = (long) gik_retry_backoff_ms << Min(t->fetch->attempts - 1, 10);
 

@@ -97,6 +97,15 @@ gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 	err = codes_set_double(h, "missingValue", NAN);
 	if (!err)
 		err = codes_get_size(h, "values", &n);
+	/* a corrupt data representation section can announce any number of values */
+	if (!err && grid_points > 0 && (size_t) grid_points != n && strcmp(out->meta.grid.grid_type, "sh") != 0)
+	{
+		assert_jump = NULL;
+		codes_handle_delete(h);
+		snprintf(errbuf, errlen,
+				 "The message has %zu values but its grid has %ld points; it is corrupt.", n, grid_points);
+		return 1;
+	}
 	if (!err)
 	{
 		raw = malloc(sizeof(double) * (n ? n : 1));
@@ -112,14 +121,6 @@ gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 	{
 		free(raw);
 		snprintf(errbuf, errlen, "ecCodes could not decode the values: %s.", codes_get_error_message(err));
-		return 1;
-	}
-	/* a corrupt data representation section can make ecCodes return any number of values */
-	if (grid_points > 0 && (size_t) grid_points != n && strcmp(out->meta.grid.grid_type, "sh") != 0)
-	{
-		free(raw);
-		snprintf(errbuf, errlen,
-				 "The message decodes to %zu values but its grid has %ld points; it is corrupt.", n, grid_points);
 		return 1;
 	}
 

@@ -1,0 +1,149 @@
+"""Fetch faults against the fault-injecting server: each ends in a retry that succeeds or a clear error."""
+import json
+import time
+import urllib.request
+
+import psycopg2
+import pytest
+
+from conftest import FAULT, HTTP, MIRROR, connect, query, scalar
+
+IDX = "noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep01.t00z.pgrb2s.0p25.f006.idx"
+GRIB = "noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep01.t00z.pgrb2s.0p25.f006"
+
+
+def fault_url(kind, path):
+    """URL of a file behind a fault of the fault server."""
+    return f"{FAULT}/fault/{kind}/{path}"
+
+
+def fault_stats():
+    """Counters of the fault server."""
+    with urllib.request.urlopen(f"{FAULT}/__stats") as r:
+        return json.load(r)
+
+
+@pytest.fixture
+def fast_retries(db):
+    """Short backoff so retry tests stay quick; counters reset."""
+    urllib.request.urlopen(f"{FAULT}/__reset").read()
+    with db.cursor() as cur:
+        cur.execute("SET gik.retry_backoff = '10ms'; SET gik.fetch_retries = 2")
+    return db
+
+
+def error_of(conn, sql, params=None):
+    """The (sqlstate, message, detail) of a statement expected to fail."""
+    with pytest.raises(psycopg2.Error) as exc:
+        query(conn, sql, params)
+    e = exc.value
+    return e.pgcode, e.diag.message_primary, e.diag.message_detail or ""
+
+
+def test_500_then_ok_is_retried(fast_retries):
+    db = fast_retries
+    url = fault_url("500-then-ok/2", IDX)
+    rows = query(db, "SELECT found, body, attempts FROM gik.fetch_many(ARRAY[%s])", (url,))
+    assert rows[0][0] is True
+    assert rows[0][1] == (MIRROR / IDX).read_text()
+    assert rows[0][2] == 3
+    assert fault_stats()["status"].get("500") == 2
+
+
+def test_persistent_503_fails_after_retries_naming_url(fast_retries):
+    url = fault_url("status/503", IDX)
+    code, msg, detail = error_of(fast_retries, "SELECT gik.fetch_text(%s)", (url,))
+    assert code == "08006"
+    assert url in msg and "HTTP status 503" in msg
+    assert "after 3 attempts" in detail
+    assert fault_stats()["status"].get("503") == 3
+
+
+def test_404_is_undefined_file(fast_retries):
+    code, msg, _ = error_of(fast_retries, "SELECT gik.fetch_text(%s)", (fault_url("status/404", IDX),))
+    assert code == "58P01" and "not found" in msg
+
+
+def test_truncated_body_is_retried_then_reported(fast_retries):
+    url = fault_url("truncate/100", GRIB)
+    code, msg, detail = error_of(fast_retries, "SELECT gik.fetch_bytes(%s, 0, 5000)", (url,))
+    assert code in ("08P01", "08006"), (code, msg)
+    assert url in msg
+    assert "bytes 0-4999" in detail
+    assert sum(fault_stats()["status"].values()) == 3
+
+
+def test_server_ignoring_range_is_refused(fast_retries):
+    url = fault_url("ignore-range", GRIB)
+    code, msg, detail = error_of(fast_retries, "SELECT gik.fetch_bytes(%s, 1000, 5000)", (url,))
+    assert code == "08P01" and "ignored the byte range" in msg
+    assert "bytes 1000-5999" in detail
+
+
+def test_wrong_content_range_is_refused(fast_retries):
+    code, msg, detail = error_of(fast_retries, "SELECT gik.fetch_bytes(%s, 1000, 5000)",
+                                 (fault_url("wrong-range", GRIB),))
+    assert code == "08P01" and "different byte range" in msg
+    assert "1001-6000" in detail
+
+
+def test_connection_reset_fails_cleanly(fast_retries):
+    code, msg, _ = error_of(fast_retries, "SELECT gik.fetch_text(%s)", (fault_url("reset", IDX),))
+    assert code == "08006"
+    assert scalar(fast_retries, "SELECT 1") == 1
+
+
+def test_slow_server_cancelled_by_statement_timeout(fast_retries):
+    db = fast_retries
+    query(db, "SET statement_timeout = '1s'")
+    t0 = time.monotonic()
+    code, msg, _ = error_of(db, "SELECT gik.fetch_text(%s)", (fault_url("slow/30", IDX),))
+    elapsed = time.monotonic() - t0
+    assert code == "57014", (code, msg)
+    assert elapsed < 2.0, elapsed
+    query(db, "RESET statement_timeout")
+    assert scalar(db, "SELECT length(gik.fetch_text(%s)) > 0", (f"{HTTP}/{IDX}",))
+
+
+def test_request_timeout(fast_retries):
+    db = fast_retries
+    query(db, "SET gik.request_timeout = '300ms'; SET gik.fetch_retries = 0")
+    code, msg, _ = error_of(db, "SELECT gik.fetch_text(%s)", (fault_url("stall/5", IDX),))
+    assert code == "08006" and "timed out" in msg
+
+
+def test_response_size_cap(fast_retries):
+    db = fast_retries
+    query(db, "SET gik.max_response_size = '1MB'")
+    big = "fixtures/grib-rs/20240101000000-0h-oper-fc.grib2.0-10"
+    assert (MIRROR / big).stat().st_size > 1024 * 1024
+    code, msg, _ = error_of(db, "SELECT gik.fetch_bytes(%s)", (f"{HTTP}/{big}",))
+    assert code == "54000" and "larger than 1 MB" in msg
+
+
+def test_redirects_are_checked_against_the_allow_list(fast_retries):
+    db = fast_retries
+    ok = fault_url("redirect/" + urllib.request.quote(f"{HTTP}/{IDX}", safe=""), "x")
+    assert scalar(db, "SELECT gik.fetch_text(%s)", (ok,)) == (MIRROR / IDX).read_text()
+    bad = fault_url("redirect/" + urllib.request.quote("http://127.0.0.1:9/forbidden", safe=""), "x")
+    code, msg, detail = error_of(db, "SELECT gik.fetch_text(%s)", (bad,))
+    assert code == "42501" and "not allowed" in msg
+    assert "127.0.0.1:9/forbidden" in detail
+
+
+def test_many_transfers_at_once(db):
+    """A whole run's index files are fetched concurrently, not one after another."""
+    urls = [f"{FAULT}/fault/stall/1/{IDX}"] * 16
+    query(db, "SET gik.max_connections = 16")
+    t0 = time.monotonic()
+    rows = query(db, "SELECT count(*) FROM gik.fetch_many(%s)", (urls,))
+    assert rows[0][0] == 16
+    assert time.monotonic() - t0 < 4.0
+
+
+def test_connections_are_reused(db):
+    """One backend keeps its connections: many small ranges from nginx are fast."""
+    query(db, "SELECT gik.fetch_bytes(%s, 0, 4)", (f"{HTTP}/{GRIB}",))
+    t0 = time.monotonic()
+    query(db, "SELECT gik.fetch_bytes(%s, i * 10, 4) FROM generate_series(1, 300) i", (f"{HTTP}/{GRIB}",))
+    assert time.monotonic() - t0 < 3.0
