@@ -85,51 +85,53 @@ fill_normalised(Datum *values, bool *nulls, const GikTimeWindow *w, const GikMem
 
 #define PARSE_IDX_COLS 15
 
-/* gik.parse_idx(idx text, file_size int8, url text): one row per inventory line. */
+/* Store one parsed inventory line as a row of the SRF's tuplestore. */
+static void
+store_idx_row(const GikIdxLine *l, void *arg)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) arg;
+	Datum		values[PARSE_IDX_COLS];
+	bool		nulls[PARSE_IDX_COLS] = {0};
+	TimestampTz ref;
+	int			ymdh = l->ref_ymdh;
+
+	values[0] = Int32GetDatum(l->lineno);
+	values[1] = Int32GetDatum(l->msg_num);
+	values[2] = Int32GetDatum(l->sub_num);
+	values[3] = Int64GetDatum(l->offset);
+	values[4] = Int64GetDatum(l->length);
+	nulls[4] = l->length < 0;
+	if (gik_timestamp_from_parts(ymdh / 1000000, (ymdh / 10000) % 100, (ymdh / 100) % 100,
+								 ymdh % 100, 0, &ref))
+		values[5] = TimestampTzGetDatum(ref);
+	else
+		nulls[5] = true;
+	values[6] = span_text(l->var);
+	values[7] = span_text(l->level);
+	values[8] = span_text(l->ftime);
+	values[9] = span_text(l->extra);
+	fill_normalised(values + 10, nulls + 10, &l->window, &l->member);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	for (int i = 6; i <= 9; i++)
+		pfree(DatumGetPointer(values[i]));
+}
+
+/* gik.parse_idx(idx text, file_size int8, url text): one row per inventory line, streamed as parsed. */
 Datum
 gik_parse_idx(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	text	   *input;
 	int64		file_size = PG_ARGISNULL(1) ? -1 : PG_GETARG_INT64(1);
-	GikIdxLine *lines;
-	size_t		nlines;
 	GikParseError err;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	input = PG_GETARG_TEXT_PP(0);
-	if (!gik_idx_parse(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), file_size,
-					   index_alloc, &lines, &nlines, &err))
+	if (!gik_idx_parse_stream(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), file_size,
+							  index_alloc, store_idx_row, rsinfo, &err))
 		raise_parse_error(fcinfo, 2, "idx", &err);
-
-	for (size_t i = 0; i < nlines; i++)
-	{
-		GikIdxLine *l = &lines[i];
-		Datum		values[PARSE_IDX_COLS];
-		bool		nulls[PARSE_IDX_COLS] = {0};
-		TimestampTz ref;
-		int			ymdh = l->ref_ymdh;
-
-		values[0] = Int32GetDatum(l->lineno);
-		values[1] = Int32GetDatum(l->msg_num);
-		values[2] = Int32GetDatum(l->sub_num);
-		values[3] = Int64GetDatum(l->offset);
-		values[4] = Int64GetDatum(l->length);
-		nulls[4] = l->length < 0;
-		if (gik_timestamp_from_parts(ymdh / 1000000, (ymdh / 10000) % 100, (ymdh / 100) % 100,
-									 ymdh % 100, 0, &ref))
-			values[5] = TimestampTzGetDatum(ref);
-		else
-			nulls[5] = true;
-		values[6] = span_text(l->var);
-		values[7] = span_text(l->level);
-		values[8] = span_text(l->ftime);
-		values[9] = span_text(l->extra);
-		fill_normalised(values + 10, nulls + 10, &l->window, &l->member);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
 	return (Datum) 0;
 }
 

@@ -38,7 +38,7 @@ GENERATOR_VERSION = 1
 # ECMWF moved the ENS control from enfo/cf to oper/fc with IFS cycle 50r1.
 ECMWF_CONTROL_CUTOVER = dt.datetime(2026, 5, 12, 6)
 
-GRIDS = {"0p25": 0.25, "0p5": 0.5, "1p0": 1.0}
+GRIDS = {"0p25": 0.25, "0p5": 0.5, "1p0": 1.0, "2p5": 2.5}
 
 HORIZON_H = 384          # realistic rain is defined on [0, HORIZON_H]
 SLOT_H = 3               # rain is defined per 3-hour slot

@@ -409,21 +409,6 @@ check_offset_order(const GikIdxLine *prev, const GikIdxLine *row,
 	return false;
 }
 
-/* Set every length from the next distinct larger offset (or file_size for the last ones). */
-static void
-assign_lengths(GikIdxLine *rows, size_t n, int64_t file_size)
-{
-	int64_t		next_start = file_size >= 0 ? file_size : -1;
-	size_t		i = n;
-
-	while (i-- > 0)
-	{
-		if (i + 1 < n && rows[i + 1].offset > rows[i].offset)
-			next_start = rows[i + 1].offset;
-		rows[i].length = next_start < 0 ? -1 : next_start - rows[i].offset;
-	}
-}
-
 /* Find the text of line lineno again, for an error excerpt. */
 static void
 find_line(const char *buf, size_t len, int32_t lineno, const char **line, size_t *line_len)
@@ -438,19 +423,130 @@ find_line(const char *buf, size_t len, int32_t lineno, const char **line, size_t
 			return;
 }
 
-/* Parse a whole inventory; see idx.h. */
+/* Lines read but not yet emitted: they share one offset and wait for the next larger one. */
+typedef struct PendingRows
+{
+	GikIdxLine *rows;
+	size_t		n;
+	size_t		cap;
+	GikAllocFn	alloc;
+} PendingRows;
+
+/* Add a row to the pending set. */
+static void
+pending_push(PendingRows *p, const GikIdxLine *row)
+{
+	if (p->n == p->cap)
+	{
+		size_t		cap = p->cap ? p->cap * 2 : 8;
+		GikIdxLine *rows = p->alloc(cap * sizeof(GikIdxLine));
+
+		if (p->n)
+			memcpy(rows, p->rows, p->n * sizeof(GikIdxLine));
+		p->rows = rows;			/* the old block belongs to the caller's allocator */
+		p->cap = cap;
+	}
+	p->rows[p->n++] = *row;
+}
+
+/* Give every pending row its length (next_start - offset, or -1) and emit them. */
+static void
+pending_flush(PendingRows *p, int64_t next_start, GikIdxEmitFn emit, void *arg)
+{
+	for (size_t i = 0; i < p->n; i++)
+	{
+		p->rows[i].length = next_start < 0 ? -1 : next_start - p->rows[i].offset;
+		emit(&p->rows[i], arg);
+	}
+	p->n = 0;
+}
+
+/* Parse an inventory line by line, emitting each line once its length is known; see idx.h. */
+bool
+gik_idx_parse_stream(const char *buf, size_t len, int64_t file_size, GikAllocFn alloc,
+					 GikIdxEmitFn emit, void *arg, GikParseError *err)
+{
+	PendingRows pending = {NULL, 0, 0, alloc};
+	GikIdxLine	row;
+	GikIdxLine	prev = {0};
+	bool		have_prev = false;
+	GikLineCursor cur;
+	const char *line;
+	size_t		line_len;
+	char		msg[sizeof(err->message)];
+
+	gik_line_cursor_init(&cur, buf, len);
+	while (gik_line_next(&cur, &line, &line_len))
+	{
+		const char *problem;
+
+		if (line_len == 0 || (line[0] == ' ' || line[0] == '\t' || line[0] == '\r'))
+		{
+			if (gik_line_is_blank(line, line_len))
+				continue;
+		}
+		if (cur.lineno == INT32_MAX)
+		{
+			gik_parse_error_set(err, INT32_MAX, "", 0, MSG_TOO_MANY_LINES);
+			return false;
+		}
+		problem = line_len > INT32_MAX ? MSG_LINE_LENGTH : parse_idx_line(line, line_len, &row);
+		if (problem != NULL)
+		{
+			gik_parse_error_set(err, cur.lineno, line, line_len, problem);
+			return false;
+		}
+		row.lineno = cur.lineno;
+		if (have_prev && !check_offset_order(&prev, &row, msg, sizeof(msg)))
+		{
+			gik_parse_error_set(err, cur.lineno, line, line_len, msg);
+			return false;
+		}
+		if (have_prev && row.offset > prev.offset)
+			pending_flush(&pending, row.offset, emit, arg);
+		pending_push(&pending, &row);
+		prev = row;
+		have_prev = true;
+	}
+
+	if (have_prev && file_size >= 0 && file_size <= prev.offset)
+	{
+		snprintf(msg, sizeof(msg),
+				 "File size %" PRId64 " is not beyond the last offset %" PRId64
+				 "; expected the file to extend past the start of its last message.",
+				 file_size, prev.offset);
+		find_line(buf, len, prev.lineno, &line, &line_len);
+		gik_parse_error_set(err, prev.lineno, line, line_len, msg);
+		return false;
+	}
+	pending_flush(&pending, file_size, emit, arg);
+	return true;
+}
+
+/* Output array of gik_idx_parse while it is filled. */
+typedef struct LineArray
+{
+	GikIdxLine *rows;
+	size_t		n;
+} LineArray;
+
+/* Append one emitted line to a LineArray sized for every line. */
+static void
+append_line(const GikIdxLine *line, void *arg)
+{
+	LineArray  *a = (LineArray *) arg;
+
+	a->rows[a->n++] = *line;
+}
+
+/* Parse a whole inventory into an array; see idx.h. */
 bool
 gik_idx_parse(const char *buf, size_t len, int64_t file_size,
 			  GikAllocFn alloc, GikIdxLine **lines, size_t *nlines,
 			  GikParseError *err)
 {
 	size_t		capacity = gik_count_lines(buf, len);
-	GikIdxLine *rows = NULL;
-	size_t		n = 0;
-	GikLineCursor cur;
-	const char *line;
-	size_t		line_len;
-	char		msg[sizeof(err->message)];
+	LineArray	out = {NULL, 0};
 
 	*lines = NULL;
 	*nlines = 0;
@@ -460,46 +556,10 @@ gik_idx_parse(const char *buf, size_t len, int64_t file_size,
 		return false;
 	}
 	if (capacity > 0)
-		rows = alloc(capacity * sizeof(GikIdxLine));
-
-	gik_line_cursor_init(&cur, buf, len);
-	while (gik_line_next(&cur, &line, &line_len))
-	{
-		GikIdxLine *row = &rows[n];
-		const char *problem;
-
-		if (line_len == 0 || (line[0] == ' ' || line[0] == '\t' || line[0] == '\r'))
-		{
-			if (gik_line_is_blank(line, line_len))
-				continue;
-		}
-		problem = line_len > INT32_MAX ? MSG_LINE_LENGTH : parse_idx_line(line, line_len, row);
-		if (problem != NULL)
-		{
-			gik_parse_error_set(err, cur.lineno, line, line_len, problem);
-			return false;
-		}
-		row->lineno = cur.lineno;
-		if (n > 0 && !check_offset_order(&rows[n - 1], row, msg, sizeof(msg)))
-		{
-			gik_parse_error_set(err, cur.lineno, line, line_len, msg);
-			return false;
-		}
-		n++;
-	}
-
-	if (n > 0 && file_size >= 0 && file_size <= rows[n - 1].offset)
-	{
-		snprintf(msg, sizeof(msg),
-				 "File size %" PRId64 " is not beyond the last offset %" PRId64
-				 "; expected the file to extend past the start of its last message.",
-				 file_size, rows[n - 1].offset);
-		find_line(buf, len, rows[n - 1].lineno, &line, &line_len);
-		gik_parse_error_set(err, rows[n - 1].lineno, line, line_len, msg);
+		out.rows = alloc(capacity * sizeof(GikIdxLine));
+	if (!gik_idx_parse_stream(buf, len, file_size, alloc, append_line, &out, err))
 		return false;
-	}
-	assign_lengths(rows, n, file_size);
-	*lines = rows;
-	*nlines = n;
+	*lines = out.rows;
+	*nlines = out.n;
 	return true;
 }

@@ -35,6 +35,18 @@ extern bool gik_idx_parse(const char *buf, size_t len, int64_t file_size,
 						  GikAllocFn alloc, GikIdxLine **lines, size_t *nlines,
 						  GikParseError *err);
 
+/* Receives each parsed line, in input order, once its length is known. */
+typedef void (*GikIdxEmitFn) (const GikIdxLine *line, void *arg);
+
+/*
+ * Parse an inventory without holding all its lines: each line is passed to emit
+ * as soon as the next larger offset (or the end) gives its length. On failure,
+ * lines before the bad one may already have been emitted. Otherwise as gik_idx_parse.
+ */
+extern bool gik_idx_parse_stream(const char *buf, size_t len, int64_t file_size,
+								 GikAllocFn alloc, GikIdxEmitFn emit, void *arg,
+								 GikParseError *err);
+
 /* Normalise a wgrib2 ftime string ("anl", "6 hour fcst", "0-6 hour acc fcst", ...). */
 extern GikTimeWindow gik_idx_parse_ftime(const char *s, size_t len);
 
