@@ -288,7 +288,13 @@ batch_begin(FunctionCallInfo fcinfo)
 		elog(ERROR, "return type must be a row type");
 	st->grid_tupdesc = lookup_rowtype_tupdesc_copy(TupleDescAttr(tupdesc, 1)->atttypid, -1);
 	gik_decode_options_from_args(fcinfo, 1, &st->opts);
-	st->msgs = read_refs(PG_GETARG_ARRAYTYPE_P(0), &nrefs);
+	if (PG_ARGISNULL(0))
+	{
+		st->msgs = palloc0(sizeof(BatchMsg));
+		nrefs = 0;
+	}
+	else
+		st->msgs = read_refs(PG_GETARG_ARRAYTYPE_P(0), &nrefs);
 	st->nmsgs = dedupe_msgs(st->msgs, nrefs);
 	st->ready = palloc(sizeof(BatchMsg *) * Max(st->nmsgs, 1));
 	plan_fetches(st);

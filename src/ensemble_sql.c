@@ -1076,3 +1076,59 @@ gik_grid_clip(PG_FUNCTION_ARGS)
 	gik_grid_clip_range(v, n, lo, hi, v);
 	PG_RETURN_ARRAYTYPE_P(a);
 }
+
+PG_FUNCTION_INFO_V1(gik_grid_band);
+
+/* gik.grid_band(grids real[], band int): band n (1-based) of a [bands][nj][ni] stack as a 2-D [nj][ni] grid. */
+Datum
+gik_grid_band(PG_FUNCTION_ARGS)
+{
+	ArrayType  *in = PG_GETARG_ARRAYTYPE_P(0);
+	int			band = PG_GETARG_INT32(1);
+	int		   *dims = ARR_DIMS(in);
+	int			lbs[2] = {1, 1};
+	int			ncells;
+	int			first;
+	int			nvalues;
+	int			skipped = 0;
+	bits8	   *bitmap = ARR_NULLBITMAP(in);
+	Size		datasize;
+	ArrayType  *out;
+
+	if (ARR_ELEMTYPE(in) != FLOAT4OID || ARR_NDIM(in) != 3)
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						errmsg("gik.grid_band expects a 3-dimensional real[] stack of grids"),
+						errdetail("The array has %d dimensions.", ARR_NDIM(in))));
+	if (band < 1 || band > dims[0])
+		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						errmsg("band %d is outside the stack of %d grids", band, dims[0])));
+	ncells = dims[1] * dims[2];
+	first = (band - 1) * ncells;
+	nvalues = ncells;
+	if (bitmap)
+	{
+		nvalues = 0;
+		for (int i = 0; i < first + ncells; i++)
+		{
+			bool		present = (bitmap[i >> 3] >> (i & 7)) & 1;
+
+			if (i < first)
+				skipped += present;
+			else
+				nvalues += present;
+		}
+	}
+	datasize = (Size) nvalues * sizeof(float);
+	out = (ArrayType *) palloc0((bitmap ? ARR_OVERHEAD_WITHNULLS(2, ncells) : ARR_OVERHEAD_NONULLS(2)) + datasize);
+	SET_VARSIZE(out, (bitmap ? ARR_OVERHEAD_WITHNULLS(2, ncells) : ARR_OVERHEAD_NONULLS(2)) + datasize);
+	out->ndim = 2;
+	out->dataoffset = bitmap ? ARR_OVERHEAD_WITHNULLS(2, ncells) : 0;
+	out->elemtype = FLOAT4OID;
+	ARR_DIMS(out)[0] = dims[1];
+	ARR_DIMS(out)[1] = dims[2];
+	memcpy(ARR_LBOUND(out), lbs, sizeof(lbs));
+	if (bitmap)
+		array_bitmap_copy(ARR_NULLBITMAP(out), 0, bitmap, first, ncells);
+	memcpy(ARR_DATA_PTR(out), (float *) ARR_DATA_PTR(in) + (bitmap ? skipped : first), datasize);
+	PG_RETURN_ARRAYTYPE_P(out);
+}

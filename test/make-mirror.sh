@@ -16,3 +16,14 @@ gen ecmwf --date 20260601 --cycle 12 --members 0-3 --steps 0-12/6 --grid 1p0 --p
 mkdir -p "$out/fixtures"
 cp -r "$here/test/data/." "$out/fixtures/"
 chmod -R a+rX "$out"
+# Known-answer rain (tools/gen_scenarios): exact windows, a double-count trap, an ECMWF dip that must clip to 0.
+gen gefs --date 20251002 --cycle 0 --members 0-4 --steps 0-30/3 --vars apcp --grid 1p0 --rain-grid 1p0 \
+  --scenario "$here/tools/gen_scenarios/basic.json"
+gen ecmwf --date 20251002 --cycle 0 --members 0-4 --steps 0-30/3 --grid 1p0 --params tp \
+  --scenario "$here/tools/gen_scenarios/basic.json"
+# Exceedance ladder (member m gets 5m mm over 0-24 h): GEFS 31 members with one file missing, ECMWF 51 members.
+gen gefs --date 20251003 --cycle 0 --members 0-30 --steps 0-24/6 --vars apcp --grid 1p0 --rain-grid 1p0 \
+  --scenario "$here/tools/gen_scenarios/exceedance.json" --missing 7:12
+gen ecmwf --date 20251003 --cycle 0 --members 0-50 --steps 0,24 --grid 1p0 --params tp \
+  --scenario "$here/tools/gen_scenarios/exceedance.json"
+chmod -R a+rX "$out"

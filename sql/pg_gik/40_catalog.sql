@@ -10,11 +10,14 @@ CREATE TABLE gik.dataset (
     steps        int[] NOT NULL CHECK (cardinality(steps) > 0),
     variables    text[],
     accumulated_params text[] NOT NULL DEFAULT '{}',
+    members      int[],
+    precip_variable text,
+    precip_level text,
     retention    interval,
     created      timestamptz NOT NULL DEFAULT now()
 );
 COMMENT ON TABLE gik.dataset IS
-'A forecast product: its index format, cycles (hours of day), forecast steps (hours) with files, the default variable selection (NULL: every message) and, for ECMWF-style data, the params accumulated from the start of the run.';
+'A forecast product: its index format, cycles (hours of day), forecast steps (hours) with files, the default variable selection (NULL: every message), for ECMWF-style data the params accumulated from the start of the run, the ensemble members a complete run has, and the precipitation field (variable and level) that accumulations use.';
 
 -- The file series that make up one run of a dataset.
 CREATE TABLE gik.dataset_source (

@@ -40,19 +40,23 @@ CREATE FUNCTION gik.define_dataset(
     cycles smallint[], steps int[],
     members int[] DEFAULT NULL, member_tokens text[] DEFAULT NULL,
     variables text[] DEFAULT NULL, accumulated_params text[] DEFAULT '{}',
-    description text DEFAULT NULL, index_template text DEFAULT NULL)
+    description text DEFAULT NULL, index_template text DEFAULT NULL,
+    precip_variable text DEFAULT NULL, precip_level text DEFAULT NULL)
 RETURNS smallint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     id smallint;
 BEGIN
-    INSERT INTO gik.dataset AS d (name, description, index_format, cycles, steps, variables, accumulated_params)
+    INSERT INTO gik.dataset AS d (name, description, index_format, cycles, steps, variables, accumulated_params,
+                                  members, precip_variable, precip_level)
     VALUES (define_dataset.name, define_dataset.description, define_dataset.index_format,
-            define_dataset.cycles, define_dataset.steps, define_dataset.variables, define_dataset.accumulated_params)
+            define_dataset.cycles, define_dataset.steps, define_dataset.variables, define_dataset.accumulated_params,
+            define_dataset.members, define_dataset.precip_variable, define_dataset.precip_level)
     ON CONFLICT ON CONSTRAINT dataset_name_key DO UPDATE
         SET description = EXCLUDED.description, index_format = EXCLUDED.index_format,
             cycles = EXCLUDED.cycles, steps = EXCLUDED.steps, variables = EXCLUDED.variables,
-            accumulated_params = EXCLUDED.accumulated_params
+            accumulated_params = EXCLUDED.accumulated_params, members = EXCLUDED.members,
+            precip_variable = EXCLUDED.precip_variable, precip_level = EXCLUDED.precip_level
     RETURNING d.dataset_id INTO id;
     DELETE FROM gik.dataset_source s WHERE s.dataset_id = id;
     INSERT INTO gik.dataset_source (dataset_id, source, url_template, index_template, members, member_tokens)
@@ -63,16 +67,17 @@ BEGIN
                 (SELECT array_agg(m::text ORDER BY o) FROM unnest(define_dataset.members) WITH ORDINALITY AS t(m, o))));
     RETURN id;
 END $$;
-COMMENT ON FUNCTION gik.define_dataset(text, text, text, smallint[], int[], int[], text[], text[], text[], text, text) IS
-'Define (or redefine) a dataset with one series of files: index format (''idx'' or ''ecmwf_index''), GRIB URL template, cycles, steps and, for one file per member, the member numbers and the tokens that replace {member} (default: the numbers). The index template defaults to gik.default_index_template(). Add more series to gik.dataset_source directly.';
+COMMENT ON FUNCTION gik.define_dataset(text, text, text, smallint[], int[], int[], text[], text[], text[], text, text, text, text) IS
+'Define (or redefine) a dataset with one series of files: index format (''idx'' or ''ecmwf_index''), GRIB URL template, cycles, steps and, for one file per member, the member numbers and the tokens that replace {member} (default: the numbers). The index template defaults to gik.default_index_template(). precip_variable/precip_level name the field that gik.accumulate() sums. Add more series to gik.dataset_source directly.';
 
 -- Built-in datasets.
-INSERT INTO gik.dataset (name, description, index_format, cycles, steps, variables, accumulated_params) VALUES
+INSERT INTO gik.dataset (name, description, index_format, cycles, steps, variables, accumulated_params, members,
+                         precip_variable, precip_level) VALUES
   ('gefs_0p25', 'NOAA GEFS 0.25 degree (pgrb2s): control gec00 and members gep01-gep30, f000-f240 every 3 h',
-   'idx', '{0,6,12,18}', gik.step_list('0-240/3'), NULL, '{}'),
+   'idx', '{0,6,12,18}', gik.step_list('0-240/3'), NULL, '{}', gik.step_list('0-30'), 'APCP', 'surface'),
   ('ecmwf_ens_0p25', 'ECMWF ENS open data 0.25 degree: 50 perturbed members in enfo-ef, control as cf before IFS 50r1 and as oper-fc from 2026-05-12 06z',
    'ecmwf_index', '{0,6,12,18}', gik.step_list('0-144/3,150-360/6'), NULL,
-   '{tp,cp,lsp,sf,ssrd,strd,ssr,str,ttr,tsr,sshf,slhf,e,ro,sro,ssro}');
+   '{tp,cp,lsp,sf,ssrd,strd,ssr,str,ttr,tsr,sshf,slhf,e,ro,sro,ssro}', gik.step_list('0-50'), 'tp', 'sfc');
 
 INSERT INTO gik.dataset_source (dataset_id, source, url_template, index_template, members, member_tokens, index_members, cycles, steps, valid_from, valid_until)
 SELECT d.dataset_id, s.source, s.url_template, gik.default_index_template(d.index_format, s.url_template), s.members, s.member_tokens, s.index_members, s.cycles, s.steps,
@@ -124,3 +129,30 @@ BEGIN ATOMIC
 END;
 COMMENT ON FUNCTION gik.plan_files(text, timestamptz, int[], int[]) IS
 'The GRIB and index URLs that make up one run of a dataset, optionally restricted to members and steps.';
+
+-- Copy a dataset's definition (not its runs) under a new name.
+CREATE FUNCTION gik.clone_dataset(source text, name text, variables text[] DEFAULT NULL) RETURNS smallint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    src gik.dataset;
+    id  smallint;
+BEGIN
+    SELECT * INTO src FROM gik.dataset d WHERE d.name = clone_dataset.source;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('dataset "%s" does not exist', source);
+    END IF;
+    INSERT INTO gik.dataset (name, description, index_format, cycles, steps, variables, accumulated_params, members,
+                             precip_variable, precip_level, retention)
+    VALUES (clone_dataset.name, src.description, src.index_format, src.cycles, src.steps,
+            coalesce(clone_dataset.variables, src.variables), src.accumulated_params, src.members,
+            src.precip_variable, src.precip_level, src.retention)
+    RETURNING dataset_id INTO id;
+    INSERT INTO gik.dataset_source (dataset_id, source, url_template, index_template, members, member_tokens, index_members,
+                                    cycles, steps, valid_from, valid_until)
+    SELECT id, s.source, s.url_template, s.index_template, s.members, s.member_tokens, s.index_members, s.cycles, s.steps,
+           s.valid_from, s.valid_until
+    FROM gik.dataset_source s WHERE s.dataset_id = src.dataset_id;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION gik.clone_dataset(text, text, text[]) IS
+'A new dataset with the same definition (file series, cycles, steps, members, precipitation field) as source, optionally with another variable selection; it has its own runs and templates.';
