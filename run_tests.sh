@@ -74,12 +74,14 @@ if wanted regress || wanted py; then
     bash test/cluster-suites.sh "${only[@]:-all}" 2>&1 | tee "$GIK_TEST_ROOT/cluster.log"
   set -e
   if wanted regress; then
-    record regress "$(grep -cE '^(ok|test) .* ok ' "$GIK_TEST_ROOT/cluster.log" || true)" \
-                   "$(grep -cE '^(not ok|test) .*(FAILED|failed)' "$GIK_TEST_ROOT/cluster.log" || true)"
+    rp=$(grep -cE '^test .* \.\.\. ok ' "$GIK_TEST_ROOT/cluster.log" || true)
+    rf=$(grep -cE '^test .* \.\.\. (FAILED|failed|diff:)' "$GIK_TEST_ROOT/cluster.log" || true)
+    grep -q 'running regression test queries' "$GIK_TEST_ROOT/cluster.log" || rf=$((rf + 1))
+    record regress "$rp" "$rf"
     [ -s test/regression.diffs ] && cat test/regression.diffs | head -200
   fi
   if wanted py; then
-    line=$(grep -E '^=+ .*(passed|failed|error).* in [0-9.]+s' "$GIK_TEST_ROOT/cluster.log" | tail -1 || true)
+    line=$(grep -E '^(=+ )?[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' "$GIK_TEST_ROOT/cluster.log" | tail -1 || true)
     p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
     f=$(( $(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0) + $(echo "$line" | grep -oE '[0-9]+ error' | grep -oE '[0-9]+' || echo 0) ))
     [ -z "$line" ] && f=1

@@ -106,6 +106,14 @@ gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 				 "The message has %zu values but its grid has %ld points; it is corrupt.", n, grid_points);
 		return 1;
 	}
+	if (!err && n > GIK_DECODE_MAX_VALUES)
+	{
+		assert_jump = NULL;
+		codes_handle_delete(h);
+		snprintf(errbuf, errlen, "The message has %zu values, more than the %zu one decode may return.",
+				 n, GIK_DECODE_MAX_VALUES);
+		return 1;
+	}
 	if (!err)
 	{
 		raw = malloc(sizeof(double) * (n ? n : 1));

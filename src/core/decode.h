@@ -8,6 +8,13 @@
 #include "core/grib_meta.h"
 #include "core/grid.h"
 
+/*
+ * Most values one message may decode to: 2^27, five times the largest operational grids
+ * (MRMS 0.01 degree CONUS, 24.5 million points). A corrupt or hostile message can claim
+ * billions of points in a few bytes; refusing it early keeps ecCodes from allocating them.
+ */
+#define GIK_DECODE_MAX_VALUES ((size_t) 1 << 27)
+
 /* What to decode and how to lay it out. */
 typedef struct GikDecodeOptions
 {
