@@ -6,7 +6,7 @@
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${GIK_BENCH_ROOT:-/tmp/pg_gik_bench}
-PORT=${GIK_BENCH_PORT:-18865}
+PORT=${GIK_BENCH_PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 MIRROR=$WORK/mirror
 RUN=noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25
 

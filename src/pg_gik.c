@@ -2,6 +2,7 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <malloc.h>
 
 #include "fmgr.h"
 #include "utils/guc.h"
@@ -95,4 +96,12 @@ _PG_init(void)
 
 	MarkGUCPrefixReserved("gik");
 	gik_eccodes_log_init();
+
+	/*
+	 * ecCodes allocates and frees several field-sized buffers per message. With glibc's
+	 * defaults those come from fresh mmap()ed pages every time, and the page faults cost
+	 * more than the decoding itself; keep such blocks in the heap for reuse instead.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
 }

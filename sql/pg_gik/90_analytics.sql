@@ -224,8 +224,11 @@ BEGIN
     IF thresholds IS NULL OR cardinality(thresholds) = 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'no thresholds given';
     END IF;
-    CREATE TEMP TABLE IF NOT EXISTS gik_totals (dataset text, member int, grid gik.grid_desc, total real[]) ON COMMIT DROP;
-    TRUNCATE gik_totals;
+    IF to_regclass('pg_temp.gik_totals') IS NULL THEN
+        CREATE TEMP TABLE gik_totals (dataset text, member int, grid gik.grid_desc, total real[]) ON COMMIT DROP;
+    ELSE
+        TRUNCATE pg_temp.gik_totals;
+    END IF;
     INSERT INTO gik_totals
     SELECT ds, a.member, a.grid, a.total
     FROM unnest(datasets) ds,

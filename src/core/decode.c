@@ -51,6 +51,32 @@ install_assertion_handler(void)
 	codes_set_codes_assertion_failed_proc(on_eccodes_assertion);
 }
 
+/*
+ * Cross-checks of a GRIB2 message's counts that ecCodes 2.28 trusts when it decodes: a bitmap
+ * whose set bits differ from the coded values makes its JPEG 2000 decoder overrun the heap, and
+ * simple packing with more coded bits than section 7 holds makes it read past the message.
+ * Returns NULL when consistent, else a sentence.
+ */
+static const char *
+grib2_counts_problem(codes_handle *h, const GikMeta *meta, long grid_points)
+{
+	long		coded = -1;
+	long		bits = -1;
+	long		sec7 = -1;
+
+	if (meta->edition != 2 || grid_points <= 0 || codes_get_long(h, "numberOfValues", &coded) != 0 || coded < 0)
+		return NULL;
+	if (meta->bitmap_present && coded + meta->missing_count != grid_points)
+		return "Its bitmap and its data representation section disagree on how many values are coded";
+	if (!meta->bitmap_present && coded != grid_points)
+		return "Its data representation section codes a number of values other than its grid's";
+	if (strcmp(meta->packing_type, "grid_simple") == 0 &&
+		codes_get_long(h, "bitsPerValue", &bits) == 0 && codes_get_long(h, "section7Length", &sec7) == 0 &&
+		(double) coded * (double) bits > 8.0 * (double) (sec7 - 5))
+		return "Its data section is shorter than its coded values need";
+	return NULL;
+}
+
 /* malloc for the grid planner: decode threads must not use palloc. */
 static void *
 plan_alloc(size_t size)
@@ -67,6 +93,7 @@ gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 	double	   *volatile raw = NULL;
 	size_t		n = 0;
 	long		grid_points = -1;
+	const char *problem;
 	int			err;
 	double		t0 = now_ms();
 	jmp_buf		jump;
@@ -94,6 +121,13 @@ gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 	gik_meta_from_handle(h, &out->meta);
 	if (codes_get_long(h, "numberOfDataPoints", &grid_points) != 0)
 		grid_points = -1;
+	if ((problem = grib2_counts_problem(h, &out->meta, grid_points)) != NULL)
+	{
+		assert_jump = NULL;
+		codes_handle_delete(h);
+		snprintf(errbuf, errlen, "The message is corrupt: %s.", problem);
+		return 1;
+	}
 	err = codes_set_double(h, "missingValue", NAN);
 	if (!err)
 		err = codes_get_size(h, "values", &n);
