@@ -320,10 +320,10 @@ BEGIN
             MESSAGE = format('dataset "%s" does not exist', ingest_latest.dataset),
             HINT = 'See gik.dataset for the defined datasets.';
     END IF;
-    call := pg_catalog.nextval('gik.ingest_call_seq');
+    call := nextval('gik.ingest_call_seq');
     BEGIN
-        SELECT pg_catalog.array_agg(c.init_time ORDER BY c.init_time DESC),
-               pg_catalog.array_agg(c.reason ORDER BY c.init_time DESC)
+        SELECT array_agg(c.init_time ORDER BY c.init_time DESC),
+               array_agg(c.reason ORDER BY c.init_time DESC)
         INTO times, reasons
         FROM (SELECT c.init_time, c.reason
               FROM gik.latest_runs(ingest_latest.dataset, ingest_latest.as_of, ingest_latest.lookback,
@@ -340,10 +340,10 @@ BEGIN
         PERFORM pg_catalog.set_config('search_path', caller_path, true);
         RETURN;
     END IF;
-    n := pg_catalog.coalesce(pg_catalog.cardinality(times), 0);
+    n := coalesce(cardinality(times), 0);
     IF n = 0 THEN
         RAISE NOTICE 'gik.ingest_latest(%): nothing new; newest complete run: %', ingest_latest.dataset,
-            pg_catalog.coalesce((SELECT pg_catalog.to_char(r.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z"')
+            coalesce((SELECT to_char(r.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z"')
                                  FROM gik.run r JOIN gik.dataset d USING (dataset_id)
                                  WHERE d.name = ingest_latest.dataset
                                    AND r.status = 'complete'
@@ -352,20 +352,20 @@ BEGIN
         RETURN;
     END IF;
     FOR i IN 1 .. n LOOP
-        label := pg_catalog.to_char(times[i] AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z"');
+        label := to_char(times[i] AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z"');
         lid := gik.ingest_log_open(ingest_latest.dataset, times[i], call, i, n, reasons[i]);
-        RAISE NOTICE 'gik.ingest_latest(%): % (% of %, %): ingesting', ingest_latest.dataset, label, i, n, reasons[i];
+        RAISE NOTICE 'gik.ingest_latest(%): %: ingesting (% of %, %)', ingest_latest.dataset, label, i, n, reasons[i];
         COMMIT;
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         l := gik.ingest_log_run(lid);
         COMMIT;
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         IF l.status = 'failed' THEN
-            RAISE WARNING 'gik.ingest_latest(%): % failed (%): %', ingest_latest.dataset, label, l.sqlstate, l.error;
+            RAISE WARNING 'gik.ingest_latest(%): %: failed (%): %', ingest_latest.dataset, label, l.sqlstate, l.error;
         ELSE
-            RAISE NOTICE 'gik.ingest_latest(%): % %, %, version %, % of % files, % references, % s',
+            RAISE NOTICE 'gik.ingest_latest(%): %: % (%, version %), % of % files, % references, % s',
                 ingest_latest.dataset, label, l.status, l.outcome, l.version, l.files_found, l.files_expected,
-                l.refs, pg_catalog.round((l.total_ms / 1000)::numeric, 1);
+                l.refs, round((l.total_ms / 1000)::numeric, 1);
         END IF;
     END LOOP;
     PERFORM pg_catalog.set_config('search_path', caller_path, true);
