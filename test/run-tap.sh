@@ -7,7 +7,7 @@ shopt -s nullglob
 tests=("$root"/test/t/*.pl)
 if [ ${#tests[@]} -eq 0 ]; then echo "no TAP tests"; exit 0; fi
 pgbin=$(pg_config --bindir)
-pgxs=$(dirname "$(pg_config --pgxs)")/..
+pgxs=$(dirname "$(pg_config --pgxs)")/../..
 export PERL5LIB="$pgxs/src/test/perl"
 export PATH="$pgbin:$PATH"
 export TESTDIR="$root/tap"

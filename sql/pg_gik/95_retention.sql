@@ -80,7 +80,7 @@ BEGIN
             MESSAGE = format('dataset "%s" does not exist', drop_runs_before.dataset),
             HINT = 'See gik.dataset for the defined datasets.';
     END IF;
-    IF drop_runs_before.cutoff IS NULL OR isinf(drop_runs_before.cutoff) THEN
+    IF drop_runs_before.cutoff IS NULL OR NOT isfinite(drop_runs_before.cutoff) THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'the cutoff of gik.drop_runs_before must be a finite time',
             DETAIL = 'Runs of the UTC days that end at or before the cutoff are dropped.';

@@ -1,5 +1,5 @@
 -- Operations: scheduled ingestion (pg_cron), an ingestion log that survives failed transactions,
--- progress and health views, and a run's references as of an earlier version.
+-- progress and health views, a run's references as of an earlier version, and one run's references fast.
 
 -- One ingestion attempt of a run (or a failed probe of upstream), committed before and after it runs.
 CREATE TABLE gik.ingest_log (
@@ -50,7 +50,7 @@ BEGIN
     -- covers the instant between committing the running row and taking that lock.
     WITH stale AS (
         SELECT l.log_id FROM gik.ingest_log l
-        WHERE l.status = 'running' AND l.started < clock_timestamp() - interval '10 seconds'
+        WHERE l.status = 'running' AND l.started < clock_timestamp() - interval '5 seconds'
         FOR UPDATE SKIP LOCKED)
     UPDATE gik.ingest_log l
     SET status = 'failed', outcome = 'interrupted', finished = clock_timestamp(),
@@ -171,7 +171,9 @@ BEGIN
                     act[i] := 'skip'; why[i] := 'not published';
                 ELSE
                     act[i] := 'ingest';
-                    why[i] := CASE WHEN nfound[i] = nprobe[i] THEN 'published' ELSE 'being published' END;
+                    why[i] := CASE WHEN nfail[i] > 0
+                                   THEN format('retry after %s failure%s', nfail[i], CASE WHEN nfail[i] > 1 THEN 's' END)
+                                   WHEN nfound[i] = nprobe[i] THEN 'published' ELSE 'being published' END;
                 END IF;
             ELSIF act[i] <> 'probe' THEN
                 nfound[i] := CASE WHEN nprobe[i] > 0 THEN nfound[i] END;
@@ -243,8 +245,11 @@ BEGIN
             HINT = 'Open an attempt with gik.ingest_log_open() and commit it first.';
     END IF;
     SELECT d.name INTO ds FROM gik.dataset d WHERE d.dataset_id = l.dataset_id;
+    -- gik.ingest_run's lock on this run (held to the end of the transaction): another session's ingestion
+    -- finishes first, so that the version read here is the one this ingestion starts from.
+    PERFORM pg_advisory_xact_lock(l.dataset_id, (extract(epoch FROM l.init_time) / 3600)::int);
+    SELECT x.version INTO before FROM gik.run x WHERE x.dataset_id = l.dataset_id AND x.init_time = l.init_time;
     BEGIN
-        SELECT x.version INTO before FROM gik.run x WHERE x.dataset_id = l.dataset_id AND x.init_time = l.init_time;
         r := gik.ingest_run(ds, l.init_time, allow_missing => true);
         UPDATE gik.ingest_log x
         SET status = r.status,
@@ -293,9 +298,9 @@ CREATE PROCEDURE gik.ingest_latest(
     dataset text, as_of timestamptz DEFAULT now(), max_runs int DEFAULT 8, lookback interval DEFAULT '2 days',
     recheck interval DEFAULT '0', max_attempts int DEFAULT 5, retry_after interval DEFAULT '10 minutes')
 LANGUAGE plpgsql AS $$
--- Procedures that COMMIT cannot carry SET clauses. Instead every name below is schema-qualified, the work
--- is done by gik functions that have SET search_path, and search_path is pinned with a transaction-local
--- set_config() at the start of each transaction (the caller's setting is restored at the end).
+-- Procedures that COMMIT cannot carry SET clauses. Instead every table and function is named with its
+-- schema, the work is done by gik functions that have SET search_path, and search_path is pinned with a
+-- transaction-local set_config() at the start of each transaction (the caller's value is put back at the end).
 DECLARE
     caller_path text := pg_catalog.current_setting('search_path');
     call        bigint;
@@ -308,6 +313,7 @@ DECLARE
     msg         text;
     det         text;
     label       text;
+    skipped     text;
     probe_error bool := false;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
@@ -322,14 +328,14 @@ BEGIN
     END IF;
     call := nextval('gik.ingest_call_seq');
     BEGIN
-        SELECT array_agg(c.init_time ORDER BY c.init_time DESC),
-               array_agg(c.reason ORDER BY c.init_time DESC)
-        INTO times, reasons
-        FROM (SELECT c.init_time, c.reason
-              FROM gik.latest_runs(ingest_latest.dataset, ingest_latest.as_of, ingest_latest.lookback,
-                                   ingest_latest.recheck, ingest_latest.max_attempts, ingest_latest.retry_after) c
-              WHERE c.action = 'ingest'
-              ORDER BY c.init_time DESC LIMIT ingest_latest.max_runs) c;
+        SELECT array_agg(c.init_time ORDER BY c.init_time DESC) FILTER (WHERE c.action = 'ingest'),
+               array_agg(c.reason ORDER BY c.init_time DESC) FILTER (WHERE c.action = 'ingest'),
+               string_agg(to_char(c.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z" ') || c.reason, '; '
+                          ORDER BY c.init_time DESC)
+                   FILTER (WHERE c.action = 'skip' AND c.reason NOT IN ('complete', 'not published'))
+        INTO times, reasons, skipped
+        FROM gik.latest_runs(ingest_latest.dataset, ingest_latest.as_of, ingest_latest.lookback,
+                             ingest_latest.recheck, ingest_latest.max_attempts, ingest_latest.retry_after) c;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
         probe_error := true;
@@ -340,16 +346,19 @@ BEGIN
         PERFORM pg_catalog.set_config('search_path', caller_path, true);
         RETURN;
     END IF;
-    n := coalesce(cardinality(times), 0);
+    n := least(coalesce(cardinality(times), 0), ingest_latest.max_runs);
     IF n = 0 THEN
-        RAISE NOTICE 'gik.ingest_latest(%): nothing new; newest complete run: %', ingest_latest.dataset,
+        RAISE NOTICE 'gik.ingest_latest(%): nothing to ingest; newest complete run: %', ingest_latest.dataset,
             coalesce((SELECT to_char(r.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z"')
-                                 FROM gik.run r JOIN gik.dataset d USING (dataset_id)
-                                 WHERE d.name = ingest_latest.dataset
-                                   AND r.status = 'complete'
-                                 ORDER BY r.init_time DESC LIMIT 1), 'none');
+                      FROM gik.run r JOIN gik.dataset d USING (dataset_id)
+                      WHERE d.name = ingest_latest.dataset AND r.status = 'complete'
+                      ORDER BY r.init_time DESC LIMIT 1), 'none') || coalesce('; skipped: ' || skipped, '');
         PERFORM pg_catalog.set_config('search_path', caller_path, true);
         RETURN;
+    END IF;
+    IF cardinality(times) > n THEN
+        RAISE NOTICE 'gik.ingest_latest(%): % runs to ingest, the % oldest are left for later calls',
+            ingest_latest.dataset, cardinality(times), cardinality(times) - n;
     END IF;
     FOR i IN 1 .. n LOOP
         label := to_char(times[i] AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z"');
@@ -435,7 +444,7 @@ COMMENT ON VIEW gik.ingest_health IS
 -- The references of one run as they were at one of its versions.
 CREATE FUNCTION gik.chunk_refs_at(dataset text, init_time timestamptz, version int)
 RETURNS SETOF gik.chunk_ref
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET max_parallel_workers_per_gather = 0 AS $$
 DECLARE
     r gik.run;
 BEGIN
@@ -468,3 +477,40 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION gik.chunk_refs_at(text, timestamptz, int) IS
 'The chunk references of one run as they were at an earlier version (files valid from that version until a later one replaced them), with the columns of gik.chunk_ref; gik.chunk_ref itself shows the current version. Versions are listed in gik.run_version.';
+
+-- The current references of one run, optionally of some variables only: gik.chunk_ref for one run, fast.
+CREATE FUNCTION gik.run_refs(dataset text, init_time timestamptz, variables text[] DEFAULT NULL)
+RETURNS SETOF gik.chunk_ref
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET max_parallel_workers_per_gather = 0 AS $$
+-- One run is a few thousand packed rows: starting parallel workers costs more than it saves.
+DECLARE
+    r    gik.run;
+    fids smallint[];
+BEGIN
+    SELECT x.* INTO r FROM gik.run x JOIN gik.dataset d USING (dataset_id)
+    WHERE d.name = run_refs.dataset AND x.init_time = run_refs.init_time;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF run_refs.variables IS NULL THEN
+        RETURN QUERY SELECT * FROM gik.chunk_refs_at(run_refs.dataset, run_refs.init_time, r.version);
+        RETURN;
+    END IF;
+    SELECT array_agg(fl.field_id) INTO fids FROM gik.field fl
+    WHERE fl.dataset_id = r.dataset_id AND gik.variable_selected(run_refs.variables, fl.variable, fl.level);
+    -- One partition (dataset and day known), the run's packs by index, and only the selected elements
+    -- of each pack (array_positions) instead of unnesting all of them.
+    RETURN QUERY
+    SELECT run_refs.dataset, p.dataset_id, p.init_time, p.run_id, f.file_id, f.url, f.step, p.member,
+           fl.variable, fl.level, fl.stat, w.start_min / 60.0::float8, w.end_min / 60.0::float8,
+           p.offsets[i.pos], p.lengths[i.pos]::int8, s.fid, p.window_ids[i.pos]
+    FROM gik.chunk_pack p
+    CROSS JOIN LATERAL unnest(fids) AS s(fid)
+    CROSS JOIN LATERAL unnest(array_positions(p.field_ids, s.fid)) AS i(pos)
+    JOIN gik.file f ON f.file_id = p.file_id AND f.valid_to IS NULL
+    JOIN gik.field fl ON fl.field_id = s.fid
+    JOIN gik.time_window w ON w.window_id = p.window_ids[i.pos]
+    WHERE p.dataset_id = r.dataset_id AND p.init_time = r.init_time AND p.run_id = r.run_id;
+END $$;
+COMMENT ON FUNCTION gik.run_refs(text, timestamptz, text[]) IS
+'The current chunk references of one run, with the columns of gik.chunk_ref, optionally only of some variables (''VAR'' or ''VAR:LEVEL'' entries). Same rows as filtering gik.chunk_ref, but it reads one partition by index and picks the selected elements of each pack without unnesting the rest: milliseconds at a year of data. No rows when the run does not exist.';

@@ -1,5 +1,6 @@
 -- Ensemble analytics on generated known-answer runs (tools/gen_scenarios/basic.json and exceedance.json).
 SET client_min_messages = warning;
+\set SHOW_CONTEXT never
 SET timezone = 'UTC';
 -- Clones of the built-in datasets keep these runs and templates apart from the other tests.
 SELECT gik.clone_dataset('gefs_0p25', 'gefs_test') > 0 AS cloned, gik.clone_dataset('ecmwf_ens_0p25', 'ecmwf_test') > 0 AS cloned;

@@ -1,5 +1,6 @@
 -- Ingestion from the loopback mirror: GEFS (.idx, one file per member) and ECMWF (.index, members inside files).
 SET client_min_messages = warning;
+\set SHOW_CONTEXT never
 SET timezone = 'UTC';
 
 -- Built-in datasets and the files of a run.
