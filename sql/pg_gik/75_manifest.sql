@@ -1,0 +1,1269 @@
+-- Zarr-style manifests: the chunk references of a dataset as Zarr keys (kerchunk v1 JSON, Zarr v3 with the
+-- gribberish codec), and import of kerchunk reference JSON and GIK [key, value] reference tables.
+-- docs/manifests.md describes the layout, the naming rules and the COPY incantations.
+
+-- Helpers ------------------------------------------------------------------------------------------------
+
+-- A name usable as one Zarr path component.
+CREATE FUNCTION gik.zarr_name(name text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN nullif(trim(BOTH '_' FROM regexp_replace(name, '[^A-Za-z0-9_.+-]+', '_', 'g')), '');
+COMMENT ON FUNCTION gik.zarr_name(text) IS
+'A text made usable as one Zarr path component: runs of other characters than letters, digits, _ . + - become one _, and leading or trailing _ are removed.';
+
+-- Bytes in reverse order (little- to big-endian and back).
+CREATE FUNCTION gik.bytes_reverse(b bytea) RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN (SELECT coalesce(string_agg(substring(b FROM i FOR 1), ''::bytea ORDER BY i DESC), ''::bytea)
+        FROM generate_series(1, length(b)) AS i);
+COMMENT ON FUNCTION gik.bytes_reverse(bytea) IS 'The bytes of b in reverse order (turns little-endian numbers into big-endian ones and back).';
+
+-- Numbers as the raw little-endian bytes of a Zarr array: '<f8' (float64) or '<i8' (int64).
+CREATE FUNCTION gik.zarr_encode(vals float8[], dtype text) RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN (SELECT coalesce(string_agg(gik.bytes_reverse(CASE dtype WHEN '<f8' THEN float8send(v) ELSE int8send(v::int8) END),
+                                   ''::bytea ORDER BY o), ''::bytea)
+        FROM unnest(vals) WITH ORDINALITY AS u(v, o));
+COMMENT ON FUNCTION gik.zarr_encode(float8[], text) IS
+'The raw bytes of a C-order Zarr chunk holding vals: ''<f8'' little-endian float64, ''<i8'' little-endian int64 (values rounded).';
+
+-- The numbers in the raw bytes of an uncompressed Zarr chunk.
+CREATE FUNCTION gik.zarr_decode(data bytea, dtype text) RETURNS float8[]
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m      text[] := regexp_match(dtype, '^([<>|=])([fiuMmb])([1248])(?:\[(\w+)\])?$');
+    size   int;
+    kind   text;
+    scale  float8 := 1;
+    n      int;
+    out    float8[] := '{}';
+    b      bytea;
+    bits   int8;
+    e      int;
+    frac   int8;
+    v      float8;
+BEGIN
+    IF m IS NULL OR (m[2] = 'f' AND m[3] NOT IN ('4', '8')) THEN
+        RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+            MESSAGE = format('unsupported Zarr dtype "%s"', dtype),
+            HINT = 'Coordinates can be float, integer, datetime64 or timedelta64 arrays.';
+    END IF;
+    size := m[3]::int;
+    kind := m[2];
+    IF kind IN ('M', 'm') THEN
+        scale := CASE coalesce(m[4], 's') WHEN 's' THEN 1 WHEN 'ms' THEN 1e-3 WHEN 'us' THEN 1e-6 WHEN 'ns' THEN 1e-9
+                                          WHEN 'm' THEN 60 WHEN 'h' THEN 3600 WHEN 'D' THEN 86400 END;
+        IF scale IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'feature_not_supported', MESSAGE = format('unsupported Zarr dtype "%s"', dtype);
+        END IF;
+    END IF;
+    IF length(data) % size <> 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_binary_representation',
+            MESSAGE = format('%s bytes are not a whole number of %s-byte values', length(data), size);
+    END IF;
+    n := length(data) / size;
+    FOR i IN 0 .. n - 1 LOOP
+        b := substring(data FROM i * size + 1 FOR size);
+        IF m[1] <> '>' THEN
+            b := gik.bytes_reverse(b);
+        END IF;
+        bits := ('x' || lpad(encode(b, 'hex'), 16, '0'))::bit(64)::int8;
+        IF kind = 'f' AND size = 8 THEN
+            e := ((bits >> 52) & 2047)::int;
+            frac := bits & 4503599627370495;
+            v := CASE WHEN e = 2047 AND frac <> 0 THEN 'NaN'::float8
+                      WHEN e = 2047 THEN 'Infinity'::float8
+                      WHEN e = 0 THEN frac * power(2::float8, -1074)
+                      ELSE (4503599627370496 + frac)::float8 * power(2::float8, e - 1075) END;
+            IF bits < 0 THEN v := -v; END IF;
+        ELSIF kind = 'f' THEN
+            e := ((bits >> 23) & 255)::int;
+            frac := bits & 8388607;
+            v := CASE WHEN e = 255 AND frac <> 0 THEN 'NaN'::float8
+                      WHEN e = 255 THEN 'Infinity'::float8
+                      WHEN e = 0 THEN frac * power(2::float8, -149)
+                      ELSE (8388608 + frac)::float8 * power(2::float8, e - 150) END;
+            IF (bits >> 31) & 1 = 1 THEN v := -v; END IF;
+        ELSE
+            IF kind <> 'u' AND kind <> 'b' AND size < 8 AND bits >= (1::int8 << (size * 8 - 1)) THEN
+                bits := bits - (1::int8 << (size * 8));      -- two's complement of a narrow signed integer
+            END IF;
+            v := CASE WHEN kind IN ('M', 'm') AND bits = -9223372036854775808 THEN NULL    -- NaT
+                      ELSE bits * scale END;
+        END IF;
+        out := out || v;
+    END LOOP;
+    RETURN out;
+END $$;
+COMMENT ON FUNCTION gik.zarr_decode(bytea, text) IS
+'The numbers held in the raw bytes of an uncompressed Zarr chunk of dtype ''<f8'', ''<f4'', ''<i8'', ''<i4'', ''<i2'', ''|i1'', unsigned ''u'' kinds, ''>'' big-endian forms, datetime64 (''<M8[s]'', ''[ns]'' …: seconds since 1970, NaT as NULL) and timedelta64 (''<m8[…]'': seconds).';
+
+-- The bytes of an inline value: 'base64:…' decoded, else the UTF-8 bytes of the text (U+E000 stands for NUL).
+CREATE FUNCTION gik.inline_bytes(value text) RETURNS bytea
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE WHEN value LIKE 'base64:%' THEN decode(translate(substr(value, 8), E'\n\r ', ''), 'base64')
+            ELSE (SELECT string_agg(convert_to(part, 'UTF8'), '\x00'::bytea ORDER BY o)
+                  FROM string_to_table(value, chr(57344)) WITH ORDINALITY AS t(part, o)) END;
+COMMENT ON FUNCTION gik.inline_bytes(text) IS
+'The bytes of a kerchunk inline value: ''base64:…'' decoded, else the UTF-8 bytes of the text, as kerchunk and fsspec encode raw values (U+E000 stands for a NUL byte: gik.import_kerchunk() reads \u0000 as U+E000 because PostgreSQL text cannot hold NUL).';
+
+-- A JSON text parsed, or NULL when it is not valid JSON.
+CREATE FUNCTION gik.try_jsonb(value text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN value::jsonb;
+EXCEPTION WHEN invalid_text_representation OR untranslatable_character OR character_not_in_repertoire THEN
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION gik.try_jsonb(text) IS 'value parsed as jsonb, or NULL when it is not valid JSON.';
+
+-- Zarr metadata text parsed; bare NaN and Infinity (which Python's json and ujson write) read as null.
+CREATE FUNCTION gik.metadata_jsonb(value text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN coalesce(gik.try_jsonb(value),
+                gik.try_jsonb(regexp_replace(value, '([:\[,]\s*)(-?Infinity|NaN)(?=\s*[,\]}])', '\1null', 'g')));
+COMMENT ON FUNCTION gik.metadata_jsonb(text) IS
+'Zarr metadata (.zarray, .zattrs, …) text parsed as jsonb, reading the bare NaN, Infinity and -Infinity that Python writes (e.g. "fill_value": NaN) as null; NULL when it is still not JSON.';
+
+-- The metadata keys of one Zarr array: .zarray and .zattrs (format 2) or zarr.json (format 3).
+CREATE FUNCTION gik.zarr_array_meta(zarr_format int, name text, shape int8[], chunks int8[], dtype text,
+                                    attrs jsonb, dims text[], grib bool)
+RETURNS TABLE (key text, value jsonb)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT k, v FROM (VALUES
+        (1, name || '/.zarray', jsonb_build_object(
+            'chunks', to_jsonb(chunks), 'compressor', NULL, 'dtype', dtype,
+            'fill_value', CASE WHEN grib THEN to_jsonb('NaN'::text) END,
+            'filters', CASE WHEN grib THEN jsonb_build_array(jsonb_build_object('dtype', 'float64', 'id', 'grib', 'var', name)) END,
+            'order', 'C', 'shape', to_jsonb(shape), 'zarr_format', 2)),
+        (2, name || '/.zattrs', attrs || jsonb_build_object('_ARRAY_DIMENSIONS', to_jsonb(dims))),
+        (3, name || '/zarr.json', jsonb_build_object(
+            'zarr_format', 3, 'node_type', 'array', 'shape', to_jsonb(shape),
+            'data_type', CASE dtype WHEN '<f8' THEN 'float64' WHEN '<i8' THEN 'int64' ELSE dtype END,
+            'chunk_grid', jsonb_build_object('name', 'regular', 'configuration', jsonb_build_object('chunk_shape', to_jsonb(chunks))),
+            'chunk_key_encoding', jsonb_build_object('name', 'default', 'configuration', jsonb_build_object('separator', '/')),
+            'fill_value', CASE WHEN dtype = '<f8' THEN to_jsonb('NaN'::text) ELSE to_jsonb(0) END,
+            'codecs', CASE WHEN grib THEN jsonb_build_array(jsonb_build_object('name', 'gribberish', 'configuration', jsonb_build_object('var', name)))
+                           ELSE jsonb_build_array(jsonb_build_object('name', 'bytes', 'configuration', jsonb_build_object('endian', 'little'))) END,
+            'attributes', attrs, 'dimension_names', to_jsonb(dims)))
+    ) AS m(n, k, v)
+    WHERE (zarr_format = 2 AND n < 3) OR (zarr_format = 3 AND n = 3);
+END;
+COMMENT ON FUNCTION gik.zarr_array_meta(int, text, int8[], int8[], text, jsonb, text[], bool) IS
+'The metadata keys of one Zarr array: NAME/.zarray and NAME/.zattrs (with _ARRAY_DIMENSIONS) for zarr_format 2, NAME/zarr.json (dimension_names) for 3. grib: a data variable, one GRIB message per chunk, read through the kerchunk "grib" filter (format 2) or the "gribberish" codec (format 3), float64 with NaN fill; otherwise raw little-endian bytes.';
+
+-- The key of one chunk of a Zarr array.
+CREATE FUNCTION gik.zarr_chunk_key(zarr_format int, name text, idx int[]) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN zarr_format = 3 THEN name || '/c' || coalesce('/' || nullif(array_to_string(idx, '/'), ''), '')
+            ELSE name || '/' || coalesce(nullif(array_to_string(idx, '.'), ''), '0') END;
+COMMENT ON FUNCTION gik.zarr_chunk_key(int, text, int[]) IS
+'The key of the chunk at grid position idx of a Zarr array: NAME/i.j.k (format 2; NAME/0 for a scalar) or NAME/c/i/j/k (format 3, default chunk key encoding).';
+
+-- Export --------------------------------------------------------------------------------------------------
+
+-- Zarr names of a dataset's fields: shortName when unique, else with the level, then the statistic.
+CREATE FUNCTION gik.manifest_variables(dataset text)
+RETURNS TABLE (field_id smallint, name text, variable text, level text, stat text)
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    WITH f0 AS (
+        SELECT f.field_id, f.variable, f.level, f.stat,
+               coalesce(gik.zarr_name(CASE WHEN f.short_name IS NULL OR f.short_name IN ('', 'unknown') THEN lower(f.variable)
+                                           ELSE f.short_name END), 'var') AS base
+        FROM gik.field f JOIN gik.dataset d USING (dataset_id)
+        WHERE d.name = manifest_variables.dataset),
+    f1 AS (SELECT f0.*, CASE WHEN count(*) OVER (PARTITION BY base) = 1 THEN base
+                             ELSE base || coalesce('_' || gik.zarr_name(lower(level)), '') END AS n1 FROM f0),
+    f2 AS (SELECT f1.*, CASE WHEN count(*) OVER (PARTITION BY n1) = 1 THEN n1
+                             ELSE n1 || '_' || coalesce(nullif(stat, ''), 'instant') END AS n2 FROM f1)
+    SELECT f2.field_id,
+           CASE WHEN count(*) OVER (PARTITION BY n2) = 1
+                     AND n2 NOT IN ('time', 'step', 'number', 'valid_time')
+                     AND n2 !~ '^(latitude|longitude|x|y|values)(_[0-9]+)*$' THEN n2
+                ELSE n2 || '_' || f2.field_id END,
+           f2.variable, f2.level, f2.stat
+    FROM f2 ORDER BY 2;
+END;
+COMMENT ON FUNCTION gik.manifest_variables(text) IS
+'The Zarr variable name of every field of a dataset: the template''s ecCodes shortName (the lower-case index variable when there is none or it is ''unknown'') when no other field of the dataset has it, else shortName_level (level made a path component, e.g. cape_surface, t_pl_500), then _stat when still ambiguous (and _field_id in the last resort).';
+
+-- The manifest of a dataset (all runs, one run or a range of runs): Zarr keys and values.
+CREATE FUNCTION gik.manifest(dataset text, init_from timestamptz DEFAULT NULL, init_to timestamptz DEFAULT NULL,
+                             variables text[] DEFAULT NULL, url_style text DEFAULT 's3', zarr_format int DEFAULT 2)
+RETURNS TABLE (key text, value jsonb, kind text, variable text, chunk text, init_time timestamptz, member int,
+               step_start float8, step_end float8, url text, byte_offset int8, byte_length int8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    p_dataset ALIAS FOR dataset;
+    p_format  ALIAS FOR zarr_format;
+    d         gik.dataset;
+    lo        timestamptz := init_from;
+    hi        timestamptz := coalesce(init_to, init_from);
+    fids      smallint[];
+    fnames    text[];
+    missing   text;
+    bad       record;
+BEGIN
+    SELECT * INTO d FROM gik.dataset x WHERE x.name = p_dataset;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('dataset "%s" does not exist', p_dataset),
+            HINT = 'See gik.dataset for the defined datasets.';
+    END IF;
+    IF url_style IS NULL OR url_style NOT IN ('s3', 'http') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = format('invalid url_style "%s"', url_style),
+            HINT = 'Use ''s3'' for the stored URLs or ''http'' for the URLs gik.resolve_url() gives.';
+    END IF;
+    IF p_format IS NULL OR p_format NOT IN (2, 3) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = format('invalid zarr_format %s', p_format),
+            HINT = 'Use 2 (kerchunk) or 3 (Zarr v3 with the gribberish codec).';
+    END IF;
+    IF lo IS NOT NULL AND hi < lo THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('init_to %s is before init_from %s', hi, lo);
+    END IF;
+
+    SELECT array_agg(v.field_id ORDER BY v.field_id), array_agg(v.name ORDER BY v.field_id) INTO fids, fnames
+    FROM gik.manifest_variables(p_dataset) v
+    WHERE variables IS NULL OR gik.variable_selected(variables, v.variable, v.level) OR v.name = ANY (variables);
+    SELECT string_agg(format('"%s"', e), ', ') INTO missing
+    FROM unnest(variables) e
+    WHERE NOT EXISTS (SELECT FROM gik.manifest_variables(p_dataset) v
+                      WHERE e IN (v.variable, v.variable || ':' || v.level, v.name));
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('no field of dataset "%s" matches %s', p_dataset, missing),
+            HINT = 'Give index variables (''VAR'' or ''VAR:LEVEL'') or Zarr names as listed by gik.manifest_variables().';
+    END IF;
+    SELECT f.variable, f.level INTO bad FROM gik.field f
+    WHERE f.field_id = ANY (fids) AND f.grid_id IS NULL
+      AND EXISTS (SELECT FROM gik.chunk_pack p
+                  WHERE p.dataset_id = d.dataset_id AND (lo IS NULL OR p.init_time BETWEEN lo AND hi)
+                    AND f.field_id = ANY (p.field_ids))
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = format('field "%s" (%s) of dataset "%s" has no template', bad.variable, bad.level, p_dataset),
+            DETAIL = 'A manifest needs each variable''s grid, which comes from its template.',
+            HINT = 'Learn it with gik.learn_templates(dataset_id, run_id), or ingest with learn_templates => true.';
+    END IF;
+
+    RETURN QUERY
+    WITH fl AS (SELECT u.field_id, u.name FROM unnest(fids, fnames) AS u(field_id, name)),
+    r0 AS (
+        SELECT p.init_time, coalesce(p.member::int, -9) AS m, p.file_id, u.field_id,
+               w.start_min, w.end_min, u.byte_offset, u.byte_length::int8 AS byte_length
+        FROM gik.chunk_pack p
+        JOIN gik.file fi ON fi.file_id = p.file_id AND fi.valid_to IS NULL
+        CROSS JOIN LATERAL unnest(p.field_ids, p.window_ids, p.offsets, p.lengths) AS u(field_id, window_id, byte_offset, byte_length)
+        JOIN gik.time_window w ON w.window_id = u.window_id
+        WHERE p.dataset_id = d.dataset_id AND (lo IS NULL OR p.init_time BETWEEN lo AND hi) AND u.field_id = ANY (fids)),
+    -- Several windows ending at the same step (GFS APCP 6-12 and 0-12 at f012): the shortest keeps the name.
+    dup AS MATERIALIZED (SELECT r0.field_id, r0.init_time, r0.m, r0.end_min FROM r0 GROUP BY 1, 2, 3, 4 HAVING count(*) > 1),
+    r1 AS (
+        SELECT r0.*, 1::int8 AS rk FROM r0
+        WHERE NOT EXISTS (SELECT FROM dup WHERE dup.field_id = r0.field_id AND dup.init_time = r0.init_time
+                                              AND dup.m = r0.m AND dup.end_min = r0.end_min)
+        UNION ALL
+        SELECT r0.*, row_number() OVER (PARTITION BY r0.field_id, r0.init_time, r0.m, r0.end_min
+                                        ORDER BY r0.end_min - r0.start_min, r0.file_id, r0.byte_offset)
+        FROM r0 JOIN dup ON dup.field_id = r0.field_id AND dup.init_time = r0.init_time AND dup.m = r0.m AND dup.end_min = r0.end_min),
+    -- The axes: positions of the runs, members and step ends present.
+    tax AS (SELECT x.init_time, (row_number() OVER (ORDER BY x.init_time) - 1)::int AS ti FROM (SELECT DISTINCT r0.init_time FROM r0) x),
+    max AS (SELECT x.m AS member, (row_number() OVER (ORDER BY x.m) - 1)::int AS mi FROM (SELECT DISTINCT r0.m FROM r0) x),
+    sax AS (SELECT x.end_min, (row_number() OVER (ORDER BY x.end_min) - 1)::int AS si FROM (SELECT DISTINCT r0.end_min FROM r0) x),
+    ax AS (SELECT (SELECT count(*) FROM tax) AS nt, (SELECT count(*) FROM max) AS nm, (SELECT count(*) FROM sax) AS ns,
+                  EXISTS (SELECT FROM max WHERE max.member <> -9) AS ens),
+    r AS (
+        SELECT r1.init_time, nullif(r1.m, -9) AS member, r1.file_id, r1.field_id, r1.start_min, r1.end_min, r1.byte_offset,
+               r1.byte_length, tax.ti, max.mi, sax.si,
+               CASE WHEN rk = 1 THEN fl.name WHEN rk = 2 AND r1.start_min = 0 THEN fl.name || '_from0' ELSE fl.name || '_r' || rk END AS var
+        FROM r1 JOIN fl ON fl.field_id = r1.field_id JOIN tax ON tax.init_time = r1.init_time
+        JOIN max ON max.member = r1.m JOIN sax ON sax.end_min = r1.end_min),
+    urls AS MATERIALIZED (
+        SELECT fi.file_id, CASE WHEN url_style = 'http' THEN gik.resolve_url(fi.url) ELSE fi.url END AS out_url
+        FROM gik.file fi WHERE fi.file_id IN (SELECT DISTINCT r0.file_id FROM r0)),
+    -- One Zarr variable per name; its field, template and windows.
+    v0 AS MATERIALIZED (SELECT r.var, min(r.field_id) AS field_id FROM r GROUP BY r.var),
+    g0 AS (
+        SELECT gr.*, (SELECT count(*) FROM gik.field ff WHERE ff.dataset_id = d.dataset_id AND ff.grid_id = gr.grid_id) AS nvars,
+               CASE WHEN gr.ni IS NULL OR gr.nj IS NULL THEN 'values' WHEN gr.grid_type = 'regular_ll' THEN 'll' ELSE 'xy' END AS layout
+        FROM v0 JOIN gik.field f ON f.field_id = v0.field_id JOIN gik.grid gr ON gr.grid_id = f.grid_id
+        GROUP BY gr.grid_id),
+    -- The grid most of the dataset's fields use gets latitude/longitude; others get the size as a suffix.
+    g1 AS (
+        SELECT g0.*, row_number() OVER (PARTITION BY g0.layout ORDER BY g0.nvars DESC, g0.num_points DESC, g0.grid_id) AS lk,
+               row_number() OVER (ORDER BY g0.nvars DESC, g0.num_points DESC, g0.grid_id) AS gk
+        FROM g0),
+    g2 AS (
+        SELECT g1.*,
+               CASE WHEN lk = 1 THEN '' ELSE '_' || g1.nj || CASE WHEN count(*) OVER (PARTITION BY g1.layout, g1.nj) > 1 THEN '_' || gk ELSE '' END END AS sj,
+               CASE WHEN lk = 1 THEN '' ELSE '_' || g1.ni || CASE WHEN count(*) OVER (PARTITION BY g1.layout, g1.ni) > 1 THEN '_' || gk ELSE '' END END AS si_,
+               CASE WHEN lk = 1 THEN '' ELSE '_' || g1.num_points || CASE WHEN count(*) OVER (PARTITION BY g1.layout, g1.num_points) > 1 THEN '_' || gk ELSE '' END END AS sp
+        FROM g1),
+    g AS MATERIALIZED (
+        SELECT g2.grid_id, g2.layout, g2.ni, g2.nj, g2.num_points, g2.lat_first, g2.lon_first, g2.lat_last, g2.lon_last,
+               g2.di, g2.dj, g2.scanning_mode, g2.grid_type,
+               CASE g2.layout WHEN 'll' THEN ARRAY['latitude' || sj, 'longitude' || si_]
+                              WHEN 'xy' THEN ARRAY['y' || sj, 'x' || si_]
+                              ELSE ARRAY['values' || sp] END AS gdims,
+               CASE WHEN g2.layout = 'values' THEN ARRAY[g2.num_points] ELSE ARRAY[g2.nj, g2.ni]::int8[] END AS gshape
+        FROM g2),
+    -- Window starts of the statistical variables along the step axis.
+    vw AS MATERIALIZED (SELECT r.var, r.si, min(r.start_min) AS start_min FROM r
+           WHERE r.field_id IN (SELECT f.field_id FROM gik.field f WHERE f.field_id = ANY (fids) AND f.stat <> '')
+           GROUP BY r.var, r.si),
+    vwo AS MATERIALIZED (SELECT vw.var, jsonb_object_agg(vw.si::text, vw.start_min / 60.0::float8) AS o FROM vw GROUP BY vw.var),
+    vws AS MATERIALIZED (SELECT vwo.var, (SELECT jsonb_agg(vwo.o -> s.si::text ORDER BY s.si) FROM sax s) AS starts FROM vwo),
+    v AS MATERIALIZED (
+        SELECT v0.var, f.variable AS f_variable, f.level, f.stat, f.short_name, f.units, f.param_id, f.packing, g.*,
+               (CASE WHEN ax.ens THEN ARRAY['time', 'number', 'step'] ELSE ARRAY['time', 'step'] END) || g.gdims AS dims,
+               (CASE WHEN ax.ens THEN ARRAY[ax.nt, ax.nm, ax.ns] ELSE ARRAY[ax.nt, ax.ns] END) || g.gshape AS shape,
+               (CASE WHEN ax.ens THEN ARRAY[1, 1, 1] ELSE ARRAY[1, 1] END)::int8[] || g.gshape AS chunks,
+               vws.starts,
+               -- The chunk key's grid part: .0.0 (format 2) or /0/0 (format 3).
+               repeat(CASE WHEN p_format = 3 THEN '/0' ELSE '.0' END, cardinality(g.gdims)) AS tail
+        FROM v0 CROSS JOIN ax
+        JOIN gik.field f ON f.field_id = v0.field_id
+        JOIN g ON g.grid_id = f.grid_id
+        LEFT JOIN vws ON vws.var = v0.var),
+    coords AS (
+        SELECT 'time' AS name, ARRAY['time'] AS dims, ARRAY[ax.nt] AS shape, '<i8' AS dtype,
+               (SELECT array_agg(extract(epoch FROM tax.init_time)::float8 ORDER BY tax.ti) FROM tax) AS vals,
+               jsonb_build_object('calendar', 'proleptic_gregorian', 'long_name', 'initial time of forecast',
+                                  'standard_name', 'forecast_reference_time', 'units', 'seconds since 1970-01-01T00:00:00') AS attrs
+        FROM ax
+        UNION ALL
+        SELECT 'number', ARRAY['number'], ARRAY[ax.nm], '<i8', (SELECT array_agg(max.member::float8 ORDER BY max.mi) FROM max),
+               jsonb_build_object('long_name', 'ensemble member numerical id', 'standard_name', 'realization', 'units', '1',
+                                  'comment', '0 control, N perturbed, -1 ensemble mean, -2 ensemble spread, -9 no member')
+        FROM ax WHERE ax.ens
+        UNION ALL
+        SELECT 'step', ARRAY['step'], ARRAY[ax.ns], '<f8', (SELECT array_agg(sax.end_min / 60.0::float8 ORDER BY sax.si) FROM sax),
+               jsonb_build_object('long_name', 'time since forecast_reference_time', 'standard_name', 'forecast_period', 'units', 'hours')
+        FROM ax
+        UNION ALL
+        SELECT 'valid_time', ARRAY['time', 'step'], ARRAY[ax.nt, ax.ns], '<i8',
+               (SELECT array_agg(extract(epoch FROM tax.init_time)::float8 + sax.end_min * 60 ORDER BY tax.ti, sax.si) FROM tax, sax),
+               jsonb_build_object('calendar', 'proleptic_gregorian', 'long_name', 'time', 'standard_name', 'time',
+                                  'units', 'seconds since 1970-01-01T00:00:00')
+        FROM ax
+        UNION ALL
+        SELECT g.gdims[1], ARRAY[g.gdims[1]], ARRAY[g.nj::int8], '<f8',
+               (SELECT array_agg(g.lat_first + k * coalesce(g.dj, abs(g.lat_last - g.lat_first) / greatest(g.nj - 1, 1))
+                                 * CASE WHEN g.lat_last < g.lat_first THEN -1 ELSE 1 END ORDER BY k)
+                FROM generate_series(0, g.nj - 1) k),
+               jsonb_build_object('long_name', 'latitude', 'standard_name', 'latitude', 'units', 'degrees_north')
+        FROM g WHERE g.layout = 'll'
+        UNION ALL
+        SELECT g.gdims[2], ARRAY[g.gdims[2]], ARRAY[g.ni::int8], '<f8',
+               (SELECT array_agg(CASE WHEN g.scanning_mode & 128 = 0 AND g.lon_first > g.lon_last THEN g.lon_first - 360 ELSE g.lon_first END
+                                 + k * coalesce(g.di, 0) * CASE WHEN g.scanning_mode & 128 <> 0 THEN -1 ELSE 1 END ORDER BY k)
+                FROM generate_series(0, g.ni - 1) k),
+               jsonb_build_object('long_name', 'longitude', 'standard_name', 'longitude', 'units', 'degrees_east')
+        FROM g WHERE g.layout = 'll'),
+    root AS (
+        SELECT jsonb_build_object(
+                   'Conventions', 'CF-1.7',
+                   'coordinates', (SELECT string_agg(c.name, ' ' ORDER BY c.name) FROM coords c),
+                   'gik_dataset', d.name,
+                   'history', 'pg_gik manifest of dataset ' || d.name) AS attrs)
+    -- The root group.
+    SELECT m.k, m.val, 'metadata', NULL::text, NULL::text, NULL::timestamptz, NULL::int, NULL::float8, NULL::float8,
+           NULL::text, NULL::int8, NULL::int8
+    FROM root, LATERAL (VALUES (2, '.zgroup', jsonb_build_object('zarr_format', 2)),
+                               (2, '.zattrs', root.attrs),
+                               (3, 'zarr.json', jsonb_build_object('zarr_format', 3, 'node_type', 'group', 'attributes', root.attrs))
+                       ) AS m(fmt, k, val)
+    WHERE m.fmt = p_format AND EXISTS (SELECT FROM r)
+    UNION ALL
+    -- Coordinates: metadata, then one inline chunk of raw little-endian values (base64).
+    SELECT z.key, z.value, 'metadata', c.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM coords c, LATERAL gik.zarr_array_meta(p_format, c.name, c.shape::int8[], c.shape::int8[], c.dtype, c.attrs, c.dims, false) z
+    UNION ALL
+    SELECT gik.zarr_chunk_key(p_format, c.name, array_fill(0, ARRAY[cardinality(c.dims)])),
+           to_jsonb('base64:' || translate(encode(gik.zarr_encode(c.vals, c.dtype), 'base64'), E'\n', '')),
+           'coordinate', c.name, array_to_string(array_fill(0, ARRAY[cardinality(c.dims)]), '.'),
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM coords c
+    UNION ALL
+    -- Data variables.
+    SELECT z.key, z.value, 'metadata', v.var, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM v, LATERAL gik.zarr_array_meta(p_format, v.var, v.shape, v.chunks, '<f8',
+        jsonb_strip_nulls(jsonb_build_object(
+            'long_name', v.f_variable || ' ' || v.level
+                         || CASE v.stat WHEN 'acc' THEN ' (accumulation)' WHEN 'ave' THEN ' (average)'
+                                        WHEN 'max' THEN ' (maximum)' WHEN 'min' THEN ' (minimum)' ELSE '' END,
+            'units', nullif(v.units, 'unknown'),
+            'coordinates', 'valid_time',
+            'GRIB_shortName', v.short_name,
+            'GRIB_units', v.units,
+            'GRIB_paramId', v.param_id,
+            'GRIB_stepType', CASE v.stat WHEN 'acc' THEN 'accum' WHEN 'ave' THEN 'avg' WHEN 'max' THEN 'max'
+                                         WHEN 'min' THEN 'min' ELSE 'instant' END,
+            'GRIB_packingType', v.packing,
+            'GRIB_gridType', v.grid_type,
+            'GRIB_Nx', v.ni, 'GRIB_Ny', v.nj, 'GRIB_numberOfPoints', v.num_points,
+            'GRIB_latitudeOfFirstGridPointInDegrees', v.lat_first, 'GRIB_longitudeOfFirstGridPointInDegrees', v.lon_first,
+            'GRIB_latitudeOfLastGridPointInDegrees', v.lat_last, 'GRIB_longitudeOfLastGridPointInDegrees', v.lon_last,
+            'GRIB_iDirectionIncrementInDegrees', v.di, 'GRIB_jDirectionIncrementInDegrees', v.dj,
+            'GRIB_iScansNegatively', (v.scanning_mode >> 7) & 1, 'GRIB_jScansPositively', (v.scanning_mode >> 6) & 1,
+            'GRIB_jPointsAreConsecutive', (v.scanning_mode >> 5) & 1,
+            'gik_variable', v.f_variable, 'gik_level', v.level, 'gik_stat', v.stat,
+            'gik_window_start', v.starts)),
+        v.dims, true) z
+    UNION ALL
+    SELECT CASE WHEN p_format = 3 THEN r.var || '/c/' || r.ti || CASE WHEN ax.ens THEN '/' || r.mi ELSE '' END || '/' || r.si
+                ELSE r.var || '/' || r.ti || CASE WHEN ax.ens THEN '.' || r.mi ELSE '' END || '.' || r.si END || v.tail,
+           jsonb_build_array(urls.out_url, r.byte_offset, r.byte_length),
+           'chunk', r.var,
+           r.ti || CASE WHEN ax.ens THEN '.' || r.mi ELSE '' END || '.' || r.si || replace(v.tail, '/', '.'),
+           r.init_time, r.member, r.start_min / 60.0::float8, r.end_min / 60.0::float8,
+           urls.out_url, r.byte_offset, r.byte_length
+    FROM r CROSS JOIN ax
+    JOIN urls ON urls.file_id = r.file_id
+    JOIN v ON v.var = r.var;
+END $$;
+COMMENT ON FUNCTION gik.manifest(text, timestamptz, timestamptz, text[], text, int) IS
+'The Zarr keys and values of a dataset''s chunk references (current versions): one row per metadata key (kind ''metadata'': .zgroup, .zattrs, VAR/.zarray, VAR/.zattrs for zarr_format 2; zarr.json, VAR/zarr.json for 3), per inline coordinate chunk (kind ''coordinate'': time, number, step, valid_time, latitude, longitude as base64 little-endian values) and per reference (kind ''chunk'': VAR/t.m.s.0.0 → [url, offset, length], one GRIB message per chunk). init_from alone selects one run, with init_to the runs in [init_from, init_to], neither every run. variables: ''VAR'', ''VAR:LEVEL'' or Zarr names (NULL: all). url_style ''s3'' keeps the stored URLs, ''http'' writes gik.resolve_url(). See docs/manifests.md.';
+
+-- One run's manifest per row of gik.run.
+CREATE VIEW gik.run_manifest AS
+SELECT d.name AS dataset, r.init_time, r.version, m.key, m.value, m.kind, m.variable, m.chunk, m.member,
+       m.step_start, m.step_end, m.url, m.byte_offset, m.byte_length
+FROM gik.run r
+JOIN gik.dataset d ON d.dataset_id = r.dataset_id
+CROSS JOIN LATERAL gik.manifest(d.name, r.init_time) m;
+COMMENT ON VIEW gik.run_manifest IS
+'The kerchunk (Zarr format 2) manifest of each run on its own: metadata, coordinate and chunk keys with their values (see gik.manifest()). Filter on dataset and init_time.';
+
+-- A dataset's manifest as one kerchunk v1 reference document.
+CREATE FUNCTION gik.manifest_kerchunk(dataset text, init_from timestamptz DEFAULT NULL, init_to timestamptz DEFAULT NULL,
+                                      variables text[] DEFAULT NULL, url_style text DEFAULT 's3')
+RETURNS json
+LANGUAGE sql STABLE
+RETURN (SELECT json_build_object('version', 1, 'refs', coalesce(json_object_agg(m.key,
+                   CASE WHEN m.kind = 'metadata' THEN to_jsonb(m.value::text) ELSE m.value END), '{}'))
+        FROM gik.manifest(dataset, init_from, init_to, variables, url_style, 2) m);
+COMMENT ON FUNCTION gik.manifest_kerchunk(text, timestamptz, timestamptz, text[], text) IS
+'The manifest as one kerchunk v1 document {"version": 1, "refs": {…}} (json, built as text: three times faster than jsonb for 100,000 references): metadata values are JSON text, coordinates inline base64, chunks [url, offset, length]. fsspec''s ReferenceFileSystem and Zarr 2 read it; gik.import_kerchunk() takes it back; write it to a file with COPY (see docs/manifests.md).';
+
+-- A dataset's manifest as Zarr v3 metadata (gribberish codec) with VirtualiZarr-style chunk manifests.
+CREATE FUNCTION gik.manifest_zarr3(dataset text, init_from timestamptz DEFAULT NULL, init_to timestamptz DEFAULT NULL,
+                                   variables text[] DEFAULT NULL, url_style text DEFAULT 's3')
+RETURNS json
+LANGUAGE sql STABLE
+BEGIN ATOMIC
+    WITH m AS (SELECT * FROM gik.manifest(dataset, init_from, init_to, variables, url_style, 3))
+    SELECT json_build_object(
+        'zarr_format', 3,
+        'metadata', coalesce((SELECT json_object_agg(m.key, m.value) FROM m WHERE m.kind = 'metadata'), '{}'),
+        'manifests', coalesce((SELECT json_object_agg(e.variable, e.entries)
+                               FROM (SELECT m.variable, json_object_agg(m.chunk, json_build_object(
+                                         'path', m.url, 'offset', m.byte_offset, 'length', m.byte_length)) AS entries
+                                     FROM m WHERE m.kind = 'chunk' GROUP BY m.variable) e), '{}'),
+        'inline', coalesce((SELECT json_object_agg(m.key, m.value) FROM m WHERE m.kind = 'coordinate'), '{}'));
+END;
+COMMENT ON FUNCTION gik.manifest_zarr3(text, timestamptz, timestamptz, text[], text) IS
+'The manifest in Zarr v3 form (json): {"zarr_format": 3, "metadata": {"zarr.json": group, "VAR/zarr.json": array with the gribberish codec, …}, "manifests": {"VAR": {"t.m.s.0.0": {"path", "offset", "length"}}} (VirtualiZarr ChunkManifest entries), "inline": {"time/c/0": "base64:…", …} (coordinate chunks)}.';
+
+-- Import -------------------------------------------------------------------------------------------------
+
+-- The value of a coordinate array at a chunk's grid position.
+CREATE FUNCTION gik.coord_at(vals float8[], pos int[], strides int[], idx int[]) RETURNS float8
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN CASE WHEN cardinality(pos) <= 4 THEN
+           vals[1 + coalesce(idx[pos[1]] * strides[1], 0) + coalesce(idx[pos[2]] * strides[2], 0)
+                  + coalesce(idx[pos[3]] * strides[3], 0) + coalesce(idx[pos[4]] * strides[4], 0)] END;
+COMMENT ON FUNCTION gik.coord_at(float8[], int[], int[], int[]) IS
+'The element of a C-order coordinate array of up to 4 dimensions (values vals, row-major strides) at a chunk position: pos gives, for each coordinate dimension, its position in the data variable''s dimensions, idx the chunk''s index along each of them.';
+
+-- Member number from a GIK/GEFS member token: control, c00, gec00 -> 0; ens01, p01, gep01, pf01 -> 1.
+CREATE FUNCTION gik.member_from_token(token text) RETURNS int
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE WHEN lower(token) IN ('control', 'cf') THEN 0
+            WHEN length(rtrim(token, '0123456789')) = length(token) OR length(token) - length(rtrim(token, '0123456789')) > 6 THEN NULL
+            WHEN lower(rtrim(token, '0123456789')) IN ('c', 'gec') THEN 0
+            WHEN lower(rtrim(token, '0123456789')) IN ('ens', 'ens_', 'pf', 'p', 'gep', 'mem', 'mem_', 'member', 'member_')
+                THEN substr(token, length(rtrim(token, '0123456789')) + 1)::int END;
+COMMENT ON FUNCTION gik.member_from_token(text) IS
+'The member number in a GIK or NOAA member token: control, cf, c00, gec00 give 0; ens01, ens_01, pf01, p01, gep01, mem01 give 1; anything else NULL.';
+
+-- Hours (or seconds since 1970) from a CF units string: the scale and the offset to apply.
+CREATE FUNCTION gik.cf_time_scale(units text, role text, dtype text, OUT scale float8, OUT base float8)
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m    text[] := regexp_match(lower(coalesce(units, '')), '^\s*(\w+)(?:\s+since\s+(.+?))?\s*$');
+    secs float8;
+BEGIN
+    secs := CASE WHEN dtype ~ '[Mm]8' THEN 1
+                 ELSE CASE coalesce(m[1], CASE WHEN role = 'step' THEN 'hours' ELSE 'seconds' END)
+                          WHEN 'seconds' THEN 1 WHEN 'second' THEN 1 WHEN 's' THEN 1 WHEN 'sec' THEN 1
+                          WHEN 'minutes' THEN 60 WHEN 'minute' THEN 60 WHEN 'min' THEN 60
+                          WHEN 'hours' THEN 3600 WHEN 'hour' THEN 3600 WHEN 'h' THEN 3600
+                          WHEN 'days' THEN 86400 WHEN 'day' THEN 86400 WHEN 'd' THEN 86400 END END;
+    IF role = 'step' THEN
+        scale := secs / 3600;
+        base := 0;
+    ELSE
+        scale := secs;
+        base := CASE WHEN dtype ~ '[Mm]8' OR m[2] IS NULL THEN 0
+                     ELSE extract(epoch FROM (replace(m[2], 't', ' ')::timestamp AT TIME ZONE 'UTC')) END;
+    END IF;
+END $$;
+COMMENT ON FUNCTION gik.cf_time_scale(text, text, text) IS
+'How to turn a time coordinate into hours (role ''step'') or seconds since 1970 (other roles): the scale and offset for CF units such as ''hours'' or ''seconds since 1970-01-01T00:00:00''; datetime64/timedelta64 dtypes are already in seconds.';
+
+-- Empty staging tables for one import (dropped at commit).
+CREATE FUNCTION gik.import_begin() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['gik_imp_e', 'gik_imp_doc', 'gik_imp_arr', 'gik_imp_coord', 'gik_imp_role', 'gik_imp_var',
+                             'gik_imp_chunk', 'gik_imp_url', 'gik_imp_ref', 'gik_imp_ref2', 'gik_imp_key', 'gik_imp_file'] LOOP
+        IF to_regclass('pg_temp.' || t) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE pg_temp.%I', t);
+        END IF;
+    END LOOP;
+    CREATE TEMP TABLE gik_imp_e (
+        doc int NOT NULL, key text NOT NULL, kind "char" NOT NULL, url text, byte_offset numeric, byte_length numeric,
+        nelem int, inline text, meta jsonb, member int) ON COMMIT DROP;
+END $$;
+COMMENT ON FUNCTION gik.import_begin() IS
+'Internal to the import functions: (re)create the session''s staging table of reference entries, dropped at commit.';
+
+-- A reference written as text, ["url", offset, length] or Python's ['url', offset, length], taken apart without JSON.
+CREATE FUNCTION gik.parse_ref_text(value text, OUT url text, OUT byte_offset numeric, OUT byte_length numeric)
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    body text := btrim(value);
+    c2   int;
+    c1   int;
+    q    text;
+    o    text;
+    l    text;
+BEGIN
+    IF left(body, 1) <> '[' OR right(body, 1) <> ']' THEN
+        RETURN;
+    END IF;
+    body := substr(body, 2, length(body) - 2);
+    c2 := strpos(reverse(body), ',');
+    IF c2 = 0 THEN RETURN; END IF;
+    l := btrim(right(body, c2 - 1));
+    body := left(body, length(body) - c2);
+    c1 := strpos(reverse(body), ',');
+    IF c1 = 0 THEN RETURN; END IF;
+    o := btrim(right(body, c1 - 1));
+    q := btrim(left(body, length(body) - c1));
+    IF length(q) < 2 OR left(q, 1) NOT IN ('"', '''') OR right(q, 1) <> left(q, 1)
+       OR strpos(substr(q, 2, length(q) - 2), left(q, 1)) > 0 OR strpos(q, '\') > 0
+       OR ltrim(o, '-') = '' OR translate(ltrim(o, '-'), '0123456789', '') <> ''
+       OR ltrim(l, '-') = '' OR translate(ltrim(l, '-'), '0123456789', '') <> '' THEN
+        RETURN;
+    END IF;
+    url := substr(q, 2, length(q) - 2);
+    byte_offset := o::numeric;
+    byte_length := l::numeric;
+END $$;
+COMMENT ON FUNCTION gik.parse_ref_text(text) IS
+'The URL, offset and length of a reference written as ["url", offset, length] or Python''s [''url'', offset, length] (no escapes in the URL), taken apart with string functions (regular expressions with groups are 10-100 times slower per row); NULLs for anything else, which is then read as JSON.';
+
+-- Expand kerchunk {{name}} URL templates.
+CREATE FUNCTION gik.expand_templates(url text, templates jsonb) RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    k text;
+    v text;
+BEGIN
+    IF url IS NULL OR strpos(url, '{{') = 0 OR templates IS NULL OR jsonb_typeof(templates) <> 'object' THEN
+        RETURN url;
+    END IF;
+    FOR k, v IN SELECT t.key, t.value FROM jsonb_each_text(templates) t LOOP
+        url := replace(replace(url, '{{' || k || '}}', v), '{{ ' || k || ' }}', v);
+    END LOOP;
+    RETURN url;
+END $$;
+COMMENT ON FUNCTION gik.expand_templates(text, jsonb) IS
+'A kerchunk reference URL with its {{name}} (or {{ name }}) templates replaced by their values.';
+
+-- The import proper, from the entries staged in pg_temp.gik_imp_e: runs, files, fields, windows and packs.
+CREATE FUNCTION gik.import_core(p_dataset text, p_source text, p_bytes int8, p_init timestamptz, p_member int,
+                                p_steps float8[], p_url_prefix text, p_reset int, p_learn bool)
+RETURNS SETOF gik.run
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    meta_re   constant text := '(^|/)(\.zarray|\.zattrs|\.zgroup|\.zmetadata|zarr\.json)$';
+    ecmwf_acc constant text[] := '{tp,cp,lsp,sf,ssrd,strd,ssr,str,ttr,tsr,sshf,slhf,e,ro,sro,ssro}';
+    t0        timestamptz := clock_timestamp();
+    d         gik.dataset;
+    bad       record;
+    crec      record;
+    arec      record;
+    r         gik.run;
+    acc       text[];
+    dvals     float8[];
+    sc        record;
+    new_ver   int;
+    n_old     int;
+    n_same    int;
+    n_new     int;
+    n_refs    int8;
+    tmpl_bytes int8;
+BEGIN
+    IF p_dataset IS NULL OR p_dataset !~ '^[a-z][a-z0-9_]{0,40}$' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = format('invalid dataset name "%s"', p_dataset),
+            HINT = 'Dataset names are lower-case letters, digits and _, starting with a letter.';
+    END IF;
+    SELECT * INTO d FROM gik.dataset x WHERE x.name = p_dataset;
+    acc := coalesce(d.accumulated_params, ecmwf_acc);
+
+    -- 1. Every entry must be well formed, and appear once in its document.
+    SELECT e.doc, e.key, count(*) AS n INTO bad FROM pg_temp.gik_imp_e e GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 1, 2 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+            MESSAGE = format('key "%s" appears %s times in one reference set', bad.key, bad.n),
+            HINT = 'Rows of several GIK files need a source (file name) or member column that tells the files apart.';
+    END IF;
+    SELECT e.* INTO bad FROM pg_temp.gik_imp_e e
+    WHERE (e.kind = 'm' AND e.meta IS NULL AND e.key ~ meta_re)
+       OR e.kind = 'x'
+       OR (e.kind = 'r' AND (e.nelem IS DISTINCT FROM 3 OR e.url IS NULL OR e.url = '' OR strpos(e.url, '{{') > 0
+                             OR e.byte_offset IS NULL OR e.byte_length IS NULL
+                             OR e.byte_offset <> trunc(e.byte_offset) OR e.byte_length <> trunc(e.byte_length)
+                             OR e.byte_offset < 0 OR e.byte_length <= 0 OR e.byte_offset + e.byte_length > 9223372036854775807
+                             OR e.byte_length > 2147483647))
+    ORDER BY e.doc, e.key LIMIT 1;
+    IF FOUND THEN
+        IF bad.kind = 'm' THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_text_representation',
+                MESSAGE = format('metadata key "%s" does not hold valid JSON', bad.key),
+                DETAIL = format('Its value starts with %s.', left(coalesce(bad.inline, 'nothing'), 60));
+        ELSIF bad.kind = 'x' THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_text_representation',
+                MESSAGE = format('key "%s" holds neither a reference nor inline data', bad.key),
+                DETAIL = 'Values are ["url", offset, length] references, strings (inline data) or, for metadata keys, JSON text.';
+        ELSIF bad.nelem = 1 THEN
+            RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+                MESSAGE = format('reference "%s" is a whole file, not a byte range', bad.key),
+                DETAIL = 'pg_gik keeps one GRIB message per reference: ["url", offset, length].';
+        ELSIF strpos(bad.url, '{{') > 0 THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+                MESSAGE = format('reference "%s" uses an undefined URL template: "%s"', bad.key, bad.url),
+                HINT = 'Define it in the document''s "templates" or pass templates => ''{"name": "url"}''.';
+        ELSIF bad.nelem = 3 AND bad.byte_offset < 0 THEN
+            RAISE EXCEPTION USING ERRCODE = 'numeric_value_out_of_range',
+                MESSAGE = format('reference "%s" has a negative offset: %s', bad.key, bad.byte_offset),
+                DETAIL = 'Offsets are byte positions in the file, from 0.';
+        ELSIF bad.nelem = 3 AND bad.byte_offset = trunc(bad.byte_offset) AND bad.byte_length = trunc(bad.byte_length) THEN
+            RAISE EXCEPTION USING ERRCODE = 'numeric_value_out_of_range',
+                MESSAGE = format('reference "%s" has an invalid length: %s', bad.key, bad.byte_length),
+                DETAIL = 'A GRIB message is between 1 byte and 2 GB long and ends before 2^63.';
+        ELSE
+            RAISE EXCEPTION USING ERRCODE = 'invalid_text_representation',
+                MESSAGE = format('reference "%s" is not ["url", offset, length]', bad.key),
+                DETAIL = 'Offset and length must be integers.';
+        END IF;
+    END IF;
+    ANALYZE pg_temp.gik_imp_e;
+    IF NOT EXISTS (SELECT FROM pg_temp.gik_imp_e e WHERE e.kind = 'r') THEN
+        RAISE EXCEPTION USING ERRCODE = 'no_data_found', MESSAGE = 'no chunk references to import',
+            DETAIL = 'The input holds no ["url", offset, length] values.';
+    END IF;
+    IF p_url_prefix IS NOT NULL THEN
+        UPDATE pg_temp.gik_imp_e e SET url = p_url_prefix || e.url
+        WHERE e.kind = 'r' AND strpos(e.url, '://') = 0 AND left(e.url, 1) <> '/';
+    END IF;
+    -- 2. Arrays (.zarray with .zattrs) and which names are coordinates.
+    CREATE TEMP TABLE gik_imp_arr ON COMMIT DROP AS
+    WITH m AS MATERIALIZED (SELECT e.doc, e.key, e.meta FROM pg_temp.gik_imp_e e WHERE e.kind = 'm')
+    SELECT z.doc, left(z.key, -8) AS path,
+           regexp_replace(left(z.key, -8), '^.*/', '') AS name,
+           CASE WHEN left(z.key, -8) LIKE '%/%' THEN regexp_replace(left(z.key, -8), '/[^/]*$', '') ELSE '' END AS grp,
+           z.meta AS zarray, coalesce(t.meta, '{}') AS attrs,
+           CASE WHEN jsonb_typeof(t.meta -> '_ARRAY_DIMENSIONS') = 'array'
+                THEN ARRAY(SELECT jsonb_array_elements_text(t.meta -> '_ARRAY_DIMENSIONS')) END AS dims,
+           CASE WHEN jsonb_typeof(z.meta -> 'shape') = 'array'
+                THEN ARRAY(SELECT jsonb_array_elements_text(z.meta -> 'shape'))::int8[] ELSE '{}' END AS shape,
+           CASE WHEN jsonb_typeof(z.meta -> 'chunks') = 'array'
+                THEN ARRAY(SELECT jsonb_array_elements_text(z.meta -> 'chunks'))::int8[] ELSE '{}' END AS chunks,
+           false AS is_data
+    FROM m z
+    LEFT JOIN m t ON t.doc = z.doc AND t.key = left(z.key, -8) || '/.zattrs'
+    WHERE z.key LIKE '_%/.zarray';
+    ANALYZE pg_temp.gik_imp_arr;
+    UPDATE pg_temp.gik_imp_arr a SET is_data = true
+    WHERE NOT EXISTS (
+        SELECT FROM (
+            SELECT x.doc, unnest(x.dims) AS n FROM pg_temp.gik_imp_arr x
+            UNION ALL
+            SELECT e.doc, regexp_split_to_table(e.meta ->> 'coordinates', '\s+') FROM pg_temp.gik_imp_e e
+            WHERE e.kind = 'm' AND right(e.key, 7) = '.zattrs' AND jsonb_typeof(e.meta -> 'coordinates') = 'string'
+            UNION ALL
+            SELECT x.doc, unnest('{latitude,longitude,time,step,valid_time,number}'::text[]) FROM pg_temp.gik_imp_arr x) c
+        WHERE c.doc = a.doc AND c.n = a.name);
+
+    -- 3. References: chunks of data variables, GIK step_NNN/var/level/member/0.0.0 keys, or errors.
+    CREATE TEMP TABLE gik_imp_chunk ON COMMIT DROP AS
+    SELECT e.doc, e.key, e.url, e.byte_offset::int8 AS byte_offset, e.byte_length::int8 AS byte_length, e.member AS row_member,
+           a.path, a.is_data, k.cid,
+           CASE WHEN a.path IS NULL AND k.key_ok AND e.key LIKE 'step\_%/%/%/%' AND split_part(e.key, '/', 6) = ''
+                     AND translate(split_part(split_part(e.key, '/', 1), '_', 2), '0123456789', '') = ''
+                     AND split_part(split_part(e.key, '/', 1), '_', 2) <> ''
+                THEN ARRAY[split_part(split_part(e.key, '/', 1), '_', 2), split_part(e.key, '/', 2), split_part(e.key, '/', 3),
+                           CASE WHEN split_part(e.key, '/', 5) <> '' THEN split_part(e.key, '/', 4) END] END AS g2,
+           CASE WHEN a.path IS NOT NULL AND k.key_ok THEN string_to_array(k.cid, '.')::int[] END AS idx
+    FROM pg_temp.gik_imp_e e
+    CROSS JOIN LATERAL (SELECT split_part(e.key, '/', -1) AS cid) c
+    CROSS JOIN LATERAL (SELECT c.cid, left(e.key, length(e.key) - length(c.cid) - 1) AS parent,
+                               c.cid <> '' AND translate(c.cid, '0123456789.', '') = '' AND strpos(c.cid, '..') = 0
+                               AND left(c.cid, 1) <> '.' AND right(c.cid, 1) <> '.' AND length(c.cid) < 60 AS key_ok) k
+    LEFT JOIN pg_temp.gik_imp_arr a ON a.doc = e.doc AND strpos(e.key, '/') > 0 AND a.path = k.parent
+    WHERE e.kind = 'r';
+    ANALYZE pg_temp.gik_imp_chunk;
+    SELECT ch.key INTO bad FROM pg_temp.gik_imp_chunk ch WHERE ch.path IS NULL AND ch.g2 IS NULL ORDER BY ch.doc, ch.key LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('reference key "%s" maps to no variable', bad.key),
+            DETAIL = 'A reference must be a chunk VAR/i.j… of an array with a VAR/.zarray, or a GIK step_NNN/VAR/LEVEL/MEMBER/0.0.0 key.';
+    END IF;
+    DELETE FROM pg_temp.gik_imp_chunk ch WHERE ch.path IS NOT NULL AND NOT ch.is_data;   -- coordinates kept in GRIB (kerchunk latitude/longitude)
+    SELECT ch.key, ch.url INTO bad FROM pg_temp.gik_imp_chunk ch
+    WHERE strpos(ch.url, '://') = 0 AND left(ch.url, 1) <> '/' ORDER BY ch.doc, ch.key LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('reference "%s" has a relative URL: "%s"', bad.key, bad.url),
+            HINT = 'Pass url_prefix => ''s3://bucket/dir/'' (or templates) to make it absolute.';
+    END IF;
+
+    SELECT ch.key, a.path, a.dims, a.shape, a.chunks INTO bad
+    FROM pg_temp.gik_imp_chunk ch JOIN pg_temp.gik_imp_arr a ON a.doc = ch.doc AND a.path = ch.path
+    WHERE a.dims IS NULL OR cardinality(a.dims) <> cardinality(a.shape) OR cardinality(a.chunks) <> cardinality(a.shape)
+       OR ch.idx IS NULL
+       OR (cardinality(a.shape) = 0 AND ch.cid <> '0')
+       OR (cardinality(a.shape) > 0 AND cardinality(string_to_array(ch.cid, '.')) <> cardinality(a.shape))
+    ORDER BY ch.doc, ch.key LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('key "%s" is not a chunk of array "%s"', bad.key, bad.path),
+            DETAIL = format('The array has shape %s, chunks %s and dimensions %s (_ARRAY_DIMENSIONS).',
+                            bad.shape, bad.chunks, coalesce(bad.dims::text, 'not given'));
+    END IF;
+    SELECT ch.key, a.path, a.dims[k] AS dim, a.shape[k] AS size, a.chunks[k] AS csize INTO bad
+    FROM pg_temp.gik_imp_chunk ch JOIN pg_temp.gik_imp_arr a ON a.doc = ch.doc AND a.path = ch.path,
+         LATERAL generate_subscripts(a.shape, 1) k
+    WHERE (a.chunks[k] > 1 AND a.chunks[k] < a.shape[k])
+       OR (string_to_array(ch.cid, '.')::int8[])[k] * a.chunks[k] >= greatest(a.shape[k], 1)
+    ORDER BY ch.doc, ch.key LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('chunk "%s" is outside array "%s" or only part of a GRIB message', bad.key, bad.path),
+            DETAIL = format('Dimension "%s" has %s elements in chunks of %s; each chunk must be a whole message (one chunk along the grid, chunks of 1 elsewhere).',
+                            bad.dim, bad.size, bad.csize);
+    END IF;
+
+    -- 4. Coordinate arrays: their role and, when inline and uncompressed, their values.
+    CREATE TEMP TABLE gik_imp_coord ON COMMIT DROP AS
+    SELECT a.doc, a.path, a.name, a.grp, a.dims, a.shape, a.attrs, a.zarray,
+           CASE WHEN a.attrs ->> 'standard_name' = 'forecast_reference_time' OR a.name IN ('init_time', 'reference_time', 'forecast_reference_time') THEN 'init'
+                WHEN a.attrs ->> 'standard_name' = 'forecast_period' OR a.name IN ('step', 'lead_time') THEN 'step'
+                WHEN a.attrs ->> 'standard_name' = 'realization' OR a.name IN ('number', 'ens', 'member', 'ensemble_member', 'realization') THEN 'member'
+                WHEN a.attrs ->> 'standard_name' = 'time' OR a.name = 'valid_time' THEN 'valid'
+                WHEN a.name = 'time' THEN 'init'
+                WHEN a.attrs ->> 'standard_name' IN ('latitude', 'longitude') OR a.name IN ('latitude', 'longitude', 'lat', 'lon', 'x', 'y') THEN 'grid'
+                ELSE 'level' END AS role,
+           (SELECT e.inline FROM pg_temp.gik_imp_e e
+            WHERE e.doc = a.doc AND e.kind = 'i'
+              AND e.key = a.path || '/' || coalesce(nullif(array_to_string(array_fill(0, ARRAY[cardinality(a.shape)]), '.'), ''), '0')) AS data,
+           NULL::float8[] AS vals, NULL::text AS problem
+    FROM pg_temp.gik_imp_arr a WHERE NOT a.is_data AND a.dims IS NOT NULL;
+    FOR crec IN SELECT * FROM pg_temp.gik_imp_coord WHERE role <> 'grid' OR cardinality(dims) = 1 LOOP
+        dvals := NULL;
+        IF jsonb_typeof(crec.zarray -> 'compressor') = 'object' THEN
+            UPDATE pg_temp.gik_imp_coord SET problem = format('is compressed with %s', crec.zarray -> 'compressor' ->> 'id')
+            WHERE doc = crec.doc AND path = crec.path;
+        ELSIF jsonb_typeof(crec.zarray -> 'filters') = 'array' AND jsonb_array_length(crec.zarray -> 'filters') > 0 THEN
+            UPDATE pg_temp.gik_imp_coord SET problem = format('is read through the %s filter', crec.zarray -> 'filters' -> 0 ->> 'id')
+            WHERE doc = crec.doc AND path = crec.path;
+        ELSIF crec.data IS NULL THEN
+            UPDATE pg_temp.gik_imp_coord SET problem = 'has no inline values' WHERE doc = crec.doc AND path = crec.path;
+        ELSIF (crec.zarray -> 'chunks') IS DISTINCT FROM (crec.zarray -> 'shape') THEN
+            UPDATE pg_temp.gik_imp_coord SET problem = 'is split into several chunks' WHERE doc = crec.doc AND path = crec.path;
+        ELSE
+            BEGIN
+                dvals := gik.zarr_decode(gik.inline_bytes(crec.data), crec.zarray ->> 'dtype');
+            EXCEPTION WHEN OTHERS THEN
+                UPDATE pg_temp.gik_imp_coord SET problem = format('cannot be decoded (%s)', SQLERRM) WHERE doc = crec.doc AND path = crec.path;
+                CONTINUE;
+            END;
+            IF cardinality(dvals) IS DISTINCT FROM (SELECT coalesce(exp(sum(ln(greatest(s, 1)))), 1)::int FROM unnest(crec.shape) s)
+               AND NOT (cardinality(dvals) = 0 AND EXISTS (SELECT FROM unnest(crec.shape) s WHERE s = 0)) THEN
+                UPDATE pg_temp.gik_imp_coord SET problem = format('holds %s values for shape %s', cardinality(dvals), crec.shape)
+                WHERE doc = crec.doc AND path = crec.path;
+                CONTINUE;
+            END IF;
+            IF crec.role IN ('init', 'valid', 'step') THEN
+                sc := gik.cf_time_scale(crec.attrs ->> 'units', crec.role, crec.zarray ->> 'dtype');
+                IF sc.scale IS NULL THEN
+                    UPDATE pg_temp.gik_imp_coord SET problem = format('has units "%s", which are not a time', crec.attrs ->> 'units')
+                    WHERE doc = crec.doc AND path = crec.path;
+                    CONTINUE;
+                END IF;
+                dvals := ARRAY(SELECT v * sc.scale + sc.base FROM unnest(dvals) WITH ORDINALITY u(v, o) ORDER BY o);
+            END IF;
+            UPDATE pg_temp.gik_imp_coord SET vals = dvals WHERE doc = crec.doc AND path = crec.path;
+        END IF;
+    END LOOP;
+
+    -- 5. Data variables: which coordinate gives each role, and the metadata of their fields.
+    CREATE TEMP TABLE gik_imp_role (doc int, path text, role text, cname text, vals float8[], pos int[], strides int[], problem text)
+        ON COMMIT DROP;
+    FOR arec IN SELECT * FROM pg_temp.gik_imp_arr x WHERE x.is_data AND EXISTS (
+                 SELECT FROM pg_temp.gik_imp_chunk ch WHERE ch.doc = x.doc AND ch.path = x.path) LOOP
+        INSERT INTO pg_temp.gik_imp_role
+        SELECT DISTINCT ON (c.role) arec.doc, arec.path, c.role, c.name, c.vals,
+               ARRAY(SELECT array_position(arec.dims, cd) FROM unnest(c.dims) WITH ORDINALITY AS u(cd, o) ORDER BY o),
+               ARRAY(SELECT coalesce((SELECT exp(sum(ln(greatest(c.shape[j], 1))))::int
+                                      FROM generate_series(k + 1, cardinality(c.shape)) j), 1)
+                     FROM generate_series(1, cardinality(c.shape)) k ORDER BY k),
+               c.problem
+        FROM pg_temp.gik_imp_coord c
+        WHERE c.doc = arec.doc AND c.role IN ('init', 'step', 'valid', 'member', 'level') AND c.dims <@ arec.dims
+          AND (c.grp = arec.grp OR c.grp = '' OR arec.grp LIKE c.grp || '/%')
+          AND (c.role <> 'level' OR c.name = arec.attrs ->> 'GRIB_typeOfLevel' OR c.name = ANY (arec.dims)
+               OR (arec.attrs ->> 'GRIB_typeOfLevel' IS NULL AND cardinality(c.dims) = 0 AND c.name = split_part(arec.path, '/', 3)))
+        ORDER BY c.role, length(c.grp) DESC, (c.name = arec.attrs ->> 'GRIB_typeOfLevel') DESC, c.name;
+    END LOOP;
+    CREATE TEMP TABLE gik_imp_var ON COMMIT DROP AS
+    SELECT a.doc, a.path, a.dims, a.attrs,
+           coalesce(a.attrs ->> 'gik_variable', a.name) AS variable,
+           coalesce(a.attrs ->> 'gik_stat',
+                    CASE coalesce(a.attrs ->> 'GRIB_stepType', CASE WHEN a.path ~ '^[^/]+/[^/]+/[^/]+/' THEN split_part(a.path, '/', 2) END,
+                                  a.attrs ->> 'statistical_process', '')
+                        WHEN 'accum' THEN 'acc' WHEN 'acc' THEN 'acc' WHEN 'accumulation' THEN 'acc'
+                        WHEN 'avg' THEN 'ave' WHEN 'ave' THEN 'ave' WHEN 'average' THEN 'ave'
+                        WHEN 'max' THEN 'max' WHEN 'maximum' THEN 'max' WHEN 'min' THEN 'min' WHEN 'minimum' THEN 'min'
+                        ELSE '' END) AS stat,
+           coalesce(a.attrs ->> 'GRIB_typeOfLevel', a.attrs ->> 'fixed_surface_type',
+                    CASE WHEN a.path ~ '^[^/]+/[^/]+/[^/]+/' THEN split_part(a.path, '/', 3) END, '') AS level_type,
+           coalesce(a.attrs ->> 'GRIB_shortName', a.attrs ->> 'GRIB_cfVarName', a.name) AS short_name,
+           coalesce(a.attrs ->> 'GRIB_units', a.attrs ->> 'units', a.attrs ->> 'unit') AS units,
+           CASE WHEN a.attrs ->> 'GRIB_paramId' ~ '^[0-9]+$' THEN (a.attrs ->> 'GRIB_paramId')::int END AS param_id,
+           a.attrs ->> 'GRIB_packingType' AS packing,
+           (SELECT min(k) FROM generate_subscripts(a.dims, 1) k
+            WHERE EXISTS (SELECT FROM pg_temp.gik_imp_coord c WHERE c.doc = a.doc AND c.name = a.dims[k] AND c.role IN ('step', 'valid'))
+               OR a.dims[k] IN ('step', 'valid_time', 'lead_time')) AS lead_pos,
+           coalesce(a.attrs ->> 'reference_date', a.attrs ->> 'forecast_reference_time') AS attr_init,
+           a.attrs -> 'gik_window_start' AS starts, a.attrs ->> 'gik_level' AS gik_level
+    FROM pg_temp.gik_imp_arr a
+    WHERE EXISTS (SELECT FROM pg_temp.gik_imp_chunk ch WHERE ch.doc = a.doc AND ch.path = a.path);
+
+    -- 6. One row per reference with its keys: coordinates first, then the options and the URL.
+    CREATE TEMP TABLE gik_imp_url ON COMMIT DROP AS
+    SELECT u.url,
+           (SELECT to_timestamp(m[1] || m[2], 'YYYYMMDDHH24')::timestamp AT TIME ZONE 'UTC'
+            FROM regexp_match(u.url, '/(?:[a-z]+\.)?([0-9]{8})/([0-9]{2})z?/') m) AS url_init,
+           gik.member_from_token(substring(u.url FROM '/(ge[cp][0-9]+)\.[^/]*$')) AS url_member
+    FROM (SELECT DISTINCT ch.url FROM pg_temp.gik_imp_chunk ch) u;
+    ANALYZE pg_temp.gik_imp_url;
+    CREATE TEMP TABLE gik_imp_ref ON COMMIT DROP AS
+    WITH x AS (
+        SELECT ch.doc, ch.key, ch.url, ch.byte_offset, ch.byte_length, ch.path, ch.g2, ch.row_member,
+               ch.idx, iu.url_init, iu.url_member,
+               v.variable, v.stat, v.level_type, v.lead_pos, v.starts, v.attr_init, v.gik_level,
+               ri.vals AS ri_vals, ri.pos AS ri_pos, ri.strides AS ri_str,
+               rs.vals AS rs_vals, rs.pos AS rs_pos, rs.strides AS rs_str, rs.cname AS rs_name,
+               rv.vals AS rv_vals, rv.pos AS rv_pos, rv.strides AS rv_str, rv.cname AS rv_name,
+               rm.vals AS rm_vals, rm.pos AS rm_pos, rm.strides AS rm_str,
+               rl.vals AS rl_vals, rl.pos AS rl_pos, rl.strides AS rl_str, rl.cname AS rl_name
+        FROM pg_temp.gik_imp_chunk ch
+        JOIN pg_temp.gik_imp_url iu ON iu.url = ch.url
+        LEFT JOIN pg_temp.gik_imp_var v ON v.doc = ch.doc AND v.path = ch.path
+        LEFT JOIN pg_temp.gik_imp_role ri ON ri.doc = ch.doc AND ri.path = ch.path AND ri.role = 'init'
+        LEFT JOIN pg_temp.gik_imp_role rs ON rs.doc = ch.doc AND rs.path = ch.path AND rs.role = 'step'
+        LEFT JOIN pg_temp.gik_imp_role rv ON rv.doc = ch.doc AND rv.path = ch.path AND rv.role = 'valid'
+        LEFT JOIN pg_temp.gik_imp_role rm ON rm.doc = ch.doc AND rm.path = ch.path AND rm.role = 'member'
+        LEFT JOIN pg_temp.gik_imp_role rl ON rl.doc = ch.doc AND rl.path = ch.path AND rl.role = 'level'),
+    y AS MATERIALIZED (
+        SELECT x.*,
+               gik.coord_at(ri_vals, ri_pos, ri_str, idx) AS init_s,
+               gik.coord_at(rs_vals, rs_pos, rs_str, idx) AS step_h,
+               gik.coord_at(rv_vals, rv_pos, rv_str, idx) AS valid_s,
+               gik.coord_at(rm_vals, rm_pos, rm_str, idx) AS member_v,
+               gik.coord_at(rl_vals, rl_pos, rl_str, idx) AS level_v,
+               CASE WHEN g2 IS NULL THEN idx[lead_pos] END AS lead_i
+        FROM x),
+    z AS (
+        SELECT y.*,
+               coalesce(CASE WHEN valid_s IS NOT NULL AND step_h IS NOT NULL THEN to_timestamp(valid_s - step_h * 3600) END,
+                        to_timestamp(init_s),
+                        p_init,
+                        CASE WHEN attr_init IS NOT NULL THEN attr_init::timestamptz END,
+                        url_init) AS init_time
+        FROM y),
+    w AS (
+        SELECT z.*,
+               coalesce(step_h,
+                        CASE WHEN valid_s IS NOT NULL THEN (valid_s - extract(epoch FROM init_time)) / 3600 END,
+                        (g2[1])::float8,
+                        p_steps[lead_i + 1],
+                        CASE WHEN lead_i IS NULL AND rs_name IS NULL AND rv_name IS NULL AND cardinality(p_steps) = 1 THEN p_steps[1] END) AS step,
+               CASE WHEN g2 IS NOT NULL THEN CASE WHEN g2[2] = ANY (acc) THEN 'acc' ELSE '' END ELSE z.stat END AS stat2
+        FROM z)
+    SELECT w.doc, w.key, w.url, w.byte_offset, w.byte_length, w.path, w.init_time, w.step,
+           coalesce(CASE WHEN member_v IS NOT NULL AND member_v <> -9 THEN member_v::int END,
+                    gik.member_from_token(g2[4]), row_member, p_member, url_member) AS member,
+           coalesce(w.g2[2], w.variable) AS variable,
+           CASE WHEN g2 IS NOT NULL THEN g2[3]
+                ELSE coalesce(w.gik_level,
+                              CASE WHEN rl_name IS NOT NULL AND level_v IS NOT NULL
+                                   THEN rl_name || CASE WHEN level_v = 0 THEN '' ELSE '/' || level_v::text END END,
+                              level_type) END AS level,
+           w.stat2 AS stat,
+           round(60 * CASE WHEN w.stat2 = '' THEN w.step
+                           WHEN jsonb_typeof(w.starts -> w.lead_i) = 'number' THEN (w.starts ->> w.lead_i)::float8
+                           WHEN p_reset > 0 THEN greatest(0, p_reset * ceil(w.step / p_reset) - p_reset)
+                           ELSE 0 END)::int AS start_min,
+           round(w.step * 60)::int AS end_min
+    FROM w;
+    ANALYZE pg_temp.gik_imp_ref;
+
+    SELECT f.key, f.init_time, f.step, ri.problem AS ri_problem, ri.cname AS ri_name, rs.problem AS rs_problem, rs.cname AS rs_name,
+           rv.problem AS rv_problem, rv.cname AS rv_name INTO bad
+    FROM pg_temp.gik_imp_ref f
+    LEFT JOIN pg_temp.gik_imp_role ri ON ri.doc = f.doc AND ri.path = f.path AND ri.role = 'init'
+    LEFT JOIN pg_temp.gik_imp_role rs ON rs.doc = f.doc AND rs.path = f.path AND rs.role = 'step'
+    LEFT JOIN pg_temp.gik_imp_role rv ON rv.doc = f.doc AND rv.path = f.path AND rv.role = 'valid'
+    WHERE f.init_time IS NULL OR f.step IS NULL ORDER BY f.doc, f.key LIMIT 1;
+    IF FOUND THEN
+        IF bad.init_time IS NULL AND bad.ri_problem IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+                MESSAGE = format('cannot read the initialisation time of key "%s": coordinate "%s" %s', bad.key, bad.ri_name, bad.ri_problem),
+                HINT = 'Pass init_time => ''YYYY-MM-DD HH:00+00''.';
+        ELSIF bad.init_time IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('the initialisation time of key "%s" is not given', bad.key),
+                DETAIL = 'Neither a time (forecast_reference_time) coordinate nor a reference_date attribute nor the URL tells it.',
+                HINT = 'Pass init_time => ''YYYY-MM-DD HH:00+00''.';
+        ELSIF coalesce(bad.rs_problem, bad.rv_problem) IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+                MESSAGE = format('cannot read the forecast step of key "%s": coordinate "%s" %s', bad.key,
+                                 coalesce(bad.rs_name, bad.rv_name), coalesce(bad.rs_problem, bad.rv_problem)),
+                HINT = 'Pass steps => ARRAY[…], the hours of each position along that dimension.';
+        ELSE
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('the forecast step of key "%s" is not given', bad.key),
+                DETAIL = 'Neither a step (forecast_period) nor a valid time coordinate tells it.',
+                HINT = 'Pass steps => ARRAY[…], the hours of each position along the lead-time dimension.';
+        END IF;
+    END IF;
+    SELECT f.key, f.init_time INTO bad FROM pg_temp.gik_imp_ref f
+    WHERE f.init_time <> date_trunc('hour', f.init_time) OR f.step < 0 ORDER BY f.doc, f.key LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('key "%s" has initialisation time %s or a negative step', bad.key, bad.init_time),
+            DETAIL = 'Runs start on the hour and steps are 0 or more hours.';
+    END IF;
+
+    -- 7. The dataset (created when new), fields with what the metadata says of their templates, windows.
+    IF d.dataset_id IS NULL THEN
+        INSERT INTO gik.dataset (name, description, index_format, cycles, steps, members)
+        SELECT p_dataset, format('Imported from %s', p_source), 'imported',
+               array_agg(DISTINCT extract(hour FROM f.init_time AT TIME ZONE 'UTC')::smallint),
+               array_agg(DISTINCT round(f.step)::int),
+               array_remove(array_agg(DISTINCT f.member), NULL)
+        FROM pg_temp.gik_imp_ref f
+        RETURNING * INTO d;
+        UPDATE gik.dataset x SET members = NULL WHERE x.dataset_id = d.dataset_id AND cardinality(x.members) = 0;
+    ELSIF d.index_format = 'imported' THEN
+        UPDATE gik.dataset x SET
+            cycles = (SELECT array_agg(DISTINCT c ORDER BY c) FROM (SELECT unnest(x.cycles) UNION
+                      SELECT extract(hour FROM f.init_time AT TIME ZONE 'UTC')::smallint FROM pg_temp.gik_imp_ref f) s(c)),
+            steps = (SELECT array_agg(DISTINCT s ORDER BY s) FROM (SELECT unnest(x.steps) UNION
+                     SELECT round(f.step)::int FROM pg_temp.gik_imp_ref f) t(s)),
+            members = (SELECT array_agg(DISTINCT m ORDER BY m) FROM (SELECT unnest(x.members) UNION
+                       SELECT f.member FROM pg_temp.gik_imp_ref f WHERE f.member IS NOT NULL) t(m))
+        WHERE x.dataset_id = d.dataset_id;
+    END IF;
+    INSERT INTO gik.field (dataset_id, variable, level, stat)
+    SELECT DISTINCT d.dataset_id, f.variable, f.level, f.stat FROM pg_temp.gik_imp_ref f
+    ON CONFLICT DO NOTHING;
+    INSERT INTO gik.time_window (start_min, end_min)
+    SELECT DISTINCT f.start_min, f.end_min FROM pg_temp.gik_imp_ref f
+    ON CONFLICT DO NOTHING;
+    -- Field and window ids of the distinct keys, then of every reference.
+    CREATE TEMP TABLE gik_imp_key ON COMMIT DROP AS
+    SELECT k.doc, k.path, k.variable, k.level, k.stat, k.start_min, k.end_min, fl.field_id, w.window_id
+    FROM (SELECT DISTINCT f.doc, f.path, f.variable, f.level, f.stat, f.start_min, f.end_min FROM pg_temp.gik_imp_ref f) k
+    JOIN gik.field fl ON fl.dataset_id = d.dataset_id AND fl.variable = k.variable AND fl.level = k.level AND fl.stat = k.stat
+    JOIN gik.time_window w ON w.start_min = k.start_min AND w.end_min = k.end_min;
+    ANALYZE pg_temp.gik_imp_key;
+    CREATE TEMP TABLE gik_imp_ref2 ON COMMIT DROP AS
+    SELECT f.*, k.field_id, k.window_id
+    FROM pg_temp.gik_imp_ref f
+    JOIN pg_temp.gik_imp_key k ON k.doc = f.doc AND coalesce(k.path, '') = coalesce(f.path, '') AND k.variable = f.variable
+         AND k.level = f.level AND k.stat = f.stat AND k.start_min = f.start_min AND k.end_min = f.end_min;
+    DROP TABLE pg_temp.gik_imp_ref;
+    ALTER TABLE pg_temp.gik_imp_ref2 RENAME TO gik_imp_ref;
+    ANALYZE pg_temp.gik_imp_ref;
+    -- Templates from the metadata: ecCodes keys as kerchunk writes them, else the latitude/longitude coordinates.
+    FOR arec IN
+        SELECT DISTINCT ON (f.field_id) f.field_id, v.attrs, v.short_name, v.units, v.param_id, v.packing, v.doc, v.path, v.dims
+        FROM pg_temp.gik_imp_key f JOIN pg_temp.gik_imp_var v ON v.doc = f.doc AND v.path = f.path
+        JOIN gik.field fl ON fl.field_id = f.field_id
+        WHERE fl.grid_id IS NULL OR fl.short_name IS NULL
+        ORDER BY f.field_id, f.doc, f.path
+    LOOP
+        DECLARE
+            m   gik.message_meta;
+            lat float8[];
+            lon float8[];
+        BEGIN
+            m.short_name := arec.short_name;
+            m.units := arec.units;
+            m.param_id := arec.param_id;
+            m.packing := arec.packing;
+            IF arec.attrs ? 'GRIB_gridType' AND arec.attrs ->> 'GRIB_Nx' ~ '^[0-9]+$' AND arec.attrs ->> 'GRIB_Ny' ~ '^[0-9]+$' THEN
+                m.grid_type := arec.attrs ->> 'GRIB_gridType';
+                m.ni := (arec.attrs ->> 'GRIB_Nx')::int;
+                m.nj := (arec.attrs ->> 'GRIB_Ny')::int;
+                m.num_points := coalesce((arec.attrs ->> 'GRIB_numberOfPoints')::int8, m.ni::int8 * m.nj);
+                m.lat_first := (arec.attrs ->> 'GRIB_latitudeOfFirstGridPointInDegrees')::float8;
+                m.lon_first := (arec.attrs ->> 'GRIB_longitudeOfFirstGridPointInDegrees')::float8;
+                m.lat_last := (arec.attrs ->> 'GRIB_latitudeOfLastGridPointInDegrees')::float8;
+                m.lon_last := (arec.attrs ->> 'GRIB_longitudeOfLastGridPointInDegrees')::float8;
+                m.di := (arec.attrs ->> 'GRIB_iDirectionIncrementInDegrees')::float8;
+                m.dj := (arec.attrs ->> 'GRIB_jDirectionIncrementInDegrees')::float8;
+                m.scanning_mode := 128 * coalesce((arec.attrs ->> 'GRIB_iScansNegatively')::int, 0)
+                                   + 64 * coalesce((arec.attrs ->> 'GRIB_jScansPositively')::int, 0)
+                                   + 32 * coalesce((arec.attrs ->> 'GRIB_jPointsAreConsecutive')::int, 0);
+            ELSE
+                SELECT c.vals INTO lat FROM pg_temp.gik_imp_coord c
+                WHERE c.doc = arec.doc AND c.role = 'grid' AND c.name = arec.dims[cardinality(arec.dims) - 1] AND cardinality(c.dims) = 1
+                  AND c.vals IS NOT NULL;
+                SELECT c.vals INTO lon FROM pg_temp.gik_imp_coord c
+                WHERE c.doc = arec.doc AND c.role = 'grid' AND c.name = arec.dims[cardinality(arec.dims)] AND cardinality(c.dims) = 1
+                  AND c.vals IS NOT NULL;
+                IF cardinality(lat) > 1 AND cardinality(lon) > 1 THEN
+                    m.grid_type := 'regular_ll';
+                    m.nj := cardinality(lat);
+                    m.ni := cardinality(lon);
+                    m.num_points := m.ni::int8 * m.nj;
+                    m.lat_first := lat[1];
+                    m.lat_last := lat[m.nj];
+                    m.lon_first := lon[1];
+                    m.lon_last := lon[m.ni];
+                    m.dj := abs(lat[2] - lat[1]);
+                    m.di := abs(lon[2] - lon[1]);
+                    m.scanning_mode := CASE WHEN lat[2] > lat[1] THEN 64 ELSE 0 END + CASE WHEN lon[2] < lon[1] THEN 128 ELSE 0 END;
+                END IF;
+            END IF;
+            UPDATE gik.field fl SET
+                short_name = coalesce(fl.short_name, m.short_name),
+                units = coalesce(fl.units, m.units),
+                param_id = coalesce(fl.param_id, m.param_id),
+                packing = coalesce(fl.packing, m.packing),
+                grid_id = coalesce(fl.grid_id, CASE WHEN m.grid_type IS NOT NULL THEN gik.grid_id_of(m) END),
+                learned_from = coalesce(fl.learned_from, CASE WHEN m.grid_type IS NOT NULL THEN format('imported metadata of %s', arec.path) END)
+            WHERE fl.field_id = arec.field_id;
+        END;
+    END LOOP;
+
+    -- 8. One run per initialisation time: a new version when its references changed.
+    FOR crec IN SELECT DISTINCT f.init_time FROM pg_temp.gik_imp_ref f ORDER BY 1 LOOP
+        PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM crec.init_time) / 3600)::int);
+        INSERT INTO gik.run AS x (dataset_id, init_time, status, started)
+        VALUES (d.dataset_id, crec.init_time, 'running', t0)
+        ON CONFLICT (dataset_id, init_time) DO NOTHING;
+        SELECT * INTO r FROM gik.run x WHERE x.dataset_id = d.dataset_id AND x.init_time = crec.init_time FOR UPDATE;
+        CREATE TEMP TABLE gik_imp_file ON COMMIT DROP AS
+        SELECT f.url, min(f.end_min) / 60 AS step, CASE WHEN count(DISTINCT f.member) = 1 AND bool_and(f.member IS NOT NULL) THEN min(f.member) END AS member,
+               md5(string_agg(concat_ws(':', f.field_id, f.window_id, f.member, f.byte_offset, f.byte_length), ','
+                              ORDER BY f.byte_offset, f.field_id, f.window_id, f.member, f.byte_length)) AS refs_md5,
+               NULL::int AS file_id
+        FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time GROUP BY f.url;
+        ANALYZE pg_temp.gik_imp_file;
+        SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT FROM pg_temp.gik_imp_file n WHERE n.url = o.url AND n.refs_md5 = o.index_md5))
+        INTO n_old, n_same
+        FROM gik.file o WHERE o.run_id = r.run_id AND o.valid_to IS NULL;
+        SELECT count(*) INTO n_new FROM pg_temp.gik_imp_file;
+        IF n_old = n_new AND n_same = n_new AND r.version > 0 THEN
+            new_ver := r.version;
+        ELSE
+            new_ver := r.version + 1;
+            PERFORM gik.ensure_partition(d.dataset_id, crec.init_time);
+            UPDATE gik.file o SET valid_to = new_ver WHERE o.run_id = r.run_id AND o.valid_to IS NULL;
+            WITH ins AS (
+                INSERT INTO gik.file (run_id, source, step, member, url, found, index_size, index_md5, valid_from)
+                SELECT r.run_id, 'imported', n.step, n.member, n.url, true, NULL, n.refs_md5, new_ver
+                FROM pg_temp.gik_imp_file n ORDER BY n.step, n.member, n.url
+                RETURNING file_id, url)
+            UPDATE pg_temp.gik_imp_file n SET file_id = ins.file_id FROM ins WHERE ins.url = n.url;
+            INSERT INTO gik.chunk_pack (dataset_id, init_time, run_id, file_id, member, field_ids, window_ids, offsets, lengths)
+            SELECT d.dataset_id, crec.init_time, r.run_id, n.file_id, f.member,
+                   array_agg(f.field_id ORDER BY f.byte_offset, f.key), array_agg(f.window_id ORDER BY f.byte_offset, f.key),
+                   array_agg(f.byte_offset ORDER BY f.byte_offset, f.key), array_agg(f.byte_length::int4 ORDER BY f.byte_offset, f.key)
+            FROM pg_temp.gik_imp_ref f JOIN pg_temp.gik_imp_file n ON n.url = f.url
+            WHERE f.init_time = crec.init_time
+            GROUP BY n.file_id, f.member;
+            INSERT INTO gik.run_version (run_id, version, files_added, files_changed, refs, note)
+            VALUES (r.run_id, new_ver, n_new - n_same, n_old - n_same,
+                    (SELECT count(*) FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time),
+                    format('imported from %s', p_source));
+        END IF;
+        tmpl_bytes := CASE WHEN p_learn THEN gik.learn_templates(d.dataset_id, r.run_id) ELSE 0 END;
+        SELECT coalesce(sum(cardinality(p.offsets)), 0) INTO n_refs
+        FROM gik.chunk_pack p JOIN gik.file fi ON fi.file_id = p.file_id AND fi.valid_to IS NULL
+        WHERE p.dataset_id = d.dataset_id AND p.init_time = crec.init_time AND p.run_id = r.run_id;
+        UPDATE gik.run x SET
+            version = new_ver, status = 'complete',
+            selection = jsonb_build_object('imported', p_source, 'variables',
+                (SELECT jsonb_agg(DISTINCT f.variable) FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time)),
+            files_expected = n_new, files_found = n_new, files_missing = 0, refs = n_refs,
+            index_bytes = coalesce(p_bytes, 0), grib_bytes = tmpl_bytes,
+            started = t0, finished = clock_timestamp(), fetch_ms = 0,
+            total_ms = extract(epoch FROM clock_timestamp() - t0) * 1000, error = NULL
+        WHERE x.run_id = r.run_id
+        RETURNING * INTO r;
+        DROP TABLE pg_temp.gik_imp_file;
+        RETURN NEXT r;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION gik.import_core(text, text, int8, timestamptz, int, float8[], text, int, bool) IS
+'Internal to gik.import_kerchunk() and gik.import_gik_table(): turn the entries staged in pg_temp.gik_imp_e into runs, files, fields, windows and packed references of a dataset (created as index_format ''imported'' when new). Every check runs before anything is written.';
+
+-- Import kerchunk reference JSON (v0, v1 with templates, or a list of documents as kerchunk's scan_grib writes).
+CREATE FUNCTION gik.import_kerchunk(dataset text, refs json, init_time timestamptz DEFAULT NULL, member int DEFAULT NULL,
+                                    steps float8[] DEFAULT NULL, templates jsonb DEFAULT NULL, url_prefix text DEFAULT NULL,
+                                    window_reset int DEFAULT NULL, learn_templates bool DEFAULT false)
+RETURNS SETOF gik.run
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    txt text;
+    j   jsonb;
+    bad record;
+BEGIN
+    IF refs IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'refs must not be NULL';
+    END IF;
+    txt := refs::text;
+    -- PostgreSQL text cannot hold NUL: kerchunk's raw inline bytes (\u0000) are read as U+E000 (see gik.inline_bytes).
+    IF strpos(txt, '\u0000') > 0 THEN
+        txt := regexp_replace(txt, '(?<!\\)((?:\\\\)*)\\u0000', '\1\\ue000', 'g');
+    END IF;
+    BEGIN
+        j := txt::jsonb;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_text_representation',
+            MESSAGE = format('invalid kerchunk reference JSON: %s', SQLERRM);
+    END;
+    PERFORM gik.import_begin();
+    -- The documents: a list (scan_grib) or one; version 1 {"refs", "templates"} or version 0 (the refs themselves).
+    SELECT t.o AS doc INTO bad
+    FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j) = 'array' THEN j ELSE jsonb_build_array(j) END) WITH ORDINALITY AS t(x, o)
+    WHERE jsonb_typeof(t.x) <> 'object'
+       OR (t.x ? 'refs' AND (jsonb_typeof(t.x -> 'refs') <> 'object' OR t.x -> 'version' IS DISTINCT FROM '1'::jsonb
+                             OR coalesce(jsonb_array_length(CASE WHEN jsonb_typeof(t.x -> 'gen') = 'array' THEN t.x -> 'gen' END), 0) > 0))
+    ORDER BY t.o LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+            MESSAGE = format('document %s is not a kerchunk reference set pg_gik reads', bad.doc),
+            DETAIL = 'Expected {"version": 1, "refs": {…}, "templates": {…}} without "gen", a flat {key: value} object (version 0), or a list of them.';
+    END IF;
+    INSERT INTO pg_temp.gik_imp_e (doc, key, kind, url, byte_offset, byte_length, nelem, inline, meta)
+    SELECT x.doc, e.key,
+           CASE WHEN c.meta THEN 'm' WHEN c.typ = 'array' THEN 'r' WHEN c.typ = 'string' THEN 'i' ELSE 'x' END::"char",
+           CASE WHEN c.typ = 'array' AND jsonb_typeof(e.value -> 0) = 'string' THEN
+                CASE WHEN x.tmpl = '{}' THEN e.value ->> 0 ELSE gik.expand_templates(e.value ->> 0, x.tmpl) END END,
+           CASE WHEN c.typ = 'array' AND jsonb_typeof(e.value -> 1) = 'number' THEN (e.value ->> 1)::numeric END,
+           CASE WHEN c.typ = 'array' AND jsonb_typeof(e.value -> 2) = 'number' THEN (e.value ->> 2)::numeric END,
+           CASE WHEN c.typ = 'array' THEN jsonb_array_length(e.value) END,
+           CASE WHEN c.typ = 'string' THEN e.value #>> '{}' END,
+           CASE WHEN c.meta THEN CASE c.typ WHEN 'object' THEN e.value WHEN 'string' THEN gik.metadata_jsonb(e.value #>> '{}') END END
+    FROM (SELECT t.o::int AS doc, CASE WHEN t.x ? 'refs' THEN t.x -> 'refs' ELSE t.x END AS refs,
+                 coalesce(t.x -> 'templates', '{}') || coalesce(templates, '{}') AS tmpl
+          FROM jsonb_array_elements(CASE WHEN jsonb_typeof(j) = 'array' THEN j ELSE jsonb_build_array(j) END) WITH ORDINALITY AS t(x, o)) x,
+         LATERAL jsonb_each(x.refs) e,
+         LATERAL (SELECT jsonb_typeof(e.value) AS typ,
+                         right(e.key, 7) IN ('.zarray', '.zattrs', '.zgroup') OR right(e.key, 10) IN ('.zmetadata', '/zarr.json')
+                         OR e.key = 'zarr.json' AS meta) c;
+    RETURN QUERY SELECT * FROM gik.import_core(dataset, 'kerchunk JSON', octet_length(refs::text), init_time, member, steps,
+                                               url_prefix, window_reset, learn_templates);
+END $$;
+COMMENT ON FUNCTION gik.import_kerchunk(text, json, timestamptz, int, float8[], jsonb, text, int, bool) IS
+'Import kerchunk references (version 0 {key: value}, version 1 {"version": 1, "refs", "templates"} with {{name}} URLs and inline base64: or raw values, or a list of such documents as scan_grib writes) into a dataset, created with index_format ''imported'' when it does not exist. Variable, level, statistic, member, step and initialisation time come from each key''s array, its .zattrs (gik_*, GRIB_* or gribberish attributes) and the inline coordinate arrays; the options only fill in what the JSON does not say: init_time, member, steps (hours along the lead-time dimension, e.g. when its coordinate is compressed), templates (override the document''s), url_prefix (for relative URLs), window_reset (statistical windows restart every N hours; default: from the run start). One run per initialisation time, with a new version when its references changed. Transactional; errors name the key. Returns the runs.';
+
+-- Import GIK [key, value] reference rows from a table (loaded with COPY from a GIK parquet file).
+CREATE FUNCTION gik.import_gik_table(dataset text, staging regclass, init_time timestamptz DEFAULT NULL, member int DEFAULT NULL,
+                                     steps float8[] DEFAULT NULL, templates jsonb DEFAULT NULL, url_prefix text DEFAULT NULL,
+                                     window_reset int DEFAULT NULL, learn_templates bool DEFAULT false)
+RETURNS SETOF gik.run
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    vcol   text;
+    vtype  regtype;
+    ktype  regtype;
+    mtype  regtype;
+    vexpr  text;
+    nbytes int8;
+    has_source bool;
+BEGIN
+    SELECT a.atttypid::regtype INTO ktype FROM pg_attribute a
+    WHERE a.attrelid = staging AND a.attname = 'key' AND a.attnum > 0 AND NOT a.attisdropped;
+    SELECT a.attname, a.atttypid::regtype INTO vcol, vtype FROM pg_attribute a
+    WHERE a.attrelid = staging AND a.attname IN ('value', 'reference') AND a.attnum > 0 AND NOT a.attisdropped
+    ORDER BY a.attname = 'value' DESC LIMIT 1;
+    SELECT a.atttypid::regtype INTO mtype FROM pg_attribute a
+    WHERE a.attrelid = staging AND a.attname = 'member' AND a.attnum > 0 AND NOT a.attisdropped;
+    has_source := EXISTS (SELECT FROM pg_attribute a
+                          WHERE a.attrelid = staging AND a.attname = 'source' AND a.attnum > 0 AND NOT a.attisdropped);
+    IF ktype IS NULL OR vcol IS NULL OR vtype NOT IN ('text'::regtype, 'varchar'::regtype, 'bytea'::regtype, 'json'::regtype, 'jsonb'::regtype)
+       OR mtype NOT IN ('smallint'::regtype, 'int'::regtype, 'bigint'::regtype) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_table_definition',
+            MESSAGE = format('table %s is not a GIK reference table', staging),
+            DETAIL = 'It needs a key column and a value (or reference) column of type text, bytea or json, and optionally an integer member column.';
+    END IF;
+    -- A value is UTF-8 JSON text (metadata, ["url", offset, length]) or raw inline data; binary data becomes base64:.
+    vexpr := CASE WHEN vtype = 'bytea'::regtype
+                  THEN format($e$CASE WHEN position('\x00'::bytea IN s.%1$I) > 0 THEN 'base64:' || translate(encode(s.%1$I, 'base64'), E'\n', '')
+                                      ELSE convert_from(s.%1$I, 'UTF8') END$e$, vcol)
+                  WHEN vtype IN ('json'::regtype, 'jsonb'::regtype)
+                  THEN format('CASE WHEN jsonb_typeof(s.%1$I::jsonb) = %2$L THEN s.%1$I::jsonb #>> %3$L ELSE s.%1$I::text END', vcol, 'string', '{}')
+                  ELSE format('s.%I::text', vcol) END;
+    PERFORM gik.import_begin();
+    EXECUTE format($q$
+        INSERT INTO pg_temp.gik_imp_e (doc, key, kind, url, byte_offset, byte_length, nelem, inline, meta, member)
+        SELECT v.doc, v.key,
+               CASE WHEN v.ism THEN 'm' WHEN (v.rx).url IS NOT NULL OR jsonb_typeof(v.ref) = 'array' THEN 'r'
+                    WHEN left(ltrim(v.val), 1) = '[' THEN 'x' ELSE 'i' END::"char",
+               CASE WHEN %2$L::jsonb = '{}' THEN v.url ELSE gik.expand_templates(v.url, %2$L::jsonb) END,
+               CASE WHEN (v.rx).url IS NOT NULL THEN (v.rx).byte_offset WHEN jsonb_typeof(v.ref -> 1) = 'number' THEN (v.ref ->> 1)::numeric END,
+               CASE WHEN (v.rx).url IS NOT NULL THEN (v.rx).byte_length WHEN jsonb_typeof(v.ref -> 2) = 'number' THEN (v.ref ->> 2)::numeric END,
+               CASE WHEN (v.rx).url IS NOT NULL THEN 3 WHEN jsonb_typeof(v.ref) = 'array' THEN jsonb_array_length(v.ref) END,
+               v.val,
+               CASE WHEN v.ism THEN gik.metadata_jsonb(v.val) END,
+               v.member
+        FROM (SELECT w.*, CASE WHEN (w.rx).url IS NOT NULL THEN (w.rx).url
+                               WHEN jsonb_typeof(w.ref -> 0) = 'string' THEN w.ref ->> 0 END AS url
+              FROM (SELECT x.*, CASE WHEN (x.rx).url IS NULL AND NOT x.ism AND left(ltrim(x.val), 1) = '['
+                                     THEN coalesce(gik.try_jsonb(x.val), gik.try_jsonb(replace(x.val, '''', '"'))) END AS ref
+                    -- ["url", offset, length] or Python's ['url', offset, length] without escapes: string functions
+                    -- (once per row: OFFSET 0 keeps the planner from copying the call into every use); else JSON.
+                    FROM (SELECT u.*,
+                                 right(u.key, 7) IN ('.zarray', '.zattrs', '.zgroup') OR right(u.key, 10) IN ('.zmetadata', '/zarr.json')
+                                 OR u.key = 'zarr.json' AS ism,
+                                 gik.parse_ref_text(u.val) AS rx
+                          FROM (SELECT s.key::text AS key, %1$s AS val, %3$s AS member,
+                                       dense_rank() OVER (ORDER BY %5$s, %3$s)::int AS doc FROM %4$s s) u
+                          OFFSET 0) x
+                    OFFSET 0) w) v
+        WHERE v.key IS NOT NULL AND v.key NOT IN ('version', 'templates')
+    $q$, vexpr, coalesce(templates, '{}'), CASE WHEN mtype IS NULL THEN 'NULL::int' ELSE 's.member::int' END, staging,
+       CASE WHEN has_source THEN 's.source::text' ELSE 'NULL::text' END);
+    SELECT coalesce(sum(octet_length(e.key) + octet_length(coalesce(e.inline, ''))), 0) INTO nbytes FROM pg_temp.gik_imp_e e;
+    RETURN QUERY SELECT * FROM gik.import_core(dataset, format('GIK reference table %s', staging), nbytes, init_time, member, steps,
+                                               url_prefix, window_reset, learn_templates);
+END $$;
+COMMENT ON FUNCTION gik.import_gik_table(text, regclass, timestamptz, int, float8[], jsonb, text, int, bool) IS
+'Import the [key, value] rows of a GIK reference table (GIK parquet files loaded with COPY; see docs/manifests.md) into a dataset: a key column, a value (or reference) column holding UTF-8 JSON text (zarr metadata, ["url", offset, length], also Python''s [''url'', offset, length]) or inline data, as text, bytea (binary inline values become base64:) or json, and optionally an integer member column and a source column (e.g. the file name): each distinct (source, member) is one reference set, as each GIK file is. Keys are kerchunk/grib_tree paths (tp/accum/surface/tp/3.0.0 with their .zarray, .zattrs and coordinates) or GIK''s step_024/tp/sfc/ens01/0.0.0 layout. Options and behaviour as gik.import_kerchunk().';
