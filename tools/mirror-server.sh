@@ -34,7 +34,7 @@ http {
   uwsgi_temp_path $state/uwsgi;
   scgi_temp_path $state/scgi;
   sendfile on;
-  tcp_nopush on;
+  tcp_nopush off;
   keepalive_requests 100000;
   keepalive_timeout 65;
   types { }

@@ -77,6 +77,77 @@ grib2_counts_problem(codes_handle *h, const GikMeta *meta, long grid_points)
 	return NULL;
 }
 
+/* A long key, or dflt when it is not defined or is missing. */
+static long
+key_long(codes_handle *h, const char *key, long dflt)
+{
+	long		v;
+	int			err = 0;
+
+	if (!codes_is_defined(h, key) || codes_is_missing(h, key, &err) || err ||
+		codes_get_long(h, key, &v) != CODES_SUCCESS)
+		return dflt;
+	return v;
+}
+
+/* A double key, or NaN when it is not defined or is missing. */
+static double
+key_double(codes_handle *h, const char *key)
+{
+	double		v;
+	int			err = 0;
+
+	if (!codes_is_defined(h, key) || codes_is_missing(h, key, &err) || err ||
+		codes_get_double(h, key, &v) != CODES_SUCCESS)
+		return NAN;
+	return v;
+}
+
+/*
+ * What a decode needs of the message: its grid, edition, packing and bitmap. The rest of GikMeta
+ * (names, units, levels, steps) is left empty: those keys are ecCodes concepts, and looking them up
+ * costs several milliseconds per message, more than decoding a small field.
+ */
+static void
+decode_meta(codes_handle *h, GikMeta *meta)
+{
+	GikGrid    *g = &meta->grid;
+	size_t		len;
+
+	memset(meta, 0, sizeof(*meta));
+	meta->param_id = -1;
+	meta->level = -1;
+	meta->data_date = -1;
+	meta->data_time = -1;
+	meta->number = -1;
+	meta->edition = key_long(h, "editionNumber", -1);
+	len = sizeof(meta->packing_type);
+	if (codes_get_string(h, "packingType", meta->packing_type, &len) != CODES_SUCCESS)
+		meta->packing_type[0] = '\0';
+	meta->bits_per_value = key_long(h, "bitsPerValue", -1);
+	meta->bitmap_present = key_long(h, "bitmapPresent", 0) != 0;
+	meta->missing_count = meta->bitmap_present ? key_long(h, "numberOfMissing", 0) : 0;
+
+	len = sizeof(g->grid_type);
+	if (codes_get_string(h, "gridType", g->grid_type, &len) != CODES_SUCCESS)
+		g->grid_type[0] = '\0';
+	g->ni = key_long(h, "Ni", -1);
+	g->nj = key_long(h, "Nj", -1);
+	g->num_points = key_long(h, "numberOfValues", -1);
+	if (g->num_points < 0)
+		g->num_points = key_long(h, "numberOfDataPoints", -1);
+	g->lat_first = key_double(h, "latitudeOfFirstGridPointInDegrees");
+	g->lon_first = key_double(h, "longitudeOfFirstGridPointInDegrees");
+	g->lat_last = key_double(h, "latitudeOfLastGridPointInDegrees");
+	g->lon_last = key_double(h, "longitudeOfLastGridPointInDegrees");
+	g->di = key_double(h, "iDirectionIncrementInDegrees");
+	g->dj = key_double(h, "jDirectionIncrementInDegrees");
+	g->scanning_mode = key_long(h, "scanningMode", 0);
+	g->i_scans_negatively = key_long(h, "iScansNegatively", 0) != 0;
+	g->j_scans_positively = key_long(h, "jScansPositively", 0) != 0;
+	g->j_points_consecutive = key_long(h, "jPointsAreConsecutive", 0) != 0;
+}
+
 /* malloc for the grid planner: decode threads must not use palloc. */
 static void *
 plan_alloc(size_t size)
@@ -118,7 +189,7 @@ gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 		snprintf(errbuf, errlen, "ecCodes could not read the message.");
 		return 1;
 	}
-	gik_meta_from_handle(h, &out->meta);
+	decode_meta(h, &out->meta);
 	if (codes_get_long(h, "numberOfDataPoints", &grid_points) != 0)
 		grid_points = -1;
 	if ((problem = grib2_counts_problem(h, &out->meta, grid_points)) != NULL)

@@ -26,7 +26,7 @@ typedef struct GikDecodeOptions
 /* A decoded message. values is malloc'd: release with gik_decoded_free. */
 typedef struct GikDecoded
 {
-	GikMeta		meta;			/* the message's own metadata and grid */
+	GikMeta		meta;			/* grid, edition, packing, bitmap (names, levels, steps not read) */
 	bool		regular;		/* values follow out (north-up regular lat/lon) */
 	GikOutGrid	out;			/* output grid when regular */
 	float	   *values;			/* regular: out.nj * out.ni; otherwise meta.grid.num_points in scanning order */

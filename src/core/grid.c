@@ -71,7 +71,7 @@ cells_floor(double deg, double d)
 	return (long) fmax(-INDEX_LIMIT, fmin(INDEX_LIMIT, k));
 }
 
-/* The increment that the span between n points implies, when it agrees with the stated one. */
+/* The increment that the span between n points implies, when it is positive and agrees with the stated one. */
 static double
 refine_increment(double stated, double span, long n)
 {
@@ -80,7 +80,7 @@ refine_increment(double stated, double span, long n)
 	if (n < 2)
 		return stated;
 	implied = span / (double) (n - 1);
-	return fabs(implied - stated) <= INC_TOL ? implied : stated;
+	return implied > 0 && fabs(implied - stated) <= INC_TOL ? implied : stated;
 }
 
 /* Columns per 360 degrees when the grid wraps around the globe (a repeated seam column allowed), else 0. */
@@ -350,11 +350,60 @@ gik_grid_apply(const GikGridPlan *plan, const double *values, size_t nvalues,
 	long		r;
 	long		c;
 
+	/* runs of output columns that read consecutive source columns (rows stored along i only) */
+	struct
+	{
+		long		dst;
+		long		src;
+		long		len;
+	}			runs[4];
+	int			nruns = 0;
+	bool		missing_is_nan = isnan(missing_value);	/* NaN never compares equal: plain copy */
+
+	for (c = 0; !plan->j_consecutive && c < ni;)
+	{
+		long		len = 1;
+
+		while (c + len < ni && plan->col_src[c + len] == plan->col_src[c] + len)
+			len++;
+		if (nruns == (int) (sizeof(runs) / sizeof(runs[0])))
+		{
+			nruns = 0;			/* unusual column order: take the general path */
+			break;
+		}
+		runs[nruns].dst = c;
+		runs[nruns].src = plan->col_src[c];
+		runs[nruns].len = len;
+		nruns++;
+		c += len;
+	}
+
 	for (r = 0; r < plan->out.nj; r++)
 	{
 		size_t		row_base = (size_t) plan->row_src[r] * row_stride;
 		float	   *dst = out + (size_t) r * (size_t) ni;
 
+		/*
+		 * Rows wholly present and stored along i (the usual case): convert runs of consecutive
+		 * source columns with a straight loop; a longitude roll makes two runs.
+		 */
+		if (nruns > 0 && row_base + (size_t) plan->src_ni <= nvalues)
+		{
+			for (int k = 0; k < nruns; k++)
+			{
+				const double *src = values + row_base + (size_t) runs[k].src;
+				float	   *d = dst + runs[k].dst;
+				long		len = runs[k].len;
+
+				if (missing_is_nan)
+					for (long i = 0; i < len; i++)
+						d[i] = (float) src[i];
+				else
+					for (long i = 0; i < len; i++)
+						d[i] = src[i] == missing_value ? NAN : (float) src[i];
+			}
+			continue;
+		}
 		for (c = 0; c < ni; c++)
 		{
 			size_t		idx = row_base + (size_t) plan->col_src[c] * col_stride;

@@ -1,0 +1,70 @@
+"""Side-by-side table of bench/decode_bench.sh results (JSON lines in WORK/*.json).
+
+Wall time is what a caller waits; CPU time (the process's, all threads) is less sensitive to other
+work on a shared machine, so the overhead ratios are given for both.
+Usage: report.py WORK CORES
+"""
+import json
+import pathlib
+import sys
+
+work = pathlib.Path(sys.argv[1])
+cores = int(sys.argv[2])
+res = {}
+for f in sorted(work.glob("*.json")):
+    for line in f.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            d = json.loads(line)
+            key = (d["dataset"], d["method"])
+            if key in res:  # several rounds: keep the best wall and the best CPU time
+                old = res[key]
+                for k in ("best_ms", "ms_per_msg", "cpu_ms", "cpu_ms_per_msg"):
+                    if k in d and k in old:
+                        d[k] = min(d[k], old[k])
+            res[key] = d
+
+TITLES = {"gefs": "GEFS-like APCP 0.25 deg (1440 x 721), complex packing with spatial differencing (5.3)",
+          "ecmwf": "ECMWF-like tp 0.25 deg (1440 x 721), CCSDS (5.42)"}
+ORDER = ["raw ecCodes C loop", "raw ecCodes C, glibc malloc defaults", "gik.decode (server file)",
+         "gik.decode (s3 via nginx)", "gik.decode_batch (s3 via nginx)", "gik.decode_batch in FROM (materialized)",
+         "GDAL 3.6 open+read", "cfgrib/xarray open+read"]
+
+
+def cpu_per_msg(d):
+    return d.get("cpu_ms_per_msg")
+
+
+for ds in ("gefs", "ecmwf"):
+    raw = res.get((ds, "raw ecCodes C loop"))
+    n = raw["messages"] if raw else "?"
+    print(f"\n{TITLES[ds]}: {n} messages; best of runs; ms per message")
+    print(f"{'method':40} {'wall':>8} {'CPU':>8} {'wall/raw':>9} {'CPU/raw':>8} {'msgs':>5}")
+    for m in ORDER:
+        d = res.get((ds, m))
+        if d is None:
+            note = "cannot read CCSDS" if m.startswith("GDAL") else "not run"
+            print(f"{m:40} {'n/a':>8} {'':>8} {note:>18}")
+            continue
+        w, c = d["ms_per_msg"], cpu_per_msg(d)
+        wr = w / raw["ms_per_msg"] if raw else float("nan")
+        cr = c / raw["cpu_ms_per_msg"] if (raw and c is not None) else float("nan")
+        print(f"{m:40} {w:8.2f} {'' if c is None else format(c, '8.2f'):>8} {wr:8.2f}x {cr:7.2f}x {d['messages']:5d}")
+    single = res.get((ds, "gik.decode (s3 via nginx)"))
+    file_ = res.get((ds, "gik.decode (server file)"))
+    batch = res.get((ds, "gik.decode_batch (s3 via nginx)"))
+    if raw and file_ and single:
+        print(f"  SQL overhead over the raw ecCodes loop (CPU): server file {100 * (file_['cpu_ms_per_msg'] / raw['cpu_ms_per_msg'] - 1):+.0f}%, "
+              f"s3 via nginx {100 * (single['cpu_ms_per_msg'] / raw['cpu_ms_per_msg'] - 1):+.0f}% "
+              f"(wall: {100 * (file_['ms_per_msg'] / raw['ms_per_msg'] - 1):+.0f}%, {100 * (single['ms_per_msg'] / raw['ms_per_msg'] - 1):+.0f}%)")
+    if single and batch and raw:
+        ideal = batch["cpu_ms_per_msg"] * batch["messages"] / cores
+        print(f"  batch of {batch['messages']}: {batch['best_ms']:.0f} ms wall vs {single['best_ms']:.0f} ms for the same single "
+              f"decodes one after the other ({single['best_ms'] / batch['best_ms']:.2f}x faster); its CPU / {cores} cores = "
+              f"{ideal:.0f} ms, so wall / (CPU / cores) = {batch['best_ms'] / ideal:.2f}")
+    g = res.get((ds, "GDAL 3.6 open+read"))
+    c = res.get((ds, "cfgrib/xarray open+read"))
+    if single and g:
+        print(f"  GDAL is {g['ms_per_msg'] / single['ms_per_msg']:.1f}x slower than gik.decode (s3) per message (wall)")
+    if single and c:
+        print(f"  cfgrib open+read is {c['ms_per_msg'] / single['ms_per_msg']:.0f}x slower than gik.decode (s3) per message (wall)")

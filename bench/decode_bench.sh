@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Decode benchmark: the same GRIB messages decoded by pg_gik (gik.decode in a loop, from server files
+# and through s3:// on a loopback nginx; gik.decode_batch) and by its peers: a raw ecCodes C loop
+# (bench/decode/ecc_loop.c), GDAL 3.6 (complex packing only: it cannot read CCSDS) and cfgrib/xarray.
+# Data: a generated GEFS run, 31 members x APCP f006-f024 (124 messages, 0.25 degree, complex
+# packing with spatial differencing), and an ECMWF run, 31 members x tp 6-24 h (124 messages,
+# 0.25 degree, CCSDS), made by tools/gen_mirror.py. Starts its own nginx and a throwaway cluster
+# (pg_virtualenv -t), so it runs on a fresh machine once ./run_tests.sh has installed the dependencies.
+#
+# Usage: bench/decode_bench.sh        Environment: WORK (/tmp/pg_gik_decode_bench), RUNS (5; GDAL_RUNS 2,
+#        cfgrib 1), CFGRIB_MAX (16 messages per dataset), THREADS (gik.decode_threads, default: cores),
+#        KEEP_DATA=1 (reuse the generated data). Every figure is the best of its runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SRC=$(pwd)
+WORK=${WORK:-/tmp/pg_gik_decode_bench}
+RUNS=${RUNS:-5}
+GDAL_RUNS=${GDAL_RUNS:-2}
+CFGRIB_MAX=${CFGRIB_MAX:-16}
+CORES=$(nproc)
+THREADS=${THREADS:-$CORES}
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+make -s -j2
+$SUDO make -s install
+
+# Data, in a world-readable directory (nginx workers and the server read it).
+if [ "${KEEP_DATA:-0}" != 1 ] || [ ! -d "$WORK/mirror" ]; then
+  rm -rf "$WORK"
+  mkdir -p "$WORK"
+  gen() { /usr/bin/python3 tools/gen_mirror.py --out "$WORK/mirror" --jobs 2 "$@"; }
+  gen gefs --date 20251001 --cycle 0 --members 0-30 --steps 6-24/6 --vars apcp --grid 1p0 --rain-grid 0p25
+  gen ecmwf --date 20251001 --cycle 0 --members 0-30 --steps 6-24/6 --grid 0p25 --params tp
+fi
+rm -f "$WORK"/*.json
+chmod -R a+rX "$WORK"
+MIRROR=$(cd "$WORK/mirror" && pwd)
+for ds in gefs ecmwf; do
+  n=$(/usr/bin/python3 bench/decode/peers.py list "$MIRROR" "$ds" "$WORK/$ds.tsv")
+  echo "$ds: $n messages" >&2
+done
+
+HTTP_PORT=$(free_port)
+GIK_HTTP="http://127.0.0.1:$HTTP_PORT"
+tools/mirror-server.sh start "$MIRROR" "$HTTP_PORT" "$WORK/nginx"
+trap 'tools/mirror-server.sh stop "$WORK/nginx"' EXIT
+# With "tcp_nopush on" (TCP_CORK around sendfile) nginx holds the last segment of most range
+# responses on a kept-alive loopback connection until the client's delayed ACK: about 40 ms per
+# request whose offset is not a multiple of 64 KiB. S3 does not do that; turn it off here.
+if grep -q 'tcp_nopush on;' "$WORK/nginx/nginx.conf"; then
+  sed -i 's/tcp_nopush on;/tcp_nopush off;/' "$WORK/nginx/nginx.conf"
+  /usr/sbin/nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -s reload
+  sleep 0.5
+fi
+
+# Peers outside the database: GDAL (complex packing only) and cfgrib, which are far slower.
+gcc -O2 -o "$WORK/ecc_loop" bench/decode/ecc_loop.c $(pkg-config --cflags --libs eccodes)
+for ds in gefs ecmwf; do
+  if [ "$ds" = gefs ]; then
+    echo "GDAL: $ds" >&2
+    /usr/bin/python3 bench/decode/peers.py gdal "$WORK/$ds.tsv" "$GDAL_RUNS" |
+      /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); d.update(dataset='$ds', method='GDAL 3.6 open+read'); print(json.dumps(d))" \
+      >> "$WORK/peers.json"
+  fi
+  echo "cfgrib: $ds ($CFGRIB_MAX messages)" >&2
+  /usr/bin/python3 bench/decode/peers.py cfgrib "$WORK/$ds.tsv" 1 "$CFGRIB_MAX" 2>/dev/null |
+    /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); d.update(dataset='$ds', method='cfgrib/xarray open+read'); print(json.dumps(d))" \
+    >> "$WORK/peers.json"
+done
+
+# pg_gik in a throwaway cluster on a free port, interleaved with the raw ecCodes loop.
+echo "SQL and raw ecCodes, interleaved: gik.decode and gik.decode_batch" >&2
+PGPORT_BENCH=$(free_port)
+GIK_HTTP=$GIK_HTTP MIRROR=$MIRROR WORK=$WORK RUNS=$RUNS THREADS=$THREADS \
+  pg_virtualenv -t -c "-p $PGPORT_BENCH" bash "$SRC/bench/decode/sql_bench.sh" > "$WORK/sql.json"
+
+echo
+echo "Decode benchmark on $(nproc) cores ($(uname -m)), load average $(cut -d' ' -f1-3 /proc/loadavg); gik.decode_threads = $THREADS"
+/usr/bin/python3 bench/decode/report.py "$WORK" "$CORES"
