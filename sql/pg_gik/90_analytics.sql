@@ -173,21 +173,25 @@ RETURNS TABLE (member int, grid gik.grid_desc, total real[])
 LANGUAGE sql VOLATILE
 BEGIN ATOMIC
     WITH plan AS (
-        SELECT row_number() OVER () AS n, p.*
-        FROM gik.accumulation_refs(accumulations.dataset, accumulations.init_time, accumulations.window_start,
-                                   accumulations.window_end, accumulations.members, accumulations.variable,
-                                   accumulations.level, accumulations.missing_ok) p),
+        SELECT p.* FROM gik.accumulation_refs(accumulations.dataset, accumulations.init_time, accumulations.window_start,
+                                              accumulations.window_end, accumulations.members, accumulations.variable,
+                                              accumulations.level, accumulations.missing_ok) p),
+    arr AS (
+        SELECT array_agg(p.ref) AS refs, array_agg(p.member) AS members, array_agg(p.weight) AS weights,
+               array_agg(p.mm_per_unit) AS scales
+        FROM plan p WHERE p.ref IS NOT NULL),
+    -- decode_batch in the select list streams its rows; in FROM they would be collected first
     decoded AS (
-        SELECT d.ord, d.grid, d.vals
-        FROM gik.decode_batch((SELECT array_agg(p.ref ORDER BY p.n) FROM plan p WHERE p.ref IS NOT NULL),
-                              accumulations.lon, accumulations.region) d),
-    numbered AS (
-        SELECT p.*, row_number() OVER (ORDER BY p.n) AS ord FROM plan p WHERE p.ref IS NOT NULL)
-    SELECT x.member, (array_agg(dd.grid))[1],
-           gik.grid_mul(CASE WHEN min(x.weight) < 0 THEN gik.grid_clip(gik.grid_sum(dd.vals, x.weight), 0)
-                             ELSE gik.grid_sum(dd.vals, x.weight) END, max(x.mm_per_unit))
-    FROM numbered x JOIN decoded dd ON dd.ord = x.ord
-    GROUP BY x.member
+        SELECT arr.members, arr.weights, arr.scales,
+               gik.decode_batch(arr.refs, accumulations.lon, accumulations.region) AS d
+        FROM arr OFFSET 0)
+    SELECT x.members[(x.d).ord], (array_agg((x.d).grid))[1],
+           gik.grid_mul(CASE WHEN min(x.weights[(x.d).ord]) < 0
+                             THEN gik.grid_clip(gik.grid_sum((x.d).vals, x.weights[(x.d).ord]), 0)
+                             ELSE gik.grid_sum((x.d).vals, x.weights[(x.d).ord]) END,
+                        max(x.scales[(x.d).ord]))
+    FROM decoded x
+    GROUP BY x.members[(x.d).ord]
     UNION ALL
     SELECT p.member, NULL::gik.grid_desc, NULL::real[] FROM plan p WHERE p.ref IS NULL
     ORDER BY 1;
