@@ -30,3 +30,12 @@ sql/pg_gik--$(EXTVERSION).sql: $(SQL_PARTS)
 .PHONY: unit
 unit:
 	$(MAKE) -C test/unit run
+
+# libFuzzer harnesses of src/core (test/fuzz, clang-14) and the suite against an ASan build; see docs/fuzzing.md.
+.PHONY: fuzz fuzz-smoke check-asan
+fuzz:
+	$(MAKE) -C test/fuzz fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),600)
+fuzz-smoke:
+	$(MAKE) -C test/fuzz smoke FUZZ_SECONDS=$(or $(FUZZ_SECONDS),30)
+check-asan:
+	test/run-asan.sh

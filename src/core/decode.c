@@ -238,7 +238,8 @@ gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 	}
 
 	out->regular = gik_grid_is_regular_ll(&out->meta.grid) &&
-		(size_t) (out->meta.grid.ni * out->meta.grid.nj) == n;
+		out->meta.grid.ni > 0 && out->meta.grid.nj > 0 &&
+		(uint64_t) out->meta.grid.ni * (uint64_t) out->meta.grid.nj == (uint64_t) n;
 	if (!out->regular && (opts->has_box || opts->lon != GIK_LON_SOURCE))
 	{
 		free(raw);

@@ -62,6 +62,8 @@ grib1_large_length(const unsigned char *buf, size_t avail, uint64_t coded, uint6
 	if (*total < sec4len + GRIB1_HEADER)
 		return GIK_FRAME_LENGTH_MISMATCH;
 	*total = *total - sec4len + 4;
+	if (pos + 3 + TRAILER > *total)
+		return GIK_FRAME_LENGTH_MISMATCH;	/* section 4 would start past the message's own end */
 	return GIK_FRAME_OK;
 }
 

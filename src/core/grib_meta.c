@@ -44,6 +44,20 @@ get_double(codes_handle *h, const char *key)
 	return v;
 }
 
+/*
+ * True when the bitmap section holds a bit for every grid point. ecCodes 2.28 counts missing
+ * points (numberOfMissing) over numberOfDataPoints bits without checking, past the message's end.
+ */
+static bool
+bitmap_covers_grid(codes_handle *h, long edition)
+{
+	long		section_len = get_long(h, edition == 1 ? "section3Length" : "section6Length", -1);
+	long		unused = edition == 1 ? get_long(h, "numberOfUnusedBitsAtEndOfSection3", 0) : 0;
+	long		points = get_long(h, "numberOfDataPoints", -1);
+
+	return section_len > 6 && points >= 0 && (section_len - 6) * 8 - unused >= points;
+}
+
 /* Read metadata from a handle. */
 int
 gik_meta_from_handle(void *handle, GikMeta *meta)
@@ -67,6 +81,8 @@ gik_meta_from_handle(void *handle, GikMeta *meta)
 	get_string(h, "packingType", meta->packing_type, sizeof(meta->packing_type));
 	meta->bits_per_value = get_long(h, "bitsPerValue", -1);
 	meta->bitmap_present = get_long(h, "bitmapPresent", 0) != 0;
+	if (meta->bitmap_present && !bitmap_covers_grid(h, meta->edition))
+		return CODES_WRONG_BITMAP_SIZE;
 	meta->missing_count = get_long(h, "numberOfMissing", 0);
 
 	get_string(h, "gridType", g->grid_type, sizeof(g->grid_type));

@@ -220,12 +220,16 @@ select_cols(const CanonGrid *c, double west_edge, double width, long *first, lon
 
 	if (c->period > 0)
 	{
-		*first = lo % c->period;
+		*first = (lo % c->period + c->period) % c->period;
 		*count = hi - lo + 1 < c->period ? hi - lo + 1 : c->period;
 		return *count > 0 ? SEL_OK : SEL_EMPTY;
 	}
 
-	/* a non-global grid: the arc may also reach its western columns after passing 360 */
+	/*
+	 * a non-global grid: the arc may also reach its western columns after passing 360.
+	 * DEG_TOL spans several columns when di is tiny: keep lo on the grid, as hi.
+	 */
+	lo = lo > 0 ? lo : 0;
 	hi = hi < c->ni - 1 ? hi : c->ni - 1;
 	wrap_hi = cells_floor(start + width - 360.0, c->di);
 	wrap_hi = wrap_hi < c->ni - 1 ? wrap_hi : c->ni - 1;
@@ -298,7 +302,13 @@ gik_grid_plan(const GikGrid *src, GikLonConvention conv, const GikBox *box,
 	sel = select_cols(&c, box ? box->lon_min : lower, box ? box_width(box) : 360.0, &col0, &ncols);
 	if (sel == SEL_OK && !select_rows(&c, box, &row0, &nrows))
 		sel = SEL_EMPTY;
-	if (sel != SEL_OK)			/* only a box can select nothing */
+	if (sel != SEL_OK && box == NULL)	/* only rounding of absurd coordinates gets here */
+	{
+		snprintf(errbuf, errlen, "The regular_ll grid has no usable geometry (longitudes %g..%g, increment %g degrees).",
+				 src->lon_first, src->lon_last, src->di);
+		return false;
+	}
+	if (sel != SEL_OK)
 	{
 		box_error(&c, box, sel, errbuf, errlen);
 		return false;

@@ -34,15 +34,19 @@ is_key_char(unsigned char c)
 	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/';
 }
 
-/* True when a path holds a "." or ".." segment, plain or percent-encoded. */
+/*
+ * True when a path holds a "." or ".." segment, plain or percent-encoded. Segments end at
+ * any of delims: "/?#" for http(s) paths; "/" for s3:// and gs:// keys, whose '?' and '#'
+ * are percent-encoded into the key and so do not end the path.
+ */
 static bool
-has_dot_segment(const char *path)
+has_dot_segment(const char *path, const char *delims)
 {
 	const char *seg = path;
 
 	while (seg && *seg)
 	{
-		const char *end = strpbrk(seg, "/?#");
+		const char *end = strpbrk(seg, delims);
 		size_t		len = end ? (size_t) (end - seg) : strlen(seg);
 
 		if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
@@ -110,13 +114,13 @@ gik_url_resolve(const char *url, const char *s3_endpoint, const char *gs_endpoin
 
 	if (strncmp(url, "s3://", 5) == 0)
 	{
-		if (has_dot_segment(url + 5))
+		if (has_dot_segment(url + 5, "/"))
 			return invalid(alloc, resolved, "The URL holds a \".\" or \"..\" path segment.");
 		return map_bucket(url + 5, s3_endpoint, true, alloc, resolved);
 	}
 	if (strncmp(url, "gs://", 5) == 0)
 	{
-		if (has_dot_segment(url + 5))
+		if (has_dot_segment(url + 5, "/"))
 			return invalid(alloc, resolved, "The URL holds a \".\" or \"..\" path segment.");
 		return map_bucket(url + 5, gs_endpoint, false, alloc, resolved);
 	}
@@ -130,7 +134,7 @@ gik_url_resolve(const char *url, const char *s3_endpoint, const char *gs_endpoin
 			return invalid(alloc, resolved, "The URL names no host.");
 		if (memchr(auth, '@', auth_len))
 			return invalid(alloc, resolved, "Credentials in URLs are not accepted.");
-		if (path && *path == '/' && has_dot_segment(path + 1))
+		if (path && *path == '/' && has_dot_segment(path + 1, "/?#"))
 			return invalid(alloc, resolved, "The URL holds a \".\" or \"..\" path segment.");
 		*resolved = dup_str(alloc, url, strlen(url));
 		return GIK_URL_HTTP;
@@ -341,7 +345,14 @@ gik_address_in_list(const char *ip, const char *list)
 				bool		v4 = strchr(entry, ':') == NULL;
 
 				if (slash)
-					bits = atoi(slash + 1) + (v4 ? 96 : 0);
+				{
+					/* a prefix length is 1-3 decimal digits, at most 32 (IPv4) or 128 */
+					char	   *end;
+					long		n = strtol(slash + 1, &end, 10);
+
+					bits = (gik_is_digit(slash[1]) && *end == '\0' && end - slash <= 4 &&
+							n <= (v4 ? 32 : 128)) ? (int) n + (v4 ? 96 : 0) : -1;
+				}
 				if (bits >= 0 && bits <= 128 && same_prefix(addr, net, bits))
 					return true;
 			}
