@@ -55,3 +55,9 @@ BEGIN
                     WHERE e.extname = 'postgis_raster'));
 END
 $$;
+
+-- Privileges as in pg_gik: not for PUBLIC, for gik_reader (and so gik_ingest).
+REVOKE ALL ON FUNCTION gik.decode_raster(text, int8, int8, text, gik.bbox, int), gik.decode_raster(gik.ref, text, gik.bbox, int),
+    gik.grid_raster(real[], gik.grid_desc, int), gik.grid_png(real[], gik.grid_desc, text, int) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gik.decode_raster(text, int8, int8, text, gik.bbox, int), gik.decode_raster(gik.ref, text, gik.bbox, int),
+    gik.grid_raster(real[], gik.grid_desc, int), gik.grid_png(real[], gik.grid_desc, text, int) TO gik_reader;

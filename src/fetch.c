@@ -2,7 +2,10 @@
 #include "postgres.h"
 
 #include <curl/curl.h>
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -270,35 +273,33 @@ check_cancel(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ult
 	return (QueryCancelPending || ProcDiePending) ? 1 : 0;
 }
 
-/* libcurl pre-request callback: enforce the URL prefix list and address policy on every request and redirect. */
-static int
-check_policy(void *clientp, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port, int conn_local_port)
+/*
+ * libcurl socket callback: refuse loopback, private and link-local addresses not in
+ * gik.allowed_addresses before connecting. It sees the address curl is about to connect to,
+ * so a host name that resolves to an internal address (DNS rebinding) is refused as well.
+ */
+static curl_socket_t
+open_checked_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
 {
 	Transfer   *t = (Transfer *) clientp;
-	char	   *url = NULL;
+	char		ip[INET6_ADDRSTRLEN] = "?";
 
-	curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url);
-	if (!url || !gik_url_has_prefix(url, t->prefixes, t->nprefixes))
-	{
-		char		reason[256];
-
-		snprintf(reason, sizeof(reason), "The URL %.180s is not under gik.allowed_url_prefixes.",
-				 url ? url : "?");
-		set_fail(t, FAIL_POLICY, reason);
-		return CURL_PREREQFUNC_ABORT;
-	}
-	if (gik_address_is_internal(conn_primary_ip) &&
-		!gik_address_in_list(conn_primary_ip, gik_allowed_addresses))
+	if (addr->family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *) &addr->addr)->sin_addr, ip, sizeof(ip));
+	else if (addr->family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *) &addr->addr)->sin6_addr, ip, sizeof(ip));
+	if ((addr->family != AF_INET && addr->family != AF_INET6) ||
+		(gik_address_is_internal(ip) && !gik_address_in_list(ip, gik_allowed_addresses)))
 	{
 		char		reason[256];
 
 		snprintf(reason, sizeof(reason),
-				 "The server address %.64s is loopback, private or link-local and not in gik.allowed_addresses.",
-				 conn_primary_ip ? conn_primary_ip : "?");
+				 "The server address %s is loopback, private or link-local and not in gik.allowed_addresses; no connection was made.",
+				 ip);
 		set_fail(t, FAIL_POLICY, reason);
-		return CURL_PREREQFUNC_ABORT;
+		return CURL_SOCKET_BAD;
 	}
-	return CURL_PREREQFUNC_OK;
+	return socket(addr->family, addr->socktype, addr->protocol);
 }
 
 /* Configure an easy handle for one attempt of a transfer. */
@@ -326,8 +327,8 @@ setup_easy(Transfer *t)
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
 	curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, check_cancel);
-	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, check_policy);
-	curl_easy_setopt(e, CURLOPT_PREREQDATA, t);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
+	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) max_response_bytes());
 	if (f->mode == GIK_FETCH_HEAD)

@@ -184,7 +184,7 @@ COMMENT ON FUNCTION gik.partition_name(smallint, date) IS 'Name of the chunk_pac
 
 -- Create the partitions that hold a dataset's runs of one day.
 CREATE FUNCTION gik.ensure_partition(p_dataset_id smallint, p_init_time timestamptz) RETURNS text
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     ds_part text := format('chunk_pack_%s', p_dataset_id);
     day     date := (p_init_time AT TIME ZONE 'UTC')::date;
@@ -208,6 +208,22 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION gik.ensure_partition(smallint, timestamptz) IS
 'Create, if needed, the chunk_pack partitions for a dataset and the UTC day of an init time; returns the day partition''s name.';
+
+-- Drop one chunk_pack partition (a dataset's or one of its days'). Runs as the extension's owner,
+-- like ensure_partition, so gik_ingest members can apply retention without owning the tables.
+CREATE FUNCTION gik.drop_pack_partition(p_partition text) RETURNS bool
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF p_partition !~ '^chunk_pack_\d+(_\d{8})?$' OR NOT EXISTS (
+           SELECT FROM pg_partition_tree('gik.chunk_pack'::regclass) t
+           WHERE t.relid = to_regclass(format('gik.%I', p_partition)) AND t.level > 0) THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('DROP TABLE gik.%I', p_partition);
+    RETURN true;
+END $$;
+COMMENT ON FUNCTION gik.drop_pack_partition(text) IS
+'Drop a partition of gik.chunk_pack by name (chunk_pack_<dataset id> or chunk_pack_<dataset id>_<YYYYMMDD>); false when the name is not such a partition.';
 
 -- Storage used by each dataset's chunk references, per reference.
 CREATE VIEW gik.storage AS

@@ -32,9 +32,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN false;
     END IF;
-    IF to_regclass(format('gik.chunk_pack_%s', id)) IS NOT NULL THEN
-        EXECUTE format('DROP TABLE gik.%I', format('chunk_pack_%s', id));
-    END IF;
+    PERFORM gik.drop_pack_partition(format('chunk_pack_%s', id));
     DELETE FROM gik.dataset WHERE dataset_id = id;
     RETURN true;
 END $$;
@@ -94,7 +92,7 @@ BEGIN
         WHERE r.dataset_id = id AND r.init_time >= p.day::timestamp AT TIME ZONE 'UTC'
           AND r.init_time < (p.day + 1)::timestamp AT TIME ZONE 'UTC';
         GET DIAGNOSTICS runs = ROW_COUNT;
-        EXECUTE format('DROP TABLE gik.%I', p.partition_name);
+        PERFORM gik.drop_pack_partition(p.partition_name);
         partition_name := p.partition_name; day := p.day; bytes := p.bytes;
         RETURN NEXT;
     END LOOP;

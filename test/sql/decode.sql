@@ -229,9 +229,8 @@ SELECT pg_temp.err('SELECT gik.decode(''https://example.com/x.grib2'', 0, 100)')
 SELECT pg_temp.err('SELECT * FROM gik.decode_batch(ARRAY[NULL]::gik.ref[])') AS null_ref;
 SELECT pg_temp.err(format('SELECT * FROM gik.decode_batch(ARRAY[(%L, -1, 10)]::gik.ref[])', :'gdas')) AS negative_offset;
 SELECT pg_temp.err('SELECT gik.grid_wkb(''{{1,2},{3,4}}''::real[], ROW(''regular_ll'', 3, 2, 1, 0, 0, 2, 1, 1, 0)::gik.grid_desc)') AS wkb_shape;
--- Server files need superuser or pg_read_server_files.
-CREATE ROLE gik_decode_tester;
-GRANT USAGE ON SCHEMA gik TO gik_decode_tester;
+-- Server files need superuser or pg_read_server_files, even for gik_reader members.
+CREATE ROLE gik_decode_tester IN ROLE gik_reader;
 SET ROLE gik_decode_tester;
 SELECT pg_temp.err(format('SELECT gik.decode(%L, 0, 305744)', :'gdas')) AS not_privileged;
 RESET ROLE;

@@ -46,9 +46,8 @@ SELECT pg_temp.error_of($$SELECT gik.fetch_text('http://127.0.0.2:1/x')$$);
 SELECT pg_temp.error_of($$SELECT gik.fetch_text('https://example.com/x')$$);
 SELECT pg_temp.error_of(format('SELECT gik.fetch_text(%L)', :'mirror' || 'does-not-exist'));
 
--- Only superusers and pg_read_server_files members read server files.
-CREATE ROLE gik_test_nobody;
-GRANT USAGE ON SCHEMA gik TO gik_test_nobody;
+-- Only superusers and pg_read_server_files members read server files, even for gik_ingest members.
+CREATE ROLE gik_test_nobody IN ROLE gik_ingest;
 SET ROLE gik_test_nobody;
 SELECT gik.fetch_text('/etc/passwd');
 SELECT gik.fetch_bytes('file:///etc/passwd', 0, 10);
@@ -58,5 +57,4 @@ GRANT pg_read_server_files TO gik_test_nobody;
 SET ROLE gik_test_nobody;
 SELECT length(gik.fetch_bytes(:'mirror' || 'noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gec00.t00z.pgrb2s.0p25.f003', 0, 4));
 RESET ROLE;
-REVOKE USAGE ON SCHEMA gik FROM gik_test_nobody;
 DROP ROLE gik_test_nobody;

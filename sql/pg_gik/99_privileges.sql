@@ -1,0 +1,54 @@
+-- Privileges. Nothing in schema gik is executable or readable by PUBLIC. Two roles are granted
+-- what they need (created here when missing; roles outlive DROP EXTENSION):
+--   gik_reader  reads the catalog, decodes referenced messages, runs analytics and manifests;
+--   gik_ingest  is also a gik_reader and defines datasets, ingests, imports and removes runs.
+-- Which URLs either may fetch is decided by the superuser-only settings gik.allowed_url_prefixes
+-- and gik.allowed_addresses; server files only by superusers and pg_read_server_files members.
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'gik_reader') THEN
+        CREATE ROLE gik_reader NOLOGIN;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'gik_ingest') THEN
+        CREATE ROLE gik_ingest NOLOGIN;
+    END IF;
+    IF NOT pg_catalog.pg_has_role('gik_ingest', 'gik_reader', 'MEMBER') THEN
+        GRANT gik_reader TO gik_ingest;
+    END IF;
+END $$;
+
+REVOKE ALL ON ALL ROUTINES IN SCHEMA gik FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA gik FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA gik TO gik_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA gik TO gik_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA gik TO gik_ingest;
+GRANT USAGE ON ALL SEQUENCES IN SCHEMA gik TO gik_ingest;
+GRANT EXECUTE ON ALL ROUTINES IN SCHEMA gik TO gik_ingest;
+
+-- What readers may execute: listed by name (every overload), so a new function is not granted by accident.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = 'gik'::regnamespace
+          AND (p.proname ~ '^(ens_|grid_sum|zarr_)' OR p.proname = ANY (ARRAY[
+              -- decoding referenced messages (fetches under the URL policy)
+              'decode', 'decode_batch', 'decode_raster_wkb', 'grid', 'message_info', 'field_grid',
+              'output_grid', 'grid_lats', 'grid_lons', 'grid_wkb', 'resolve_url',
+              -- analytics
+              'accumulation_refs', 'accumulations', 'accumulate', 'exceedance', 'cover_window', 'mm_per_unit',
+              'grid_add', 'grid_sub', 'grid_mul', 'grid_clip', 'grid_band', 'bbox',
+              -- reading the catalog and manifests
+              'chunk_refs_at', 'run_refs', 'expired_partitions', 'partition_name', 'manifest', 'manifest_kerchunk',
+              'manifest_zarr3', 'manifest_variables', 'coord_at', 'bytes_reverse', 'inline_bytes',
+              -- parsing index text the caller already holds, and naming helpers
+              'parse_idx', 'parse_ecmwf_index', 'expand_url', 'step_list', 'default_index_template',
+              'member_code', 'member_from_token', 'variable_selected']))
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON ROUTINE %s TO gik_reader', f);
+    END LOOP;
+END $$;
