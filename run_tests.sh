@@ -2,7 +2,8 @@
 # Run every pg_gik test on this machine: installs dependencies, builds and installs the extensions,
 # generates a loopback mirror, starts nginx and the fault-injecting server, then runs the C unit tests,
 # pg_regress, the Python comparison tests and the TAP tests inside throwaway PostgreSQL clusters.
-# Usage: ./run_tests.sh [--only unit|regress|py|tap ...] [--keep]
+# and a 30-second libFuzzer smoke of every harness (ASan + UBSan).
+# Usage: ./run_tests.sh [--only unit|regress|py|tap|fuzz ...] [--keep]
 # GIK_TEST_ROOT, GIK_HTTP_PORT and GIK_FAULT_PORT override the work directory and ports
 # (pg_regress expected files assume the default ports).
 set -euo pipefail
@@ -95,6 +96,16 @@ if wanted tap; then
   set -e
   record tap "$(grep -cE '^\s*ok [0-9]+' "$GIK_TEST_ROOT/tap.log" || true)" \
              "$(( $(grep -cE '^\s*not ok [0-9]+' "$GIK_TEST_ROOT/tap.log" || true) + $(grep -c 'Result: FAIL' "$GIK_TEST_ROOT/tap.log" || true) ))"
+fi
+
+if wanted fuzz; then
+  set +e
+  make -s fuzz-smoke FUZZ_SECONDS=${FUZZ_SECONDS:-30} FUZZ_JOBS=2 2>&1 | tee "$GIK_TEST_ROOT/fuzz.log"
+  set -e
+  line=$(grep -E '^fuzz-smoke: [0-9]+ harnesses, [0-9]+ crashes' "$GIK_TEST_ROOT/fuzz.log" | tail -1 || true)
+  n=$(echo "$line" | grep -oE '[0-9]+ harnesses' | grep -oE '[0-9]+' || echo 0)
+  c=$(echo "$line" | grep -oE '[0-9]+ crashes' | grep -oE '[0-9]+' || echo 1)
+  record fuzz-smoke "$(( n > c ? n - c : 0 ))" "${c:-1}"
 fi
 
 echo

@@ -25,8 +25,6 @@ int			gik_retry_backoff_ms = 200;
 int			gik_max_response_mb = 256;
 int			gik_decode_threads = 2;
 int			gik_merge_gap_bytes = 0;
-char	   *gik_cache_dir = NULL;
-int			gik_cache_max_mb = 1024;
 
 void		_PG_init(void);
 
@@ -86,13 +84,6 @@ _PG_init(void)
 							"Ranges in the same file closer than this are fetched in one request.",
 							NULL, &gik_merge_gap_bytes, 0, 0, 16 * 1024 * 1024, PGC_USERSET,
 							GUC_UNIT_BYTE, NULL, NULL, NULL);
-	DefineCustomStringVariable("gik.cache_dir",
-							   "Directory of the on-disk cache of fetched GRIB messages; empty disables it.",
-							   NULL, &gik_cache_dir, "", PGC_SUSET, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("gik.cache_size",
-							"Size limit of the on-disk message cache.",
-							NULL, &gik_cache_max_mb, 1024, 1, INT_MAX / 2, PGC_SUSET,
-							GUC_UNIT_MB, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("gik");
 	gik_eccodes_log_init();

@@ -18,7 +18,5 @@ extern int	gik_retry_backoff_ms;
 extern int	gik_max_response_mb;
 extern int	gik_decode_threads;
 extern int	gik_merge_gap_bytes;
-extern char *gik_cache_dir;
-extern int	gik_cache_max_mb;
 
 #endif
