@@ -32,18 +32,11 @@ chmod -R a+rX "$WORK"
 tools/mirror-server.sh stop "$WORK/nginx" 2>/dev/null || true
 tools/mirror-server.sh start "$WORK/mirror" "$PORT" "$WORK/nginx"
 trap 'tools/mirror-server.sh stop "$WORK/nginx"' EXIT
-pgport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+pgport=$(tools/free-port.sh)
 
-export DEMO_HTTP="http://127.0.0.1:$PORT" DEMO_OUT="$OUT" DEMO_SQL="$TOP/demo/demo.sql"
+export DEMO_HTTP="http://127.0.0.1:$PORT" DEMO_OUT="$OUT" DEMO_SQL="$TOP/demo/demo.sql" DEMO_TOP="$TOP"
 pg_virtualenv -t -c "-p $pgport" bash -c '
 set -euo pipefail
-psql -qX -v ON_ERROR_STOP=1 <<SQL
-LOAD '"'"'pg_gik'"'"';
-ALTER SYSTEM SET gik.s3_endpoint = '"'"'$DEMO_HTTP'"'"';
-ALTER SYSTEM SET gik.allowed_url_prefixes = '"'"'s3://noaa-gefs-pds/,s3://ecmwf-forecasts/,$DEMO_HTTP/'"'"';
-ALTER SYSTEM SET gik.allowed_addresses = '"'"'127.0.0.1'"'"';
-SELECT pg_reload_conf();
-SQL
-sleep 0.5
+"$DEMO_TOP/tools/point-at-mirror.sh" "$DEMO_HTTP"
 psql -X -v ON_ERROR_STOP=1 -v out="$DEMO_OUT" -f "$DEMO_SQL"
 '

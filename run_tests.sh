@@ -70,7 +70,7 @@ fi
 
 if wanted regress || wanted py; then
   set +e
-  pgport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  pgport=$(tools/free-port.sh)
   pg_virtualenv -t -c "-p $pgport" -o "max_parallel_workers_per_gather=2" \
     bash test/cluster-suites.sh "${only[@]:-all}" 2>&1 | tee "$GIK_TEST_ROOT/cluster.log"
   set -e

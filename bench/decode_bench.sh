@@ -21,7 +21,7 @@ CORES=$(nproc)
 THREADS=${THREADS:-$CORES}
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { tools/free-port.sh; }
 
 make -s -j2
 $SUDO make -s install

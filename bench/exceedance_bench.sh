@@ -7,7 +7,7 @@
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${GIK_BENCH_ROOT:-/tmp/pg_gik_bench_exc}
-PORT=${GIK_BENCH_PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+PORT=${GIK_BENCH_PORT:-$("$TOP/tools/free-port.sh")}
 RUNS=${RUNS:-3}
 MIRROR=$WORK/mirror
 mkdir -p "$WORK"
@@ -25,19 +25,12 @@ gcc -O2 -o "$WORK/decode_floor" "$TOP/bench/exceedance/decode_floor.c" $(pkg-con
 "$TOP/tools/mirror-server.sh" stop "$WORK/nginx" 2>/dev/null || true
 "$TOP/tools/mirror-server.sh" start "$MIRROR" "$PORT" "$WORK/nginx"
 trap '"$TOP/tools/mirror-server.sh" stop "$WORK/nginx"' EXIT
-pgport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+pgport=$("$TOP/tools/free-port.sh")
 
 export BENCH_HTTP="http://127.0.0.1:$PORT" BENCH_MIRROR="$MIRROR" BENCH_WORK="$WORK" BENCH_TOP="$TOP" RUNS
 pg_virtualenv -t -c "-p $pgport" bash -s <<'INNER'
 set -euo pipefail
-psql -qX -v ON_ERROR_STOP=1 <<SQL
-LOAD 'pg_gik';
-ALTER SYSTEM SET gik.s3_endpoint = '$BENCH_HTTP';
-ALTER SYSTEM SET gik.allowed_url_prefixes = 's3://noaa-gefs-pds/,s3://ecmwf-forecasts/,$BENCH_HTTP/';
-ALTER SYSTEM SET gik.allowed_addresses = '127.0.0.1';
-SELECT pg_reload_conf();
-SQL
-sleep 0.5
+"$BENCH_TOP/tools/point-at-mirror.sh" "$BENCH_HTTP"
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pg_gik" \
   -c "SELECT gik.ingest_run('gefs_0p25', '2025-10-01 00:00+00', steps => gik.step_list('0-24/6'))" \
   -c "SELECT gik.ingest_run('ecmwf_ens_0p25', '2025-10-01 00:00+00', steps => '{0,24}')" >/dev/null

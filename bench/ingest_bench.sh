@@ -6,7 +6,7 @@
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${GIK_BENCH_ROOT:-/tmp/pg_gik_bench}
-PORT=${GIK_BENCH_PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+PORT=${GIK_BENCH_PORT:-$("$TOP/tools/free-port.sh")}
 MIRROR=$WORK/mirror
 RUN=noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25
 
@@ -24,19 +24,12 @@ chmod a+rx "$(dirname "$BIGIDX")"; chmod a+r "$BIGIDX"
 "$TOP/tools/mirror-server.sh" stop "$WORK/nginx" 2>/dev/null || true
 "$TOP/tools/mirror-server.sh" start "$MIRROR" "$PORT" "$WORK/nginx"
 trap '"$TOP/tools/mirror-server.sh" stop "$WORK/nginx"' EXIT
-pgport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+pgport=$("$TOP/tools/free-port.sh")
 
-export BENCH_HTTP="http://127.0.0.1:$PORT" BENCH_RUN="$RUN" BENCH_MIRROR="$MIRROR" BIGIDX
+export BENCH_HTTP="http://127.0.0.1:$PORT" BENCH_RUN="$RUN" BENCH_MIRROR="$MIRROR" BENCH_TOP="$TOP" BIGIDX
 pg_virtualenv -t -c "-p $pgport" bash -s <<'INNER'
 set -euo pipefail
-psql -qX -v ON_ERROR_STOP=1 <<SQL
-LOAD 'pg_gik';
-ALTER SYSTEM SET gik.s3_endpoint = '$BENCH_HTTP';
-ALTER SYSTEM SET gik.allowed_url_prefixes = 's3://noaa-gefs-pds/,$BENCH_HTTP/';
-ALTER SYSTEM SET gik.allowed_addresses = '127.0.0.1';
-SELECT pg_reload_conf();
-SQL
-sleep 0.5
+"$BENCH_TOP/tools/point-at-mirror.sh" "$BENCH_HTTP"
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pg_gik"
 ms() { psql -qXAt -v ON_ERROR_STOP=1 -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1; }
 

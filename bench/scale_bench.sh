@@ -11,7 +11,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 export DAYS=${1:-${DAYS:-365}}
 export PROBE_DAYS=${BENCH_PROBE_DAYS:-30}
 export TOP
-pgport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+pgport=$("$TOP/tools/free-port.sh")
 
 pg_virtualenv -t -c "-p $pgport" -o "shared_buffers=512MB" -o "max_wal_size=8GB" -o "checkpoint_timeout=30min" \
   -o "maintenance_work_mem=256MB" -o "work_mem=64MB" bash -s <<'INNER'

@@ -8,14 +8,7 @@
 set -euo pipefail
 PSQL=(psql -X -q -v ON_ERROR_STOP=1 -At)
 
-"${PSQL[@]}" <<SQL
-LOAD 'pg_gik';
-ALTER SYSTEM SET gik.s3_endpoint = '$GIK_HTTP';
-ALTER SYSTEM SET gik.allowed_url_prefixes = 's3://noaa-gefs-pds/,s3://ecmwf-forecasts/,$GIK_HTTP/';
-ALTER SYSTEM SET gik.allowed_addresses = '127.0.0.1';
-SELECT pg_reload_conf();
-SQL
-sleep 0.5
+"$(dirname "$0")/../../tools/point-at-mirror.sh" "$GIK_HTTP"
 "${PSQL[@]}" <<'SQL'
 CREATE EXTENSION IF NOT EXISTS pg_gik;
 CREATE TABLE bench_list (dataset text, path text, byte_offset int8, byte_length int8, ord serial);
