@@ -49,6 +49,36 @@ def scalar(conn, sql, params=None):
     return rows[0][0] if rows else None
 
 
+def pg_error(conn, sql, params=None):
+    """The psycopg2 error of a statement expected to fail."""
+    with pytest.raises(psycopg2.Error) as exc:
+        query(conn, sql, params)
+    return exc.value
+
+
+def error_of(conn, sql, params=None):
+    """(sqlstate, message, detail) of a statement expected to fail."""
+    e = pg_error(conn, sql, params)
+    return e.pgcode, e.diag.message_primary, e.diag.message_detail or ""
+
+
+def grib_keys(path, keys):
+    """A tuple of the given ecCodes keys for every message of a local GRIB file (ecCodes as the reader)."""
+    import eccodes
+    out = []
+    with open(path, "rb") as f:
+        while True:
+            h = eccodes.codes_grib_new_from_file(f)
+            if h is None:
+                break
+            try:
+                out.append(tuple(eccodes.codes_get(h, k, ktype=int) if k in ("offset", "totalLength")
+                                 else eccodes.codes_get(h, k) for k in keys))
+            finally:
+                eccodes.codes_release(h)
+    return out
+
+
 def mirror_path(url):
     """Local path of an s3:// URL in the loopback mirror."""
     assert url.startswith("s3://"), url

@@ -23,7 +23,7 @@ import numpy as np
 import psycopg2
 import pytest
 
-from conftest import FAULT, HTTP, MIRROR, connect, mirror_path, query, scalar
+from conftest import FAULT, HTTP, MIRROR, connect, grib_keys, mirror_path, pg_error, query, scalar
 
 FIXTURES = {
     # relative path under mirror/fixtures: what it is
@@ -81,15 +81,7 @@ def grid(conn, url, off, length, lon="source", box=None):
 
 def messages(path):
     """(offset, length) of every message in a local GRIB file, per ecCodes."""
-    out = []
-    with open(path, "rb") as f:
-        while True:
-            h = ec.codes_grib_new_from_file(f)
-            if h is None:
-                break
-            out.append((int(ec.codes_get(h, "offset", ktype=int)), int(ec.codes_get(h, "totalLength"))))
-            ec.codes_release(h)
-    return out
+    return grib_keys(path, ("offset", "totalLength"))
 
 
 def eccodes_message(data):
@@ -475,17 +467,11 @@ def test_east_africa_same_coordinates(conn):
 
 # ---------------------------------------------------------------- stale references and corrupt messages
 
-def error_of(conn, sql, params=None):
-    with pytest.raises(psycopg2.Error) as e:
-        query(conn, sql, params)
-    return e.value
-
-
 def test_stale_offsets_and_lengths(conn):
     url = f"{HTTP}/fixtures/grib-rs/20240101000000-0h-oper-fc.grib2.0-10"
     for off, length in [(1, 205483), (205483 + 7, 222120), (0, 205482), (0, 205484), (205483, 222120 + 224),
                         (427603, 223), (427600, 224)]:
-        e = error_of(conn, "SELECT gik.decode(%s, %s, %s)", (url, off, length))
+        e = pg_error(conn, "SELECT gik.decode(%s, %s, %s)", (url, off, length))
         assert e.pgcode == "XX001"
         assert f'bytes {off}-{off + length - 1} of "{url}"' in e.pgerror
         assert "stale" in e.diag.message_hint
@@ -520,7 +506,7 @@ def test_file_replaced_after_ingestion(conn, scratch):
                 info = eccodes_message(f.read(length))
             assert_same_grid(got, expected_grid(info)[2])
             continue
-        e = error_of(conn, "SELECT gik.decode(%s, %s, %s)", (url, off, length))
+        e = pg_error(conn, "SELECT gik.decode(%s, %s, %s)", (url, off, length))
         assert f'"{url}"' in e.pgerror and f"bytes {off}-{off + length - 1}" in e.pgerror, e.pgerror
         errors += 1
     assert errors >= 30
@@ -529,14 +515,14 @@ def test_file_replaced_after_ingestion(conn, scratch):
     tmp.write_bytes(blob[17:] + blob[:17])
     os.replace(tmp, dst)
     for off, length in refs:
-        e = error_of(conn, "SELECT gik.decode(%s, %s, %s)", (url, off, length))
+        e = pg_error(conn, "SELECT gik.decode(%s, %s, %s)", (url, off, length))
         assert "are not one GRIB message" in e.pgerror and f"bytes {off}-{off + length - 1}" in e.pgerror
     tmp.write_bytes(blob[:1000])
     os.replace(tmp, dst)
-    e = error_of(conn, "SELECT gik.decode(%s, %s, %s)", (url, refs[-1][0], refs[-1][1]))
+    e = pg_error(conn, "SELECT gik.decode(%s, %s, %s)", (url, refs[-1][0], refs[-1][1]))
     assert url in e.pgerror
     # a batch over the replaced file fails the same way
-    e = error_of(conn, "SELECT count(*) FROM gik.decode_batch(%s::gik.ref[])",
+    e = pg_error(conn, "SELECT count(*) FROM gik.decode_batch(%s::gik.ref[])",
                  ([f"({url},{o},{n})" for o, n in refs[5:8]],))
     assert url in e.pgerror
     assert scalar(conn, "SELECT 1") == 1
@@ -586,7 +572,7 @@ def test_corrupt_messages(conn, scratch):
             path = scratch / "corrupt.grib2"
             path.write_bytes(bad)
             url = scratch_url(path)
-            e = error_of(conn, "SELECT gik.decode(%s, 0, %s)", (url, len(bad)))
+            e = pg_error(conn, "SELECT gik.decode(%s, 0, %s)", (url, len(bad)))
             assert e.pgcode == "XX001", (kind, what, e.pgerror)
             assert f'bytes 0-{len(bad) - 1} of "{url}"' in e.pgerror, (kind, what, e.pgerror)
             assert scalar(conn, "SELECT 1") == 1
@@ -598,7 +584,7 @@ def test_corrupt_messages(conn, scratch):
     msg[p5 + 5:p5 + 9] = struct.pack(">I", coded - 120)
     path = scratch / "corrupt.grib2"
     path.write_bytes(bytes(msg))
-    e = error_of(conn, "SELECT gik.decode(%s, 0, %s)", (scratch_url(path), len(msg)))
+    e = pg_error(conn, "SELECT gik.decode(%s, 0, %s)", (scratch_url(path), len(msg)))
     assert "disagree" in e.diag.message_detail
     assert scalar(conn, "SELECT pg_backend_pid()") == pid
 
@@ -798,7 +784,7 @@ def test_batch_threads_and_connections(conn):
 
 def test_batch_error_names_reference(conn):
     url = f"{HTTP}/fixtures/grib-rs/20240101000000-0h-oper-fc.grib2.0-10"
-    e = error_of(conn, "SELECT count(*) FROM gik.decode_batch(%s::gik.ref[])",
+    e = pg_error(conn, "SELECT count(*) FROM gik.decode_batch(%s::gik.ref[])",
                  ([f"({url},0,205483)", f"({url},427603,225)"],))
     assert f'bytes 427603-427827 of "{url}"' in e.pgerror
     assert scalar(conn, "SELECT 1") == 1

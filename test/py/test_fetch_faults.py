@@ -3,10 +3,9 @@ import json
 import time
 import urllib.request
 
-import psycopg2
 import pytest
 
-from conftest import FAULT, HTTP, MIRROR, connect, query, scalar
+from conftest import FAULT, HTTP, MIRROR, error_of, query, scalar
 
 IDX = "noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep01.t00z.pgrb2s.0p25.f006.idx"
 GRIB = "noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep01.t00z.pgrb2s.0p25.f006"
@@ -30,14 +29,6 @@ def fast_retries(db):
     with db.cursor() as cur:
         cur.execute("SET gik.retry_backoff = '10ms'; SET gik.fetch_retries = 2")
     return db
-
-
-def error_of(conn, sql, params=None):
-    """The (sqlstate, message, detail) of a statement expected to fail."""
-    with pytest.raises(psycopg2.Error) as exc:
-        query(conn, sql, params)
-    e = exc.value
-    return e.pgcode, e.diag.message_primary, e.diag.message_detail or ""
 
 
 def test_500_then_ok_is_retried(fast_retries):

@@ -4,11 +4,10 @@ import shutil
 import threading
 import urllib.request
 
-import eccodes
 import psycopg2
 import pytest
 
-from conftest import FAULT, HTTP, MIRROR, connect, mirror_path, query, scalar
+from conftest import FAULT, HTTP, MIRROR, connect, grib_keys, mirror_path, query, scalar
 
 GEFS_RUN = "noaa-gefs-pds/gefs.20251001"
 TEMPLATE = "{base}/gefs.{{date}}/{{cycle}}/atmos/pgrb2sp25/{{member}}.t{{cycle}}z.pgrb2s.0p25.f{{step3}}"
@@ -16,19 +15,7 @@ TEMPLATE = "{base}/gefs.{{date}}/{{cycle}}/atmos/pgrb2sp25/{{member}}.t{{cycle}}
 
 def eccodes_messages(path):
     """(offset, totalLength, shortName, stepRange, number) of every message in a GRIB file, read by ecCodes."""
-    out = []
-    with open(path, "rb") as f:
-        while True:
-            h = eccodes.codes_grib_new_from_file(f)
-            if h is None:
-                break
-            try:
-                out.append((eccodes.codes_get(h, "offset"), eccodes.codes_get(h, "totalLength"),
-                            eccodes.codes_get(h, "shortName"), eccodes.codes_get(h, "stepRange"),
-                            eccodes.codes_get(h, "number")))
-            finally:
-                eccodes.codes_release(h)
-    return out
+    return grib_keys(path, ("offset", "totalLength", "shortName", "stepRange", "number"))
 
 
 def scratch_dataset(db, name, base_url, steps="0-24/6", members="{0,1,2}"):

@@ -22,7 +22,7 @@ import psycopg2
 import pytest
 
 from conftest import HTTP, MIRROR, connect, mirror_path, query, scalar
-from test_decode import make_message
+from test_decode import make_message, messages
 
 gdal = pytest.importorskip("osgeo.gdal")
 gdal.UseExceptions()
@@ -89,19 +89,6 @@ def gdal_read(tmp_path, data, name="m.grib2"):
     gt = ds.GetGeoTransform()
     ds = None
     return gt, arr
-
-
-def messages(path):
-    import eccodes as ec
-    out = []
-    with open(path, "rb") as f:
-        while True:
-            h = ec.codes_grib_new_from_file(f)
-            if h is None:
-                break
-            out.append((int(ec.codes_get(h, "offset", ktype=int)), int(ec.codes_get(h, "totalLength"))))
-            ec.codes_release(h)
-    return out
 
 
 def gdal_cases(conn):

@@ -6,7 +6,7 @@ import re
 import psycopg2
 import pytest
 
-from conftest import HTTP, FAULT, connect, query, scalar
+from conftest import FAULT, HTTP, connect, error_of, query, scalar
 
 TEMPLATE = "{base}/gefs.{{date}}/{{cycle}}/atmos/pgrb2sp25/{{member}}.t{{cycle}}z.pgrb2s.0p25.f{{step3}}"
 GRIB = "noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep01.t00z.pgrb2s.0p25.f006"
@@ -45,14 +45,6 @@ def as_role(roles):
     yield open_as
     for c in conns:
         c.close()
-
-
-def error_of(conn, sql, params=None):
-    """(sqlstate, message, detail) of a statement expected to fail."""
-    with pytest.raises(psycopg2.Error) as exc:
-        query(conn, sql, params)
-    e = exc.value
-    return e.pgcode, e.diag.message_primary, e.diag.message_detail or ""
 
 
 def first_message(conn):
