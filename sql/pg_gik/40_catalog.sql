@@ -176,6 +176,22 @@ JOIN gik.time_window w ON w.window_id = u.window_id;
 COMMENT ON VIEW gik.chunk_ref IS
 'One row per chunk reference (url, byte_offset, byte_length) with its normalised keys, for the current version of every run. Filter on dataset and init_time to use partition pruning.';
 
+-- A dataset's row by name, or the error every function gives for an unknown name.
+CREATE FUNCTION gik.dataset_named(p_name text) RETURNS gik.dataset
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d gik.dataset;
+BEGIN
+    SELECT * INTO d FROM gik.dataset x WHERE x.name = p_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('dataset "%s" does not exist', p_name),
+            HINT = 'See gik.dataset for the defined datasets, or define one with gik.define_dataset().';
+    END IF;
+    RETURN d;
+END $$;
+COMMENT ON FUNCTION gik.dataset_named(text) IS 'The gik.dataset row of a name; raises undefined_object (42704) for an unknown name.';
+
 -- Name of the day partition of a dataset.
 CREATE FUNCTION gik.partition_name(dataset_id smallint, day date) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE

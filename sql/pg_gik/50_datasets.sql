@@ -137,10 +137,7 @@ DECLARE
     src gik.dataset;
     id  smallint;
 BEGIN
-    SELECT * INTO src FROM gik.dataset d WHERE d.name = clone_dataset.source;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('dataset "%s" does not exist', source);
-    END IF;
+    src := gik.dataset_named(clone_dataset.source);
     INSERT INTO gik.dataset (name, description, index_format, cycles, steps, variables, accumulated_params, members,
                              precip_variable, precip_level, retention)
     VALUES (clone_dataset.name, src.description, src.index_format, src.cycles, src.steps,

@@ -97,12 +97,7 @@ DECLARE
     new_ver    int;
     bad        record;
 BEGIN
-    SELECT * INTO d FROM gik.dataset WHERE name = p_dataset;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('dataset "%s" does not exist', p_dataset),
-            HINT = 'See gik.dataset for the defined datasets, or define one with gik.define_dataset().';
-    END IF;
+    d := gik.dataset_named(p_dataset);
     IF p_init IS NULL OR date_trunc('hour', p_init) <> p_init
        OR NOT extract(hour FROM p_init AT TIME ZONE 'UTC')::smallint = ANY (d.cycles) THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',

@@ -206,11 +206,7 @@ DECLARE
     missing   text;
     bad       record;
 BEGIN
-    SELECT * INTO d FROM gik.dataset x WHERE x.name = p_dataset;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('dataset "%s" does not exist', p_dataset),
-            HINT = 'See gik.dataset for the defined datasets.';
-    END IF;
+    d := gik.dataset_named(p_dataset);
     IF url_style IS NULL OR url_style NOT IN ('s3', 'http') THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = format('invalid url_style "%s"', url_style),
             HINT = 'Use ''s3'' for the stored URLs or ''http'' for the URLs gik.resolve_url() gives.';

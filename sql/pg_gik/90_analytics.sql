@@ -83,11 +83,7 @@ DECLARE
     w       record;
     found_n int;
 BEGIN
-    SELECT * INTO d FROM gik.dataset WHERE name = accumulation_refs.dataset;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('dataset "%s" does not exist', accumulation_refs.dataset);
-    END IF;
+    d := gik.dataset_named(accumulation_refs.dataset);
     IF window_start IS NULL OR window_end IS NULL OR window_end <= window_start THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('invalid accumulation window [%s, %s] h', window_start, window_end),

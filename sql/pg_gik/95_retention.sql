@@ -72,12 +72,7 @@ DECLARE
     boundary timestamptz;
     p        record;
 BEGIN
-    SELECT d.dataset_id INTO id FROM gik.dataset d WHERE d.name = drop_runs_before.dataset;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('dataset "%s" does not exist', drop_runs_before.dataset),
-            HINT = 'See gik.dataset for the defined datasets.';
-    END IF;
+    id := (gik.dataset_named(drop_runs_before.dataset)).dataset_id;
     IF drop_runs_before.cutoff IS NULL OR NOT isfinite(drop_runs_before.cutoff) THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = 'the cutoff of gik.drop_runs_before must be a finite time',
@@ -122,11 +117,8 @@ DECLARE
     n_parts     int := 0;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    IF apply_retention.dataset IS NOT NULL
-       AND NOT EXISTS (SELECT FROM gik.dataset d WHERE d.name = apply_retention.dataset) THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('dataset "%s" does not exist', apply_retention.dataset),
-            HINT = 'See gik.dataset for the defined datasets.';
+    IF apply_retention.dataset IS NOT NULL THEN
+        PERFORM gik.dataset_named(apply_retention.dataset);
     END IF;
     SELECT array_agg(e.dataset ORDER BY e.dataset, e.day), array_agg(e.day ORDER BY e.dataset, e.day)
     INTO names, days

@@ -90,12 +90,7 @@ DECLARE
     i        int;
     busy     bool;
 BEGIN
-    SELECT * INTO d FROM gik.dataset x WHERE x.name = latest_runs.dataset;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('dataset "%s" does not exist', latest_runs.dataset),
-            HINT = 'See gik.dataset for the defined datasets.';
-    END IF;
+    d := gik.dataset_named(latest_runs.dataset);
     IF as_of IS NULL OR lookback IS NULL OR lookback <= interval '0' OR recheck IS NULL
        OR max_attempts IS NULL OR max_attempts < 1 OR retry_after IS NULL OR retry_after < interval '0' THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -205,11 +200,7 @@ DECLARE
     id int;
     lid bigint;
 BEGIN
-    SELECT d.dataset_id INTO id FROM gik.dataset d WHERE d.name = ingest_log_open.dataset;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('dataset "%s" does not exist', ingest_log_open.dataset);
-    END IF;
+    id := (gik.dataset_named(ingest_log_open.dataset)).dataset_id;
     INSERT INTO gik.ingest_log (call_id, call_pos, call_runs, dataset_id, init_time, reason, status,
                                 version_before, files_expected)
     VALUES (ingest_log_open.call_id, ingest_log_open.call_pos, ingest_log_open.call_runs, id,
@@ -321,11 +312,7 @@ BEGIN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
             MESSAGE = format('max_runs must be at least 1, not %s', coalesce(max_runs::text, 'NULL'));
     END IF;
-    IF NOT EXISTS (SELECT FROM gik.dataset d WHERE d.name = ingest_latest.dataset) THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('dataset "%s" does not exist', ingest_latest.dataset),
-            HINT = 'See gik.dataset for the defined datasets.';
-    END IF;
+    PERFORM gik.dataset_named(ingest_latest.dataset);
     call := nextval('gik.ingest_call_seq');
     BEGIN
         SELECT array_agg(c.init_time ORDER BY c.init_time DESC) FILTER (WHERE c.action = 'ingest'),
