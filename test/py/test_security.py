@@ -103,6 +103,12 @@ def test_ingest_role_runs_the_whole_cycle(db, as_role):
     assert scalar(reader, "SELECT count(*) FROM gik.chunk_ref WHERE dataset = 'gefs_sec'") == refs
     assert scalar(reader, "SELECT cardinality(gik.decode(r.url, r.byte_offset, r.byte_length)) FROM gik.chunk_ref r"
                           " WHERE dataset = 'gefs_sec' ORDER BY file_id, byte_offset LIMIT 1") > 0
+    # the pg_cron entry points, as that role: nothing new to ingest, nothing expired, no failure logged
+    query(ing, "CALL gik.ingest_latest('gefs_sec', as_of => '2025-10-01 12:00+00', lookback => '12 hours')")
+    query(ing, "CALL gik.apply_retention('gefs_sec')")
+    assert scalar(reader, "SELECT count(*) FROM gik.ingest_log l JOIN gik.dataset d USING (dataset_id)"
+                          " WHERE d.name = 'gefs_sec' AND l.status = 'failed'") == 0
+    assert scalar(reader, "SELECT count(*) FROM gik.chunk_ref WHERE dataset = 'gefs_sec'") == refs
     dropped = query(ing, "SELECT partition_name FROM gik.drop_runs_before('gefs_sec', '2025-10-02 00:00+00')")
     assert len(dropped) == 1 and re.fullmatch(r"chunk_pack_\d+_20251001", dropped[0][0])
     assert scalar(ing, "SELECT gik.drop_dataset('gefs_sec')") is True
