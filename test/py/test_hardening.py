@@ -144,7 +144,7 @@ def test_memory_flat_over_1000_failed_calls(db, kind, sql, args):
     assert grown < 2048, f"{kind}: backend anonymous memory grew by {grown} kB over 1000 failed calls"
 
 
-def test_memory_flat_over_10000_decodes(db):
+def test_memory_flat_over_10000_decodes_of_ingested_references(db):
     """10,000 successful gik.decode calls (2 m temperature, 1 degree: 65,160 values each) in 10 statements of
     1,000, cycling over 15 references (3 members x 5 steps), half of them with a longitude convention and a
     region: after a warm-up, the backend's anonymous memory stays flat."""
