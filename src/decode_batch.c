@@ -38,7 +38,7 @@ typedef struct DecodeTask
 	size_t		len;
 	const GikDecodeOptions *opts;
 	GikDecoded	dec;
-	int			err;
+	GikDecodeStatus status;
 	char		errbuf[256];
 } DecodeTask;
 
@@ -83,7 +83,7 @@ decode_task(void *arg)
 {
 	DecodeTask *t = (DecodeTask *) arg;
 
-	t->err = gik_decode_message(t->bytes, t->len, t->opts, &t->dec, t->errbuf, sizeof(t->errbuf));
+	t->status = gik_decode_message(t->bytes, t->len, t->opts, &t->dec, t->errbuf, sizeof(t->errbuf));
 }
 
 /* Free a finished task's output (pool discard callback). */
@@ -264,13 +264,13 @@ collect_decoded(BatchState *st, long wait_ms)
 	{
 		st->decoding--;
 		wait_ms = 0;
-		if (t->err)
+		if (t->status != GIK_DECODE_OK)
 		{
 			char		why[256];
 
 			strlcpy(why, t->errbuf, sizeof(why));
 			gik_decoded_free(&t->dec);
-			gik_raise_decode_error(t->msg->url, t->msg->offset, t->msg->length, why);
+			gik_raise_decode_error(t->msg->url, t->msg->offset, t->msg->length, t->status, why);
 		}
 		st->ready[st->ready_tail++] = t->msg;
 	}

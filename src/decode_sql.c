@@ -141,14 +141,32 @@ gik_grid_desc_datum(TupleDesc tupdesc, const GikDecoded *dec)
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), v, n));
 }
 
-/* Raise the error of a failed decode, naming the URL and byte range. */
+/*
+ * Raise the error of a failed decode, naming the URL and byte range. The one place that maps
+ * decode statuses to SQLSTATEs: corrupt data XX001, an unsupported grid 0A000, memory 53200.
+ */
 void
-gik_raise_decode_error(const char *url, int64 offset, int64 length, const char *why)
+gik_raise_decode_error(const char *url, int64 offset, int64 length, GikDecodeStatus status, const char *why)
 {
-	ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+	int			code;
+
+	switch (status)
+	{
+		case GIK_DECODE_UNSUPPORTED:
+			code = ERRCODE_FEATURE_NOT_SUPPORTED;
+			break;
+		case GIK_DECODE_OUT_OF_MEMORY:
+			code = ERRCODE_OUT_OF_MEMORY;
+			break;
+		default:
+			code = ERRCODE_DATA_CORRUPTED;
+			break;
+	}
+	ereport(ERROR, (errcode(code),
 					errmsg("could not decode bytes " INT64_FORMAT "-" INT64_FORMAT " of \"%s\"",
 						   offset, offset + length - 1, url),
 					errdetail("%s", why)));
+	pg_unreachable();
 }
 
 /* Fetch one referenced message, check its framing and decode it; raises on any failure. */
@@ -157,7 +175,7 @@ fetch_and_decode(FunctionCallInfo fcinfo, const GikDecodeOptions *opts, GikDecod
 {
 	GikFetch	f = {0};
 	char		errbuf[256];
-	int			err;
+	GikDecodeStatus status;
 
 	f.url = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	f.mode = GIK_FETCH_RANGE;
@@ -165,11 +183,11 @@ fetch_and_decode(FunctionCallInfo fcinfo, const GikDecodeOptions *opts, GikDecod
 	f.length = PG_GETARG_INT64(2);
 	gik_fetch_one(&f);
 	gik_check_grib_range(f.url, f.offset, (const unsigned char *) f.data, (size_t) f.size);
-	err = gik_decode_message(f.data, (size_t) f.size, opts, dec, errbuf, sizeof(errbuf));
+	status = gik_decode_message(f.data, (size_t) f.size, opts, dec, errbuf, sizeof(errbuf));
 	gik_eccodes_log_flush();
 	pfree(f.data);
-	if (err)
-		gik_raise_decode_error(f.url, f.offset, f.length, errbuf);
+	if (status != GIK_DECODE_OK)
+		gik_raise_decode_error(f.url, f.offset, f.length, status, errbuf);
 }
 
 /* gik.decode(url, byte_offset, byte_length, lon, region): one message as real[] [nj][ni], north-up. */

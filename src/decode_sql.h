@@ -19,7 +19,8 @@ extern ArrayType *gik_float_array(const float *values, size_t n, long nj, long n
 /* gik.grid_desc row for a decoded message. */
 extern Datum gik_grid_desc_datum(TupleDesc tupdesc, const GikDecoded *dec);
 
-/* Raise a decode error naming the URL and byte range. */
-extern void gik_raise_decode_error(const char *url, int64 offset, int64 length, const char *why);
+/* Raise the error of a failed decode (status not GIK_DECODE_OK) naming the URL and byte range. */
+extern void gik_raise_decode_error(const char *url, int64 offset, int64 length,
+								   GikDecodeStatus status, const char *why) pg_attribute_noreturn();
 
 #endif

@@ -6,14 +6,20 @@
 #include <stddef.h>
 
 #include "core/grib_meta.h"
+#include "core/grib_sanity.h"
 #include "core/grid.h"
 
-/*
- * Most values one message may decode to: 2^27, five times the largest operational grids
- * (MRMS 0.01 degree CONUS, 24.5 million points). A corrupt or hostile message can claim
- * billions of points in a few bytes; refusing it early keeps ecCodes from allocating them.
- */
-#define GIK_DECODE_MAX_VALUES ((size_t) 1 << 27)
+/* Most values one message may decode to (see grib_sanity.h). */
+#define GIK_DECODE_MAX_VALUES ((size_t) GIK_GRIB_MAX_POINTS)
+
+/* Outcome of a decode; the SQL glue maps each to one SQLSTATE (gik_raise_decode_error). */
+typedef enum GikDecodeStatus
+{
+	GIK_DECODE_OK = 0,
+	GIK_DECODE_CORRUPT,			/* malformed message, or ecCodes could not decode it; also region errors */
+	GIK_DECODE_UNSUPPORTED,		/* a region or longitude convention on a grid other than regular lat/lon */
+	GIK_DECODE_OUT_OF_MEMORY
+} GikDecodeStatus;
 
 /* What to decode and how to lay it out. */
 typedef struct GikDecodeOptions
@@ -38,9 +44,10 @@ typedef struct GikDecoded
  * Decode msg[0..len) (one complete GRIB message, already checked) with options.
  * Missing points (bitmap or missing-value management) become NaN. Regions and
  * longitude conventions need a regular lat/lon grid; without them any grid decodes.
- * Returns 0, or non-zero with a full sentence in errbuf.
+ * The message is checked with gik_grib_sane first, and ecCodes runs under the assertion guard.
+ * Returns GIK_DECODE_OK, or another status with a full sentence in errbuf.
  */
-extern int	gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
+extern GikDecodeStatus gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 							   GikDecoded *out, char *errbuf, size_t errlen);
 
 /* Free what gik_decode_message allocated. */

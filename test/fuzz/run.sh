@@ -5,7 +5,8 @@
 # smoke:  replay, then each harness for SECONDS from the committed seeds only (fixed -seed).
 # replay: run the regression inputs, the seeds and, for decode, every GRIB message in test/data once.
 # report: print the table of the last run from WORK/logs only.
-# Crash, leak, timeout and OOM inputs go to WORK/crashes/<harness>/; logs to WORK/logs/.
+# Crash, leak, timeout and OOM inputs go to WORK/crashes/<harness>/ (those of earlier runs to
+# WORK/crashes-earlier/<harness>/); logs to WORK/logs/.
 # The last line is "fuzz-smoke: N harnesses, M crashes" (or fuzz:/fuzz-replay:); exit status 1 on any crash.
 set -uo pipefail
 mode=${1:?fuzz|smoke|replay}; work=${2:?work dir}; seconds=${3:?seconds}; jobs=${4:?jobs}; shift 4
@@ -77,6 +78,10 @@ fuzz_one() {
 run_harness() {
   local h=$1 rc=0
   rm -f "$work/logs/$h.log"
+  # each run reports its own crashes: earlier artifacts move to WORK/crashes-earlier/<harness>/
+  if [ -n "$(ls -A "$work/crashes/$h" 2>/dev/null)" ]; then
+    mkdir -p "$work/crashes-earlier/$h" && mv "$work/crashes/$h"/* "$work/crashes-earlier/$h/"
+  fi
   mkdir -p "$work/crashes/$h"
   replay_one "$h" || rc=$?
   if [ "$mode" != replay ] && [ $rc -eq 0 ]; then fuzz_one "$h" || rc=$?; fi

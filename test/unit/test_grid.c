@@ -27,7 +27,7 @@ static const char *data_dir;
 /* The grids of the brief: GEFS/GFS 0.25 and 0.5, ECMWF 0.25 and 0.4, GFS-Wave Atlantic 0.16. */
 static GikGrid gefs25, ecmwf25, ecmwf40, gefs50, gfswave;
 
-/* A GikGrid as gik_meta_from_handle fills it. */
+/* A GikGrid as gik_meta_read fills it. */
 static GikGrid
 make_grid(const char *type, long ni, long nj, double lat_first, double lon_first,
 		  double lat_last, double lon_last, double di, double dj, long mode)
@@ -741,7 +741,7 @@ test_real_file(const char *relpath, long mode, const GikBox *boxes, int nboxes, 
 	}
 	if (mode != 0)
 		set_scanning_mode(h, mode);
-	gik_meta_from_handle(h, &meta);
+	gik_meta_read(h, &meta, true);
 	pts.n = (size_t) (meta.grid.ni * meta.grid.nj);
 	pts.lat = test_alloc(sizeof(double) * pts.n);
 	pts.lon = test_alloc(sizeof(double) * pts.n);
