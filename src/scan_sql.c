@@ -100,7 +100,7 @@ describe_or_raise(const char *url, int64 offset, const unsigned char *msg, size_
 
 	gik_eccodes_log_flush();
 	if (err)
-		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+		ereport(ERROR, (errcode(err == CODES_NOT_IMPLEMENTED ? ERRCODE_FEATURE_NOT_SUPPORTED : ERRCODE_DATA_CORRUPTED),
 						errmsg("could not read GRIB message at bytes " INT64_FORMAT "-" INT64_FORMAT " of \"%s\"",
 							   offset, offset + (int64) len - 1, url),
 						errdetail("%s", errbuf)));

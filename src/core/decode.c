@@ -106,8 +106,15 @@ gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 	size_t		n;
 
 	memset(out, 0, sizeof(*out));
-	if (!gik_grib_sane(msg, len, errbuf, errlen))
-		return GIK_DECODE_CORRUPT;
+	switch (gik_grib_sane(msg, len, errbuf, errlen))
+	{
+		case GIK_SANE_OK:
+			break;
+		case GIK_SANE_UNSUPPORTED:
+			return GIK_DECODE_UNSUPPORTED;
+		default:
+			return GIK_DECODE_CORRUPT;
+	}
 	if (!gik_eccodes_guarded(values_call, &c, what, sizeof(what)))
 	{
 		c.status = GIK_DECODE_CORRUPT;

@@ -131,8 +131,15 @@ gik_meta_from_message(const void *msg, size_t len, GikMeta *meta, char *errbuf, 
 	char		what[200];
 	bool		finished;
 
-	if (!gik_grib_sane(msg, len, errbuf, errlen))
-		return CODES_INVALID_MESSAGE;
+	switch (gik_grib_sane(msg, len, errbuf, errlen))
+	{
+		case GIK_SANE_OK:
+			break;
+		case GIK_SANE_UNSUPPORTED:
+			return CODES_NOT_IMPLEMENTED;
+		default:
+			return CODES_INVALID_MESSAGE;
+	}
 	finished = gik_eccodes_guarded(meta_call, &c, what, sizeof(what));
 	if (c.h)
 		codes_handle_delete(c.h);

@@ -12,13 +12,20 @@
  */
 #define GIK_GRIB_MAX_POINTS 100000000L
 
+typedef enum GikSanity
+{
+	GIK_SANE_OK = 0,
+	GIK_SANE_CORRUPT,			/* structure inconsistent: ecCodes would misbehave */
+	GIK_SANE_UNSUPPORTED		/* valid perhaps, but a kind ecCodes cannot read safely (GRIB1 second order) */
+} GikSanity;
+
 /*
  * Check msg[0..len), one framed GRIB message (gik_grib_check), from its bytes: sections lie
  * within the message, point counts are bounded and agree (grid, bitmap, coded values), and
  * the data section holds what its packing needs. ecCodes 2.28 trusts these and reads past
  * the message, overruns its buffers or allocates gigabytes when they are wrong.
- * Returns true when sane, else false with a full sentence in errbuf.
+ * Returns GIK_SANE_OK, else another status with a full sentence in errbuf.
  */
-extern bool gik_grib_sane(const unsigned char *msg, size_t len, char *errbuf, size_t errlen);
+extern GikSanity gik_grib_sane(const unsigned char *msg, size_t len, char *errbuf, size_t errlen);
 
 #endif
