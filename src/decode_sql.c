@@ -177,12 +177,7 @@ fetch_and_decode(FunctionCallInfo fcinfo, const GikDecodeOptions *opts, GikDecod
 	char		errbuf[256];
 	GikDecodeStatus status;
 
-	f.url = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	f.mode = GIK_FETCH_RANGE;
-	f.offset = PG_GETARG_INT64(1);
-	f.length = PG_GETARG_INT64(2);
-	gik_fetch_one(&f);
-	gik_check_grib_range(f.url, f.offset, (const unsigned char *) f.data, (size_t) f.size);
+	gik_fetch_message_arg(fcinfo, &f);
 	status = gik_decode_message(f.data, (size_t) f.size, opts, dec, errbuf, sizeof(errbuf));
 	gik_eccodes_log_flush();
 	pfree(f.data);

@@ -156,6 +156,18 @@ gik_scan_grib(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* Fetch the message that arguments 0-2 (url, byte_offset, byte_length) name and check its framing. */
+void
+gik_fetch_message_arg(FunctionCallInfo fcinfo, GikFetch *f)
+{
+	f->url = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	f->mode = GIK_FETCH_RANGE;
+	f->offset = PG_GETARG_INT64(1);
+	f->length = PG_GETARG_INT64(2);
+	gik_fetch_one(f);
+	gik_check_grib_range(f->url, f->offset, (const unsigned char *) f->data, (size_t) f->size);
+}
+
 /* gik.message_info(url, byte_offset, byte_length): fetch one referenced message and describe it. */
 Datum
 gik_message_info(PG_FUNCTION_ARGS)
@@ -168,12 +180,7 @@ gik_message_info(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	f.url = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	f.mode = GIK_FETCH_RANGE;
-	f.offset = PG_GETARG_INT64(1);
-	f.length = PG_GETARG_INT64(2);
-	gik_fetch_one(&f);
-	gik_check_grib_range(f.url, f.offset, (const unsigned char *) f.data, (size_t) f.size);
+	gik_fetch_message_arg(fcinfo, &f);
 	describe_or_raise(f.url, f.offset, (const unsigned char *) f.data, (size_t) f.size, &meta);
 	meta_to_row(0, f.offset, f.length, &meta, values, nulls);
 	nulls[0] = true;

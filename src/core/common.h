@@ -194,4 +194,15 @@ gik_parse_decimal(const char **p, const char *end, uint64_t max, uint64_t *out)
 /* Number of lines in buf[0..len): one per "\n", plus a last line without one. */
 extern size_t gik_count_lines(const char *buf, size_t len);
 
+/* s[0..len) as a NUL-terminated string made with the caller's allocator. */
+static inline char *
+gik_strndup(GikAllocFn alloc, const char *s, size_t len)
+{
+	char	   *out = alloc(len + 1);
+
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return out;
+}
+
 #endif

@@ -35,17 +35,6 @@ static const StringKey string_keys[] = {
 	{"domain", offsetof(GikEcIndexLine, domain)},
 };
 
-/* Copy len bytes into a NUL-terminated string made with the caller's allocator. */
-static char *
-copy_text(GikAllocFn alloc, const char *s, size_t len)
-{
-	char	   *out = alloc(len + 1);
-
-	memcpy(out, s, len);
-	out[len] = '\0';
-	return out;
-}
-
 /* Read an integer key no smaller than min; fills msg and returns false if missing or wrong. */
 static bool
 get_integer(json_t *obj, const char *key, json_int_t min, int64_t *out,
@@ -75,13 +64,13 @@ get_text(json_t *obj, const char *key, GikAllocFn alloc, const char **out,
 	if (value == NULL)
 		return true;
 	if (json_is_string(value))
-		*out = copy_text(alloc, json_string_value(value), json_string_length(value));
+		*out = gik_strndup(alloc, json_string_value(value), json_string_length(value));
 	else if (json_is_integer(value))
 	{
 		int			n = snprintf(digits, sizeof(digits), "%" JSON_INTEGER_FORMAT,
 								 json_integer_value(value));
 
-		*out = copy_text(alloc, digits, (size_t) n);
+		*out = gik_strndup(alloc, digits, (size_t) n);
 	}
 	else
 	{

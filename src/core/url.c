@@ -8,22 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Copy a string with the caller's allocator. */
-static char *
-dup_str(GikAllocFn alloc, const char *s, size_t len)
-{
-	char	   *out = alloc(len + 1);
-
-	memcpy(out, s, len);
-	out[len] = '\0';
-	return out;
-}
-
 /* Store a reason for rejecting a URL and return GIK_URL_INVALID. */
 static GikUrlKind
 invalid(GikAllocFn alloc, char **resolved, const char *reason)
 {
-	*resolved = dup_str(alloc, reason, strlen(reason));
+	*resolved = gik_strndup(alloc, reason, strlen(reason));
 	return GIK_URL_INVALID;
 }
 
@@ -136,7 +125,7 @@ gik_url_resolve(const char *url, const char *s3_endpoint, const char *gs_endpoin
 			return invalid(alloc, resolved, "Credentials in URLs are not accepted.");
 		if (path && *path == '/' && has_dot_segment(path + 1, "/?#"))
 			return invalid(alloc, resolved, "The URL holds a \".\" or \"..\" path segment.");
-		*resolved = dup_str(alloc, url, strlen(url));
+		*resolved = gik_strndup(alloc, url, strlen(url));
 		return GIK_URL_HTTP;
 	}
 	if (strncmp(url, "file://", 7) == 0)
@@ -147,12 +136,12 @@ gik_url_resolve(const char *url, const char *s3_endpoint, const char *gs_endpoin
 			path += 9;
 		if (*path != '/')
 			return invalid(alloc, resolved, "file:// URLs must name an absolute path on this server.");
-		*resolved = dup_str(alloc, path, strlen(path));
+		*resolved = gik_strndup(alloc, path, strlen(path));
 		return GIK_URL_FILE;
 	}
 	if (url[0] == '/')
 	{
-		*resolved = dup_str(alloc, url, strlen(url));
+		*resolved = gik_strndup(alloc, url, strlen(url));
 		return GIK_URL_FILE;
 	}
 	return invalid(alloc, resolved,
@@ -216,7 +205,7 @@ gik_url_resolve_prefixes(const char *prefixes, const char *s3_endpoint, const ch
 		while (len > 0 && isspace((unsigned char) p[len - 1]))
 			len--;
 		if (len > 0 &&
-			gik_url_resolve(dup_str(alloc, p, len), s3_endpoint, gs_endpoint, alloc, &mapped) == GIK_URL_HTTP)
+			gik_url_resolve(gik_strndup(alloc, p, len), s3_endpoint, gs_endpoint, alloc, &mapped) == GIK_URL_HTTP)
 			(*out)[n++] = mapped;
 		if (!comma)
 			break;
