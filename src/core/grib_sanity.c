@@ -311,6 +311,58 @@ grib2_field(const Field2 *f, const unsigned char *data, uint64_t data_len, char 
 	return true;
 }
 
+/*
+ * GRIB2 section 4: the product template and the NV vertical coordinates after it fit in the
+ * section. Fixed sizes of the templates ensembles use (4.0-4.2, and 4.8, 4.11, 4.12 with their
+ * n time ranges); other templates must at least leave room for the coordinates.
+ */
+static bool
+grib2_product(const unsigned char *s, uint64_t slen, char *errbuf, size_t errlen)
+{
+	uint64_t	nv;
+	int			template;
+	uint64_t	need;
+	int			n_octet = 0;	/* 0-based position of n, the number of time ranges */
+
+	if (slen < 9)
+		return fail(errbuf, errlen, "Its product definition section is %llu octets long, too short for its header.", (ull) slen);
+	nv = read_be(s + 5, 2);		/* octets 6-7 */
+	template = (int) read_be(s + 7, 2);	/* octets 8-9 */
+	switch (template)
+	{
+		case 0:
+			need = 34;
+			break;
+		case 1:
+			need = 37;
+			break;
+		case 2:
+			need = 36;
+			break;
+		case 8:
+			need = 58, n_octet = 41;
+			break;
+		case 11:
+			need = 61, n_octet = 44;
+			break;
+		case 12:
+			need = 60, n_octet = 43;
+			break;
+		default:
+			need = 9;
+	}
+	if (n_octet > 0 && slen > (uint64_t) n_octet)
+	{
+		if (s[n_octet] == 0)
+			return fail(errbuf, errlen, "Its product template 4.%d gives no time range.", template);
+		need += 12 * (uint64_t) (s[n_octet] - 1);
+	}
+	if (need + 4 * nv > slen)
+		return fail(errbuf, errlen, "Its product definition section is %llu octets long, too short for template 4.%d and %llu vertical coordinates.",
+					(ull) slen, template, (ull) nv);
+	return true;
+}
+
 /* Walk a GRIB2 message's sections and check each field. */
 static bool
 grib2_sane(const unsigned char *msg, size_t len, char *errbuf, size_t errlen)
@@ -337,7 +389,10 @@ grib2_sane(const unsigned char *msg, size_t len, char *errbuf, size_t errlen)
 		{
 			case 1:
 			case 2:
+				break;
 			case 4:
+				if (!grib2_product(s, slen, errbuf, errlen))
+					return false;
 				break;
 			case 3:
 				if (!grib2_grid(s, slen, &f, errbuf, errlen))
