@@ -297,6 +297,9 @@ grib2_field(const Field2 *f, const unsigned char *data, uint64_t data_len, char 
 	if (template == 0 && packed_octets(f->coded, (uint64_t) bits) > data_len)
 		return fail(errbuf, errlen, "Its data section holds %llu octets, fewer than the %llu its %llu values of %d bits need.",
 					(ull) data_len, (ull) packed_octets(f->coded, (uint64_t) bits), (ull) f->coded, bits);
+	if ((template == 40 || template == 41) && bits > 0 && f->coded > 0 && data_len < 12)
+		return fail(errbuf, errlen, "Its data section holds %llu octets, too few for a %s stream.",
+					(ull) data_len, template == 40 ? "JPEG 2000" : "PNG");
 	if (template == 2 || template == 3)
 		return grib2_complex(f->drs, f->drs_len, template, f->coded, data, data_len, errbuf, errlen);
 	if (template == 42 && bits > 0)
