@@ -158,6 +158,9 @@ gik_raise_decode_error(const char *url, int64 offset, int64 length, GikDecodeSta
 		case GIK_DECODE_OUT_OF_MEMORY:
 			code = ERRCODE_OUT_OF_MEMORY;
 			break;
+		case GIK_DECODE_BAD_REGION:
+			code = ERRCODE_INVALID_PARAMETER_VALUE;
+			break;
 		default:
 			code = ERRCODE_DATA_CORRUPTED;
 			break;

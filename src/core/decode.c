@@ -150,7 +150,7 @@ gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 						   plan_alloc, &plan, errbuf, errlen))
 		{
 			free(raw);
-			return GIK_DECODE_CORRUPT;
+			return opts->has_box ? GIK_DECODE_BAD_REGION : GIK_DECODE_CORRUPT;
 		}
 		out->out = plan.out;
 		out->nvalues = (size_t) (plan.out.ni * plan.out.nj);

@@ -16,8 +16,9 @@
 typedef enum GikDecodeStatus
 {
 	GIK_DECODE_OK = 0,
-	GIK_DECODE_CORRUPT,			/* malformed message, or ecCodes could not decode it; also region errors */
+	GIK_DECODE_CORRUPT,			/* malformed message, or ecCodes could not decode it */
 	GIK_DECODE_UNSUPPORTED,		/* GRIB1 second-order packing; a region or longitude convention on a grid other than regular lat/lon */
+	GIK_DECODE_BAD_REGION,		/* the region is not valid or holds no cell of the grid */
 	GIK_DECODE_OUT_OF_MEMORY
 } GikDecodeStatus;
 
