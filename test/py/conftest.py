@@ -1,6 +1,7 @@
 """Shared pytest fixtures: a connection to the run_tests.sh cluster and the loopback mirror's paths."""
 import os
 import pathlib
+import threading
 
 import psycopg2
 import pytest
@@ -47,6 +48,27 @@ def scalar(conn, sql, params=None):
     """Run a query and return the first column of the first row."""
     rows = query(conn, sql, params)
     return rows[0][0] if rows else None
+
+
+def concurrently(n, work):
+    """Run work(conn) in n threads at once, each on its own connection; returns (results, errors)."""
+    results, errors = [], []
+
+    def run():
+        conn = connect()
+        try:
+            results.append(work(conn))
+        except Exception as e:  # noqa: BLE001 - returned to the caller
+            errors.append(e)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results, errors
 
 
 def pg_error(conn, sql, params=None):

@@ -1,13 +1,12 @@
 """Ingestion against the loopback mirror: offsets match ecCodes, transactions, concurrency, versions, faults."""
 import json
 import shutil
-import threading
 import urllib.request
 
 import psycopg2
 import pytest
 
-from conftest import FAULT, HTTP, MIRROR, connect, grib_keys, mirror_path, query, scalar
+from conftest import FAULT, HTTP, MIRROR, concurrently, grib_keys, mirror_path, query, scalar
 
 GEFS_RUN = "noaa-gefs-pds/gefs.20251001"
 TEMPLATE = "{base}/gefs.{{date}}/{{cycle}}/atmos/pgrb2sp25/{{member}}.t{{cycle}}z.pgrb2s.0p25.f{{step3}}"
@@ -91,22 +90,8 @@ def test_ecmwf_offsets_lengths_and_members_match_eccodes(db):
 
 def test_two_sessions_ingesting_one_run_leave_one_copy(db):
     scratch_dataset(db, "gefs_concurrent", f"{HTTP}/{'noaa-gefs-pds'}")
-    results, errors = [], []
-
-    def ingest():
-        conn = connect()
-        try:
-            results.append(scalar(conn, "SELECT version FROM gik.ingest_run('gefs_concurrent', '2025-10-01 00:00+00')"))
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=ingest) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results, errors = concurrently(
+        2, lambda conn: scalar(conn, "SELECT version FROM gik.ingest_run('gefs_concurrent', '2025-10-01 00:00+00')"))
     assert not errors, errors
     assert sorted(results) == [1, 1]
     assert scalar(db, "SELECT count(*) FROM gik.run JOIN gik.dataset USING (dataset_id) WHERE name = 'gefs_concurrent'") == 1

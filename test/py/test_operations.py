@@ -10,7 +10,7 @@ import urllib.request
 import psycopg2
 import pytest
 
-from conftest import FAULT, HTTP, MIRROR, connect, query, scalar
+from conftest import FAULT, HTTP, MIRROR, concurrently, connect, query, scalar
 from test_ingest import TEMPLATE, catalog_snapshot, scratch_run  # noqa: F401 - scratch_run is a fixture
 
 RUN = "2025-10-01 00:00+00"
@@ -188,22 +188,7 @@ def test_interrupted_attempt_is_marked_and_retried(db):
 def test_concurrent_calls_ingest_once(db):
     name = "ops_concurrent"
     ops_dataset(db, name, f"{FAULT}/fault/slow/1/noaa-gefs-pds")
-    errors = []
-
-    def run():
-        conn = connect()
-        try:
-            call_latest(conn, name)
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _, errors = concurrently(2, lambda conn: call_latest(conn, name))
     assert not errors, errors
     assert query(db, "SELECT r.version, (SELECT count(*) FROM gik.run_version v WHERE v.run_id = r.run_id) "
                      "FROM gik.run r JOIN gik.dataset USING (dataset_id) WHERE name = %s", (name,)) == [(1, 1)]
