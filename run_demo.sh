@@ -29,7 +29,6 @@ if [ ! -f "$WORK/mirror/.complete" ]; then
 fi
 chmod -R a+rX "$WORK"
 
-tools/mirror-server.sh stop "$WORK/nginx" 2>/dev/null || true
 tools/mirror-server.sh start "$WORK/mirror" "$PORT" "$WORK/nginx"
 trap 'tools/mirror-server.sh stop "$WORK/nginx"' EXIT
 pgport=$(tools/free-port.sh)

@@ -22,7 +22,6 @@ fi
 chmod -R a+rX "$WORK"
 gcc -O2 -o "$WORK/decode_floor" "$TOP/bench/exceedance/decode_floor.c" $(pkg-config --cflags --libs eccodes)
 
-"$TOP/tools/mirror-server.sh" stop "$WORK/nginx" 2>/dev/null || true
 "$TOP/tools/mirror-server.sh" start "$MIRROR" "$PORT" "$WORK/nginx"
 trap '"$TOP/tools/mirror-server.sh" stop "$WORK/nginx"' EXIT
 pgport=$("$TOP/tools/free-port.sh")

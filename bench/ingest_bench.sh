@@ -21,7 +21,6 @@ LINES=1000000 RUNS=1 sh "$TOP/bench/parse_idx_c.sh" >/dev/null   # builds the 1M
 BIGIDX=${TMPDIR:-/tmp}/gik_bench/gfs_1000000.idx
 chmod a+rx "$(dirname "$BIGIDX")"; chmod a+r "$BIGIDX"
 
-"$TOP/tools/mirror-server.sh" stop "$WORK/nginx" 2>/dev/null || true
 "$TOP/tools/mirror-server.sh" start "$MIRROR" "$PORT" "$WORK/nginx"
 trap '"$TOP/tools/mirror-server.sh" stop "$WORK/nginx"' EXIT
 pgport=$("$TOP/tools/free-port.sh")

@@ -28,7 +28,6 @@ mkdir -p "$WORK/out"
 chmod -R a+rwX "$WORK/out"
 chmod -R a+rX "$WORK"
 
-"$TOP/tools/mirror-server.sh" stop "$WORK/nginx" 2>/dev/null || true
 "$TOP/tools/mirror-server.sh" start "$MIRROR" "$PORT" "$WORK/nginx" >&2
 trap '"$TOP/tools/mirror-server.sh" stop "$WORK/nginx"' EXIT
 pgport=$("$TOP/tools/free-port.sh")

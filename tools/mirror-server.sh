@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Start or stop nginx on 127.0.0.1 serving a directory as an S3-style mirror (byte ranges, HEAD, ETag).
 # Usage: tools/mirror-server.sh start ROOT PORT STATE_DIR | stop STATE_DIR
+# start first stops a server left running with the same STATE_DIR.
 set -euo pipefail
+
+# Stop the nginx whose pid file is in a state dir, if it runs.
+stop_server() {
+  if [ -f "$1/nginx.pid" ]; then
+    kill "$(cat "$1/nginx.pid")" 2>/dev/null || true
+    for _ in $(seq 50); do [ -f "$1/nginx.pid" ] || break; sleep 0.1; done
+  fi
+}
 
 cmd=${1:?start|stop}
 if [ "$cmd" = stop ]; then
-  state=${2:?state dir}
-  if [ -f "$state/nginx.pid" ]; then
-    kill "$(cat "$state/nginx.pid")" 2>/dev/null || true
-    for _ in $(seq 50); do [ -f "$state/nginx.pid" ] || break; sleep 0.1; done
-  fi
+  stop_server "${2:?state dir}"
   exit 0
 fi
 
 root=$(cd "${2:?root}" && pwd)
 port=${3:?port}
 state=${4:?state dir}
+stop_server "$state"    # a server left from an earlier run with the same state dir
 mkdir -p "$state"
 user_line=""
 [ "$(id -u)" -eq 0 ] && user_line="user root;"

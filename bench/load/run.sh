@@ -48,7 +48,6 @@ mkdir -p "$WORK/out"
 chmod -R a+rX "$WORK"
 chmod a+rwx "$WORK/out"
 
-"$TOP/tools/mirror-server.sh" stop "$WORK/nginx" 2>/dev/null || true
 "$TOP/tools/mirror-server.sh" start "$MIRROR" "$PORT" "$WORK/nginx"
 trap '"$TOP/tools/mirror-server.sh" stop "$WORK/nginx"' EXIT
 pgport=$("$TOP/tools/free-port.sh")
