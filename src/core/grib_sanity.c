@@ -393,12 +393,12 @@ grib2_sane(const unsigned char *msg, size_t len, char *errbuf, size_t errlen)
 			case 1:
 			case 2:
 				break;
-			case 4:
-				if (!grib2_product(s, slen, errbuf, errlen))
-					return false;
-				break;
 			case 3:
 				if (!grib2_grid(s, slen, &f, errbuf, errlen))
+					return false;
+				break;
+			case 4:
+				if (!grib2_product(s, slen, errbuf, errlen))
 					return false;
 				break;
 			case 5:
