@@ -1,4 +1,5 @@
-# pg_gik: PGXS build for the pg_gik core extension and the SQL-only pg_gik_postgis companion.
+# pg_gik: PGXS build for the pg_gik core extension and the SQL-only pg_gik_postgis companion,
+# and the pg_gik_decoder program, the only code that runs ecCodes (installed beside pg_gik.so).
 EXTENSION = pg_gik pg_gik_postgis
 EXTVERSION = 0.1.0
 
@@ -11,13 +12,20 @@ SQL_PARTS = $(sort $(wildcard sql/pg_gik/*.sql))
 DATA_built = sql/pg_gik--$(EXTVERSION).sql
 DATA = sql/pg_gik_postgis--$(EXTVERSION).sql $(wildcard sql/pg_gik--*--*.sql) $(wildcard sql/pg_gik_postgis--*--*.sql)
 
-PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl jansson eccodes)
+PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl jansson)
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Wno-cast-function-type
-SHLIB_LINK = $(shell pkg-config --libs libcurl jansson eccodes) -lpthread
+SHLIB_LINK = $(shell pkg-config --libs libcurl jansson) -lpthread
 
 REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=pg_gik
-EXTRA_CLEAN = sql/pg_gik--$(EXTVERSION).sql test/results test/regression.* tmp_check
+
+DECODER = src/decoder/pg_gik_decoder
+DECODER_SRCS = $(sort $(wildcard src/decoder/*.c)) $(addprefix src/core/,grib_sanity.c grib_frame.c octets.c grid.c)
+DECODER_CFLAGS ?= -O2 -g
+DECODER_WARN = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
+DECODER_LIBS = $(shell pkg-config --libs eccodes libseccomp) -lm
+
+EXTRA_CLEAN = sql/pg_gik--$(EXTVERSION).sql test/results test/regression.* tmp_check $(DECODER)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -26,9 +34,20 @@ include $(PGXS)
 sql/pg_gik--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $^ > $@
 
+all: $(DECODER)
+
+$(DECODER): $(DECODER_SRCS) $(wildcard src/decoder/*.h src/core/*.h)
+	$(CC) $(DECODER_CFLAGS) $(DECODER_WARN) -I$(srcdir)/src $(shell pkg-config --cflags eccodes libseccomp) \
+		-o $@ $(DECODER_SRCS) $(DECODER_LIBS)
+
+install: install-decoder
+.PHONY: install-decoder
+install-decoder: $(DECODER)
+	$(INSTALL_PROGRAM) $(DECODER) '$(DESTDIR)$(pkglibdir)/pg_gik_decoder'
+
 # Pure-C unit tests of src/core (no server needed).
 .PHONY: unit
-unit:
+unit: $(DECODER)
 	$(MAKE) -C test/unit run
 
 # libFuzzer harnesses of src/core (test/fuzz, clang-14) and the suite against an ASan build; see docs/fuzzing.md.

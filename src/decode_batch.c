@@ -1,7 +1,7 @@
 /*
  * gik.decode_batch: decode many referenced messages in one call. Ranges are
  * de-duplicated and adjacent ones in a file merged, fetched concurrently, decoded
- * on a pool of threads (pure ecCodes work), and streamed out one row per reference.
+ * by the backend's decoder processes, and streamed out one row per reference.
  */
 #include "postgres.h"
 
@@ -15,10 +15,8 @@
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 
-#include "core/decode.h"
-#include "core/pool.h"
 #include "decode_sql.h"
-#include "eccodes_log.h"
+#include "decoder_pool.h"
 #include "fetch.h"
 #include "pg_gik.h"
 #include "scan_sql.h"
@@ -28,22 +26,8 @@ PG_FUNCTION_INFO_V1(gik_decode_batch);
 /* Largest merged request. */
 #define MAX_MERGED_BYTES (64 * 1024 * 1024)
 
-typedef struct BatchMsg BatchMsg;
-
-/* Work handed to a decode thread; fields after msg are written by the thread. */
-typedef struct DecodeTask
-{
-	BatchMsg   *msg;
-	const unsigned char *bytes;
-	size_t		len;
-	const GikDecodeOptions *opts;
-	GikDecoded	dec;
-	GikDecodeStatus status;
-	char		errbuf[256];
-} DecodeTask;
-
 /* One distinct (url, offset, length) and the references that asked for it. */
-struct BatchMsg
+typedef struct BatchMsg
 {
 	const char *url;
 	int64		offset;
@@ -53,8 +37,8 @@ struct BatchMsg
 	int		   *ords;			/* 1-based positions in the input array */
 	int			nords;
 	int			emitted;
-	DecodeTask	task;
-};
+	GikDecodeJob job;
+} BatchMsg;
 
 typedef struct BatchState
 {
@@ -66,46 +50,14 @@ typedef struct BatchState
 	int		   *fetch_unfinished;	/* messages of a fetch not yet fully emitted */
 	GikFetchSession *session;
 	bool		fetching_done;
-	GikPool    *pool;
-	int			decoding;
+	GikDecoderClient *decoders;
 	GikDecodeOptions opts;
 	BatchMsg  **ready;			/* decoded, rows still to emit */
 	int			ready_head;
 	int			ready_tail;
 	int			msgs_done;
 	TupleDesc	grid_tupdesc;
-	MemoryContextCallback cleanup;
 } BatchState;
-
-/* Thread body: decode one message (no PostgreSQL calls). */
-static void
-decode_task(void *arg)
-{
-	DecodeTask *t = (DecodeTask *) arg;
-
-	t->status = gik_decode_message(t->bytes, t->len, t->opts, &t->dec, t->errbuf, sizeof(t->errbuf));
-}
-
-/* Free a finished task's output (pool discard callback). */
-static void
-discard_task(void *arg)
-{
-	gik_decoded_free(&((DecodeTask *) arg)->dec);
-}
-
-/* Stop the threads and free decoded values when the call ends or fails. */
-static void
-batch_cleanup(void *arg)
-{
-	BatchState *st = (BatchState *) arg;
-
-	if (st->pool)
-		gik_pool_destroy(st->pool, discard_task);
-	st->pool = NULL;
-	for (int i = st->ready_head; i < st->ready_tail; i++)
-		gik_decoded_free(&st->ready[i]->task.dec);
-	st->ready_head = st->ready_tail;
-}
 
 /* Order messages by url, then offset, then length. */
 static int
@@ -241,16 +193,17 @@ submit_fetch(BatchState *st, int f)
 	for (int i = st->fetch_first_msg[f]; i < st->fetch_first_msg[f + 1]; i++)
 	{
 		BatchMsg   *m = &st->msgs[i];
-		DecodeTask *t = &m->task;
+		GikDecodeJob *job = &m->job;
 
-		t->msg = m;
-		t->bytes = (const unsigned char *) fetch->data + m->offset_in_fetch;
-		t->len = (size_t) m->length;
-		t->opts = &st->opts;
-		gik_check_grib_range(m->url, m->offset, t->bytes, t->len);
-		if (!gik_pool_submit(st->pool, decode_task, t))
-			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory queueing a decode")));
-		st->decoding++;
+		job->url = m->url;
+		job->offset = m->offset;
+		job->length = m->length;
+		job->msg = (const unsigned char *) fetch->data + m->offset_in_fetch;
+		job->op = GIK_DECODER_DECODE;
+		job->opts = st->opts;
+		job->arg = m;
+		gik_check_grib_range(m->url, m->offset, job->msg, (size_t) job->length);
+		gik_decoder_submit(st->decoders, job);
 	}
 }
 
@@ -258,21 +211,14 @@ submit_fetch(BatchState *st, int f)
 static void
 collect_decoded(BatchState *st, long wait_ms)
 {
-	DecodeTask *t;
+	GikDecodeJob *job;
 
-	while ((t = gik_pool_take(st->pool, wait_ms)) != NULL)
+	while ((job = gik_decoder_next(st->decoders, wait_ms)) != NULL)
 	{
-		st->decoding--;
 		wait_ms = 0;
-		if (t->status != GIK_DECODE_OK)
-		{
-			char		why[256];
-
-			strlcpy(why, t->errbuf, sizeof(why));
-			gik_decoded_free(&t->dec);
-			gik_raise_decode_error(t->msg->url, t->msg->offset, t->msg->length, t->status, why);
-		}
-		st->ready[st->ready_tail++] = t->msg;
+		if (job->status != GIK_DECODE_OK)
+			gik_raise_decode_error(job->url, job->offset, job->length, job->status, job->errbuf);
+		st->ready[st->ready_tail++] = (BatchMsg *) job->arg;
 	}
 }
 
@@ -298,15 +244,9 @@ batch_begin(FunctionCallInfo fcinfo)
 	st->nmsgs = dedupe_msgs(st->msgs, nrefs);
 	st->ready = palloc(sizeof(BatchMsg *) * Max(st->nmsgs, 1));
 	plan_fetches(st);
-	st->cleanup.func = batch_cleanup;
-	st->cleanup.arg = st;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &st->cleanup);
+	st->decoders = gik_decoder_client_create();
 	if (st->nmsgs > 0)
 	{
-		st->pool = gik_pool_create(gik_decode_threads);
-		if (!st->pool)
-			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-							errmsg("could not start decode threads")));
 		st->session = gik_fetch_begin(st->fetches, st->nfetches);
 		gik_fetch_set_hold_limit(st->session, gik_max_connections + 2 * gik_decode_threads);
 	}
@@ -318,24 +258,25 @@ static HeapTuple
 emit_row(BatchState *st, TupleDesc tupdesc)
 {
 	BatchMsg   *m = st->ready[st->ready_head];
-	GikDecoded *dec = &m->task.dec;
+	GikDecodeJob *job = &m->job;
 	Datum		values[3];
 	bool		nulls[3] = {0};
+	HeapTuple	tuple;
 
 	values[0] = Int32GetDatum(m->ords[m->emitted++]);
-	values[1] = gik_grid_desc_datum(st->grid_tupdesc, dec);
-	values[2] = PointerGetDatum(gik_float_array(dec->values, dec->nvalues,
-												dec->regular ? dec->out.nj : dec->meta.grid.nj,
-												dec->regular ? dec->out.ni : dec->meta.grid.ni));
+	values[1] = gik_grid_desc_datum(st->grid_tupdesc, &job->dec);
+	values[2] = PointerGetDatum(job->values);
+	tuple = heap_form_tuple(tupdesc, values, nulls);
 	if (m->emitted == m->nords)
 	{
-		gik_decoded_free(dec);
+		pfree(job->values);
+		job->values = NULL;
 		st->ready_head++;
 		st->msgs_done++;
 		if (--st->fetch_unfinished[m->fetch_index] == 0)
 			gik_fetch_release(st->session, m->fetch_index);
 	}
-	return heap_form_tuple(tupdesc, values, nulls);
+	return tuple;
 }
 
 /* gik.decode_batch(refs gik.ref[], lon, region): one row (ord, grid, vals) per reference, in completion order. */
@@ -367,29 +308,30 @@ gik_decode_batch(PG_FUNCTION_ARGS)
 		if (st->ready_head < st->ready_tail)
 			SRF_RETURN_NEXT(fctx, HeapTupleGetDatum(emit_row(st, fctx->tuple_desc)));
 		if (st->msgs_done == st->nmsgs)
-		{
-			batch_cleanup(st);
 			SRF_RETURN_DONE(fctx);
-		}
-		if (st->decoding > 0)
+		if (gik_decoder_pending(st->decoders) > 0)
 			collect_decoded(st, 0);
 		if (st->ready_head < st->ready_tail)
 			continue;
 		if (!st->fetching_done)
 		{
 			MemoryContext old = MemoryContextSwitchTo(fctx->multi_call_memory_ctx);
-			int			f = gik_fetch_next(st->session, st->decoding > 0 ? 5 : 100);
+			int			f = gik_fetch_next(st->session, gik_decoder_pending(st->decoders) > 0 ? 5 : 100);
 
-			MemoryContextSwitchTo(old);
 			if (f >= 0)
 				submit_fetch(st, f);
 			else if (f == -1)
 				st->fetching_done = true;
-			else if (st->decoding > 0)
+			else if (gik_decoder_pending(st->decoders) > 0)
 				collect_decoded(st, 5);
+			MemoryContextSwitchTo(old);
 		}
 		else
+		{
+			MemoryContext old = MemoryContextSwitchTo(fctx->multi_call_memory_ctx);
+
 			collect_decoded(st, 50);
-		gik_eccodes_log_flush();
+			MemoryContextSwitchTo(old);
+		}
 	}
 }

@@ -12,10 +12,10 @@
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 
-#include "core/decode.h"
 #include "core/raster_wkb.h"
+#include "datums.h"
 #include "decode_sql.h"
-#include "eccodes_log.h"
+#include "decoder_pool.h"
 #include "fetch.h"
 #include "scan_sql.h"
 
@@ -68,38 +68,6 @@ gik_decode_options_from_args(FunctionCallInfo fcinfo, int lon_arg, GikDecodeOpti
 	}
 }
 
-/* A real[] from floats: 2-D [nj][ni] when both are given, else 1-D. */
-ArrayType *
-gik_float_array(const float *values, size_t n, long nj, long ni)
-{
-	int			ndims = (nj > 0 && ni > 0 && (size_t) (nj * ni) == n) ? 2 : 1;
-	int			dims[2];
-	int			lbs[2] = {1, 1};
-	Size		nbytes = (Size) n * sizeof(float);
-	Size		size = ARR_OVERHEAD_NONULLS(ndims) + nbytes;
-	ArrayType  *a;
-
-	if (ndims == 2)
-	{
-		dims[0] = (int) nj;
-		dims[1] = (int) ni;
-	}
-	else
-		dims[0] = (int) n;
-	if (!AllocSizeIsValid(size))
-		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						errmsg("a grid of %zu values is too large for one array", n)));
-	a = (ArrayType *) palloc(size);
-	SET_VARSIZE(a, size);
-	a->ndim = ndims;
-	a->dataoffset = 0;
-	a->elemtype = FLOAT4OID;
-	memcpy(ARR_DIMS(a), dims, sizeof(int) * ndims);
-	memcpy(ARR_LBOUND(a), lbs, sizeof(int) * ndims);
-	memcpy(ARR_DATA_PTR(a), values, nbytes);
-	return a;
-}
-
 /* A gik.grid_desc row for a decoded message: the output grid when regular, else the message's own. */
 Datum
 gik_grid_desc_datum(TupleDesc tupdesc, const GikDecoded *dec)
@@ -141,68 +109,33 @@ gik_grid_desc_datum(TupleDesc tupdesc, const GikDecoded *dec)
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), v, n));
 }
 
-/*
- * Raise the error of a failed decode, naming the URL and byte range. The one place that maps
- * decode statuses to SQLSTATEs: corrupt data XX001, an unsupported grid 0A000, memory 53200.
- */
-void
-gik_raise_decode_error(const char *url, int64 offset, int64 length, GikDecodeStatus status, const char *why)
-{
-	int			code;
-
-	switch (status)
-	{
-		case GIK_DECODE_UNSUPPORTED:
-			code = ERRCODE_FEATURE_NOT_SUPPORTED;
-			break;
-		case GIK_DECODE_OUT_OF_MEMORY:
-			code = ERRCODE_OUT_OF_MEMORY;
-			break;
-		case GIK_DECODE_BAD_REGION:
-			code = ERRCODE_INVALID_PARAMETER_VALUE;
-			break;
-		default:
-			code = ERRCODE_DATA_CORRUPTED;
-			break;
-	}
-	ereport(ERROR, (errcode(code),
-					errmsg("could not decode bytes " INT64_FORMAT "-" INT64_FORMAT " of \"%s\"",
-						   offset, offset + length - 1, url),
-					errdetail("%s", why)));
-	pg_unreachable();
-}
-
-/* Fetch one referenced message, check its framing and decode it; raises on any failure. */
+/* Fetch one referenced message, check its framing and decode it in a decoder process; raises on any failure. */
 static void
-fetch_and_decode(FunctionCallInfo fcinfo, const GikDecodeOptions *opts, GikDecoded *dec)
+fetch_and_decode(FunctionCallInfo fcinfo, GikDecodeJob *job)
 {
 	GikFetch	f = {0};
-	char		errbuf[256];
-	GikDecodeStatus status;
 
+	gik_decode_options_from_args(fcinfo, 3, &job->opts);
 	gik_fetch_message_arg(fcinfo, &f);
-	status = gik_decode_message(f.data, (size_t) f.size, opts, dec, errbuf, sizeof(errbuf));
-	gik_eccodes_log_flush();
+	job->url = f.url;
+	job->offset = f.offset;
+	job->length = f.length;
+	job->msg = (const unsigned char *) f.data;
+	job->op = GIK_DECODER_DECODE;
+	gik_decoder_run(job);
 	pfree(f.data);
-	if (status != GIK_DECODE_OK)
-		gik_raise_decode_error(f.url, f.offset, f.length, status, errbuf);
+	if (job->status != GIK_DECODE_OK)
+		gik_raise_decode_error(job->url, job->offset, job->length, job->status, job->errbuf);
 }
 
 /* gik.decode(url, byte_offset, byte_length, lon, region): one message as real[] [nj][ni], north-up. */
 Datum
 gik_decode(PG_FUNCTION_ARGS)
 {
-	GikDecodeOptions opts;
-	GikDecoded	dec;
-	ArrayType  *result;
+	GikDecodeJob job = {0};
 
-	gik_decode_options_from_args(fcinfo, 3, &opts);
-	fetch_and_decode(fcinfo, &opts, &dec);
-	result = gik_float_array(dec.values, dec.nvalues,
-							 dec.regular ? dec.out.nj : dec.meta.grid.nj,
-							 dec.regular ? dec.out.ni : dec.meta.grid.ni);
-	gik_decoded_free(&dec);
-	PG_RETURN_ARRAYTYPE_P(result);
+	fetch_and_decode(fcinfo, &job);
+	PG_RETURN_ARRAYTYPE_P(job.values);
 }
 
 /* bytea holding an RFC2 raster of nbands bands; raises when the grid is too large for a raster. */
@@ -230,23 +163,15 @@ raster_bytea(const GikOutGrid *g, const float *values, int nbands, int srid)
 Datum
 gik_decode_raster_wkb(PG_FUNCTION_ARGS)
 {
-	GikDecodeOptions opts;
-	GikDecoded	dec;
-	bytea	   *out;
+	GikDecodeJob job = {0};
 
-	gik_decode_options_from_args(fcinfo, 3, &opts);
-	fetch_and_decode(fcinfo, &opts, &dec);
-	if (!dec.regular)
-	{
-		gik_decoded_free(&dec);
+	fetch_and_decode(fcinfo, &job);
+	if (!job.dec.regular)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("grid type %s is not supported for rasters", dec.meta.grid.grid_type),
+						errmsg("grid type %s is not supported for rasters", job.dec.meta.grid.grid_type),
 						errdetail("Rasters are made from regular latitude/longitude grids."),
 						errhint("Use gik.decode() to get the values in scanning order.")));
-	}
-	out = raster_bytea(&dec.out, dec.values, 1, PG_GETARG_INT32(5));
-	gik_decoded_free(&dec);
-	PG_RETURN_BYTEA_P(out);
+	PG_RETURN_BYTEA_P(raster_bytea(&job.dec.out, (const float *) ARR_DATA_PTR(job.values), 1, PG_GETARG_INT32(5)));
 }
 
 /* Source grid from a gik.grid_desc argument. */

@@ -7,7 +7,6 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
-#include "eccodes_log.h"
 #include "pg_gik.h"
 
 PG_MODULE_MAGIC;
@@ -25,6 +24,10 @@ int			gik_retry_backoff_ms = 200;
 int			gik_max_response_mb = 256;
 int			gik_decode_threads = 2;
 int			gik_merge_gap_bytes = 0;
+int			gik_decoder_memory_limit_mb = 2048;
+int			gik_decoder_timeout_ms = 60000;
+int			gik_max_message_points = 30000000;
+int			gik_max_call_decoded_mb = 16384;
 
 void		_PG_init(void);
 
@@ -78,20 +81,38 @@ _PG_init(void)
 							NULL, &gik_max_response_mb, 256, 1, 1024, PGC_SUSET,
 							GUC_UNIT_MB, NULL, NULL, NULL);
 	DefineCustomIntVariable("gik.decode_threads",
-							"Threads that decode GRIB messages in parallel within one call.",
-							NULL, &gik_decode_threads, 2, 1, 64, PGC_USERSET, 0, NULL, NULL, NULL);
+							"Decoder processes that decode GRIB messages in parallel for this session.",
+							NULL, &gik_decode_threads, 2, 1, 64, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("gik.merge_gap",
 							"Ranges in the same file closer than this are fetched in one request.",
 							NULL, &gik_merge_gap_bytes, 0, 0, 16 * 1024 * 1024, PGC_USERSET,
 							GUC_UNIT_BYTE, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("gik.decoder_memory_limit",
+							"Address space each decoder process may use.",
+							"A decoder that needs more fails the message with an out-of-memory error; the server is unaffected.",
+							&gik_decoder_memory_limit_mb, 2048, 64, 65536, PGC_SUSET,
+							GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.decoder_timeout",
+							"Longest time a decoder process may spend on one message.",
+							NULL, &gik_decoder_timeout_ms, 60000, 100, 3600000, PGC_SUSET,
+							GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.max_message_points",
+							"Most grid points a message may declare to be decoded.",
+							"Larger messages are refused before anything is allocated for them.",
+							&gik_max_message_points, 30000000, 1, 1000000000, PGC_SUSET,
+							0, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.max_call_decoded_size",
+							"Most bytes of values one call may decode.",
+							NULL, &gik_max_call_decoded_mb, 16384, 1, INT_MAX, PGC_SUSET,
+							GUC_UNIT_MB, NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("gik");
-	gik_eccodes_log_init();
 
 	/*
-	 * ecCodes allocates and frees several field-sized buffers per message. With glibc's
-	 * defaults those come from fresh mmap()ed pages every time, and the page faults cost
-	 * more than the decoding itself; keep such blocks in the heap for reuse instead.
+	 * Every decoded message becomes a field-sized array. With glibc's defaults each comes
+	 * from fresh mmap()ed pages, and the page faults cost more than the copy; keep such
+	 * blocks in the heap for reuse instead.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
 	mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);

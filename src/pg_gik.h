@@ -18,5 +18,9 @@ extern int	gik_retry_backoff_ms;
 extern int	gik_max_response_mb;
 extern int	gik_decode_threads;
 extern int	gik_merge_gap_bytes;
+extern int	gik_decoder_memory_limit_mb;
+extern int	gik_decoder_timeout_ms;
+extern int	gik_max_message_points;
+extern int	gik_max_call_decoded_mb;
 
 #endif

@@ -1,7 +1,7 @@
 /* Full-file GRIB scans and one-message metadata: gik.scan_grib and gik.message_info. */
 #include "postgres.h"
 
-#include <eccodes.h>
+#include <math.h>
 
 #include "fmgr.h"
 #include "funcapi.h"
@@ -12,7 +12,7 @@
 
 #include "core/grib_frame.h"
 #include "core/grib_meta.h"
-#include "eccodes_log.h"
+#include "decoder_pool.h"
 #include "fetch.h"
 #include "index_sql.h"
 #include "scan_sql.h"
@@ -91,19 +91,29 @@ meta_to_row(int msg_num, int64 offset, int64 length, const GikMeta *m, Datum *v,
 	v[28] = Int32GetDatum((int32) m->grid.scanning_mode);
 }
 
-/* Read metadata from a message in memory or raise an error naming the URL and range. */
+/* Raise the error of a failed metadata read, naming the URL and range. */
 static void
-describe_or_raise(const char *url, int64 offset, const unsigned char *msg, size_t len, GikMeta *meta)
+raise_meta_error(const GikDecodeJob *job)
 {
-	char		errbuf[256];
-	int			err = gik_meta_from_message(msg, len, meta, errbuf, sizeof(errbuf));
+	ereport(ERROR, (errcode(job->status == GIK_DECODE_UNSUPPORTED ? ERRCODE_FEATURE_NOT_SUPPORTED :
+							job->status == GIK_DECODE_OUT_OF_MEMORY ? ERRCODE_OUT_OF_MEMORY :
+							job->status == GIK_DECODE_TIMEOUT ? ERRCODE_QUERY_CANCELED :
+							ERRCODE_DATA_CORRUPTED),
+					errmsg("could not read GRIB message at bytes " INT64_FORMAT "-" INT64_FORMAT " of \"%s\"",
+						   job->offset, job->offset + job->length - 1, job->url),
+					errdetail("%s", job->errbuf)));
+}
 
-	gik_eccodes_log_flush();
-	if (err)
-		ereport(ERROR, (errcode(err == CODES_NOT_IMPLEMENTED ? ERRCODE_FEATURE_NOT_SUPPORTED : ERRCODE_DATA_CORRUPTED),
-						errmsg("could not read GRIB message at bytes " INT64_FORMAT "-" INT64_FORMAT " of \"%s\"",
-							   offset, offset + (int64) len - 1, url),
-						errdetail("%s", errbuf)));
+/* A metadata job for one message of a fetched buffer. */
+static void
+meta_job(GikDecodeJob *job, const char *url, int64 offset, const unsigned char *msg, size_t len)
+{
+	memset(job, 0, sizeof(*job));
+	job->url = url;
+	job->offset = offset;
+	job->length = (int64) len;
+	job->msg = msg;
+	job->op = GIK_DECODER_META;
 }
 
 /* Check a fetched range is exactly one GRIB message; raise a stale-index error otherwise. */
@@ -125,14 +135,17 @@ gik_check_grib_range(const char *url, int64 offset, const unsigned char *buf, si
 						errhint("The index is stale or wrong: the file may have been replaced after it was indexed. Re-ingest the run.")));
 }
 
-/* gik.scan_grib(url): read the whole file and describe every message with ecCodes. */
+/* gik.scan_grib(url): read the whole file and describe every message with ecCodes, in the decoder processes. */
 Datum
 gik_scan_grib(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	GikFetch	f = {0};
+	GikDecoderClient *client;
+	GikDecodeJob *jobs;
+	int			njobs = 0;
+	int			cap = 64;
 	size_t		pos = 0;
-	int			msg_num = 0;
 	uint64_t	off,
 				len;
 
@@ -141,17 +154,32 @@ gik_scan_grib(PG_FUNCTION_ARGS)
 	f.mode = GIK_FETCH_WHOLE;
 	gik_fetch_one(&f);
 
+	client = gik_decoder_client_create();
+	jobs = palloc(sizeof(GikDecodeJob) * cap);
 	while (gik_grib_next((const unsigned char *) f.data, (size_t) f.size, pos, &off, &len))
 	{
-		GikMeta		meta;
+		CHECK_FOR_INTERRUPTS();
+		if (njobs == cap)
+		{
+			cap *= 2;
+			jobs = repalloc_huge(jobs, sizeof(GikDecodeJob) * cap);
+		}
+		meta_job(&jobs[njobs++], f.url, (int64) off, (const unsigned char *) f.data + off, (size_t) len);
+		pos = (size_t) (off + len);
+	}
+	for (int i = 0; i < njobs; i++)
+		gik_decoder_submit(client, &jobs[i]);
+	while (gik_decoder_next(client, -1) != NULL)
+		;
+	for (int i = 0; i < njobs; i++)
+	{
 		Datum		values[META_COLS];
 		bool		nulls[META_COLS];
 
-		CHECK_FOR_INTERRUPTS();
-		describe_or_raise(f.url, (int64) off, (const unsigned char *) f.data + off, (size_t) len, &meta);
-		meta_to_row(++msg_num, (int64) off, (int64) len, &meta, values, nulls);
+		if (jobs[i].status != GIK_DECODE_OK)
+			raise_meta_error(&jobs[i]);
+		meta_to_row(i + 1, jobs[i].offset, jobs[i].length, &jobs[i].meta, values, nulls);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		pos = (size_t) (off + len);
 	}
 	return (Datum) 0;
 }
@@ -174,15 +202,18 @@ gik_message_info(PG_FUNCTION_ARGS)
 {
 	GikFetch	f = {0};
 	TupleDesc	tupdesc;
-	GikMeta		meta;
+	GikDecodeJob job;
 	Datum		values[META_COLS];
 	bool		nulls[META_COLS];
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	gik_fetch_message_arg(fcinfo, &f);
-	describe_or_raise(f.url, f.offset, (const unsigned char *) f.data, (size_t) f.size, &meta);
-	meta_to_row(0, f.offset, f.length, &meta, values, nulls);
+	meta_job(&job, f.url, f.offset, (const unsigned char *) f.data, (size_t) f.size);
+	gik_decoder_run(&job);
+	if (job.status != GIK_DECODE_OK)
+		raise_meta_error(&job);
+	meta_to_row(0, f.offset, f.length, &job.meta, values, nulls);
 	nulls[0] = true;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }

@@ -9,6 +9,14 @@
 /* Degrees: box edges and convention bounds include what lies this close to them. */
 #define DEG_TOL 1e-9
 
+/* True when the grid is a regular latitude/longitude grid. */
+bool
+gik_grid_is_regular_ll(const GikGrid *grid)
+{
+	return strcmp(grid->grid_type, "regular_ll") == 0 && grid->ni > 0 && grid->nj > 0 &&
+		!isnan(grid->di) && !isnan(grid->dj);
+}
+
 /*
  * Degrees: an increment may differ this much from the one its end points imply
  * (GRIB1 rounds increments to millidegrees, GRIB2 to microdegrees).

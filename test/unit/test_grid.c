@@ -4,6 +4,7 @@
  * test/data against ecCodes' own coordinates of every point.
  */
 #include "core/grid.h"
+#include "decoder/eccodes_meta.h"
 #include "tap.h"
 
 #include <eccodes.h>

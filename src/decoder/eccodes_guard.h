@@ -1,6 +1,6 @@
-/* Run ecCodes calls with its failed assertions turned into errors: pure C, no PostgreSQL headers. */
-#ifndef GIK_CORE_ECCODES_GUARD_H
-#define GIK_CORE_ECCODES_GUARD_H
+/* Run ecCodes calls with its failed assertions turned into errors: decoder program only. */
+#ifndef GIK_DECODER_ECCODES_GUARD_H
+#define GIK_DECODER_ECCODES_GUARD_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* ecCodes assertion guard: a failed assertion jumps out of the guarded call instead of aborting. */
-#include "core/eccodes_guard.h"
+#include "decoder/eccodes_guard.h"
 
 #include <eccodes.h>
 #include <pthread.h>

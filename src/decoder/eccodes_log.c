@@ -1,18 +1,15 @@
-/* Route ecCodes' own messages to the server log at DEBUG1 instead of stderr. */
-#include "postgres.h"
+/* Capture ecCodes' log and print output instead of letting it reach stderr. */
+#include "decoder/eccodes_log.h"
 
 #include <eccodes.h>
-
-#include "eccodes_log.h"
+#include <string.h>
 
 #define LOG_BUF_SIZE 2048
 
-/* Messages of this thread since the last flush; ecCodes may call from decode threads. */
-static __thread char log_buf[LOG_BUF_SIZE];
-static __thread size_t log_len = 0;
-static bool log_installed = false;
+static char log_buf[LOG_BUF_SIZE];
+static size_t log_len = 0;
 
-/* Append one message; never raises, as it runs inside ecCodes. */
+/* Append one message, dropping what does not fit. */
 static void
 capture(const char *mesg)
 {
@@ -40,26 +37,27 @@ capture_print(const grib_context *c, void *descriptor, const char *mesg)
 	capture(mesg);
 }
 
-/* Install the capturing procedures once. */
+/* Install the capturing procedures. */
 void
 gik_eccodes_log_init(void)
 {
-	codes_context *ctx;
+	codes_context *ctx = codes_context_get_default();
 
-	if (log_installed)
-		return;
-	ctx = codes_context_get_default();
 	codes_context_set_logging_proc(ctx, capture_log);
 	codes_context_set_print_proc(ctx, capture_print);
-	log_installed = true;
 }
 
-/* Emit captured messages at DEBUG1. */
-void
-gik_eccodes_log_flush(void)
+/* Hand over and clear the captured text. */
+size_t
+gik_eccodes_log_take(char *out, size_t cap)
 {
-	if (log_len == 0)
-		return;
+	size_t		n = log_len < cap ? log_len : (cap > 0 ? cap - 1 : 0);
+
+	if (cap > 0)
+	{
+		memcpy(out, log_buf, n);
+		out[n] = '\0';
+	}
 	log_len = 0;
-	elog(DEBUG1, "ecCodes: %s", log_buf);
+	return n;
 }

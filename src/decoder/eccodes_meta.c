@@ -1,12 +1,12 @@
 /* GRIB message metadata and grid description read with ecCodes. */
-#include "core/grib_meta.h"
+#include "decoder/eccodes_meta.h"
 
 #include <eccodes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/eccodes_guard.h"
+#include "decoder/eccodes_guard.h"
 #include "core/grib_sanity.h"
 
 /* True when the key is defined and not missing. */
@@ -131,7 +131,7 @@ gik_meta_from_message(const void *msg, size_t len, GikMeta *meta, char *errbuf, 
 	char		what[200];
 	bool		finished;
 
-	switch (gik_grib_sane(msg, len, errbuf, errlen))
+	switch (gik_grib_sane(msg, len, NULL, errbuf, errlen))
 	{
 		case GIK_SANE_OK:
 			break;
@@ -154,12 +154,4 @@ gik_meta_from_message(const void *msg, size_t len, GikMeta *meta, char *errbuf, 
 		return CODES_INVALID_MESSAGE;
 	}
 	return 0;
-}
-
-/* True when the grid is a regular latitude/longitude grid. */
-bool
-gik_grid_is_regular_ll(const GikGrid *grid)
-{
-	return strcmp(grid->grid_type, "regular_ll") == 0 && grid->ni > 0 && grid->nj > 0 &&
-		!isnan(grid->di) && !isnan(grid->dj);
 }
