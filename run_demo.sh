@@ -34,7 +34,7 @@ trap 'tools/mirror-server.sh stop "$WORK/nginx"' EXIT
 pgport=$(tools/free-port.sh)
 
 export DEMO_HTTP="http://127.0.0.1:$PORT" DEMO_OUT="$OUT" DEMO_SQL="$TOP/demo/demo.sql" DEMO_TOP="$TOP"
-pg_virtualenv -t -c "-p $pgport" bash -c '
+pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik bash -c '
 set -euo pipefail
 "$DEMO_TOP/tools/point-at-mirror.sh" "$DEMO_HTTP"
 psql -X -v ON_ERROR_STOP=1 -v out="$DEMO_OUT" -f "$DEMO_SQL"

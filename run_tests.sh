@@ -71,7 +71,7 @@ fi
 if wanted regress || wanted py; then
   set +e
   pgport=$(tools/free-port.sh)
-  pg_virtualenv -t -c "-p $pgport" -o "max_parallel_workers_per_gather=2" \
+  pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik -o "max_parallel_workers_per_gather=2" \
     bash test/cluster-suites.sh "${only[@]:-all}" 2>&1 | tee "$GIK_TEST_ROOT/cluster.log"
   set -e
   if wanted regress; then

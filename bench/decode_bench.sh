@@ -74,7 +74,7 @@ done
 echo "SQL and raw ecCodes, interleaved: gik.decode and gik.decode_batch" >&2
 PGPORT_BENCH=$(free_port)
 GIK_HTTP=$GIK_HTTP MIRROR=$MIRROR WORK=$WORK RUNS=$RUNS THREADS=$THREADS \
-  pg_virtualenv -t -c "-p $PGPORT_BENCH" bash "$SRC/bench/decode/sql_bench.sh" > "$WORK/sql.json"
+  pg_virtualenv -t -c "-p $PGPORT_BENCH" -o shared_preload_libraries=pg_gik bash "$SRC/bench/decode/sql_bench.sh" > "$WORK/sql.json"
 
 echo
 echo "Decode benchmark on $(nproc) cores ($(uname -m)), load average $(cut -d' ' -f1-3 /proc/loadavg); gik.decode_threads = $THREADS"

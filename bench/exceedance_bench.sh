@@ -27,7 +27,7 @@ trap '"$TOP/tools/mirror-server.sh" stop "$WORK/nginx"' EXIT
 pgport=$("$TOP/tools/free-port.sh")
 
 export BENCH_HTTP="http://127.0.0.1:$PORT" BENCH_MIRROR="$MIRROR" BENCH_WORK="$WORK" BENCH_TOP="$TOP" RUNS
-pg_virtualenv -t -c "-p $pgport" bash -s <<'INNER'
+pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik bash -s <<'INNER'
 set -euo pipefail
 "$BENCH_TOP/tools/point-at-mirror.sh" "$BENCH_HTTP"
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pg_gik" \

@@ -13,7 +13,7 @@ export PROBE_DAYS=${BENCH_PROBE_DAYS:-30}
 export TOP
 pgport=$("$TOP/tools/free-port.sh")
 
-pg_virtualenv -t -c "-p $pgport" -o "shared_buffers=512MB" -o "max_wal_size=8GB" -o "checkpoint_timeout=30min" \
+pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik -o "shared_buffers=512MB" -o "max_wal_size=8GB" -o "checkpoint_timeout=30min" \
   -o "maintenance_work_mem=256MB" -o "work_mem=64MB" bash -s <<'INNER'
 set -euo pipefail
 psql() { command psql -qX -v ON_ERROR_STOP=1 "$@"; }

@@ -13,6 +13,7 @@
 #include "utils/typcache.h"
 
 #include "core/raster_wkb.h"
+#include "args.h"
 #include "datums.h"
 #include "decode_sql.h"
 #include "decoder_pool.h"
@@ -134,6 +135,8 @@ gik_decode(PG_FUNCTION_ARGS)
 {
 	GikDecodeJob job = {0};
 
+	if (gik_required_null(fcinfo, 3))
+		PG_RETURN_NULL();
 	fetch_and_decode(fcinfo, &job);
 	PG_RETURN_ARRAYTYPE_P(job.values);
 }
@@ -165,13 +168,16 @@ gik_decode_raster_wkb(PG_FUNCTION_ARGS)
 {
 	GikDecodeJob job = {0};
 
+	if (gik_required_null(fcinfo, 3))
+		PG_RETURN_NULL();
 	fetch_and_decode(fcinfo, &job);
 	if (!job.dec.regular)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("grid type %s is not supported for rasters", job.dec.meta.grid.grid_type),
 						errdetail("Rasters are made from regular latitude/longitude grids."),
 						errhint("Use gik.decode() to get the values in scanning order.")));
-	PG_RETURN_BYTEA_P(raster_bytea(&job.dec.out, (const float *) ARR_DATA_PTR(job.values), 1, PG_GETARG_INT32(5)));
+	PG_RETURN_BYTEA_P(raster_bytea(&job.dec.out, (const float *) ARR_DATA_PTR(job.values), 1,
+								   gik_arg_int32(fcinfo, 5, 4326)));
 }
 
 /* Source grid from a gik.grid_desc argument. */
@@ -234,6 +240,8 @@ gik_output_grid(PG_FUNCTION_ARGS)
 	GikDecoded	as_decoded;
 	TupleDesc	tupdesc;
 
+	if (gik_required_null(fcinfo, 1))
+		PG_RETURN_NULL();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	plan_from_desc(fcinfo, &plan, &as_decoded);
@@ -259,6 +267,8 @@ gik_grid_lats(PG_FUNCTION_ARGS)
 	GikDecoded	as_decoded;
 	double	   *lats;
 
+	if (gik_required_null(fcinfo, 1))
+		PG_RETURN_NULL();
 	plan_from_desc(fcinfo, &plan, &as_decoded);
 	lats = palloc(sizeof(double) * plan.out.nj);
 	gik_outgrid_lats(&plan.out, lats);
@@ -273,6 +283,8 @@ gik_grid_lons(PG_FUNCTION_ARGS)
 	GikDecoded	as_decoded;
 	double	   *lons;
 
+	if (gik_required_null(fcinfo, 1))
+		PG_RETURN_NULL();
 	plan_from_desc(fcinfo, &plan, &as_decoded);
 	lons = palloc(sizeof(double) * plan.out.ni);
 	gik_outgrid_lons(&plan.out, lons);

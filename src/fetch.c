@@ -60,7 +60,76 @@ typedef struct Transfer
 	MemoryContext cxt;			/* where the caller's results live */
 	char	  **prefixes;		/* gik.allowed_url_prefixes, resolved */
 	int			nprefixes;
+	GikFetchSession *session;
+	size_t		reserved;		/* bytes of the session's budget this request holds */
+	uint64		started_seq;	/* order of its first start: the oldest transfer may always grow */
+	bool		paused;			/* waiting for room in the budget */
 } Transfer;
+
+/* An incremental fetch of many requests; see gik_fetch_begin. */
+struct GikFetchSession
+{
+	GikFetch   *fetches;
+	int			nfetches;
+	Transfer   *xfers;
+	int		   *queue;			/* transfers waiting to start (first attempt or retry) */
+	int			qlen;
+	int			next_local;		/* next request to check for a local file */
+	int		   *ready;			/* completed, not yet returned by gik_fetch_next */
+	int			nready;
+	int			active;
+	int			remaining;		/* requests not yet completed */
+	int			held;			/* completed, data not yet released */
+	int			hold_limit;
+	size_t		budget;			/* gik.max_fetch_memory */
+	size_t		reserved;		/* bytes held by transfers in flight and data not yet released */
+	uint64		next_seq;
+	int			paused;
+	bool		ended;
+	MemoryContextCallback cleanup;
+};
+
+/* The oldest transfer in flight: it may grow past the budget, so the session always progresses. */
+static bool
+is_oldest_active(GikFetchSession *s, const Transfer *t)
+{
+	for (int i = 0; i < s->nfetches; i++)
+		if (s->xfers[i].easy && &s->xfers[i] != t && s->xfers[i].started_seq < t->started_seq)
+			return false;
+	return true;
+}
+
+/* Reserve budget for a transfer to hold need bytes; false when there is no room (never raises). */
+static bool
+budget_grow(Transfer *t, size_t need)
+{
+	GikFetchSession *s = t->session;
+
+	if (need <= t->reserved)
+		return true;
+	if (s->reserved + (need - t->reserved) > s->budget && !is_oldest_active(s, t))
+		return false;
+	s->reserved += need - t->reserved;
+	t->reserved = need;
+	return true;
+}
+
+/* Give back a transfer's reservation and let paused transfers try again. */
+static void
+budget_release(GikFetchSession *s, Transfer *t)
+{
+	s->reserved -= Min(s->reserved, t->reserved);
+	t->reserved = 0;
+	if (s->paused == 0)
+		return;
+	s->paused = 0;
+	for (int i = 0; i < s->nfetches; i++)
+		if (s->xfers[i].paused && s->xfers[i].easy)
+		{
+			s->xfers[i].paused = false;
+			curl_easy_pause(s->xfers[i].easy, CURLPAUSE_CONT);
+		}
+}
 
 static CURLM *multi_handle = NULL;
 static CURL **easy_pool = NULL;
@@ -197,6 +266,12 @@ write_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 	{
 		set_fail(t, FAIL_TOO_LARGE, "The response is larger than gik.max_response_size.");
 		return 0;
+	}
+	if (!budget_grow(t, t->len + n))
+	{
+		t->paused = true;		/* delivered again once there is room */
+		t->session->paused++;
+		return CURL_WRITEFUNC_PAUSE;
 	}
 	if (!grow_buffer(t, t->len + n))
 	{
@@ -668,6 +743,7 @@ complete_transfer(Transfer *t)
 		f->missing = true;
 		f->data = NULL;
 		f->size = 0;
+		budget_release(t->session, t);
 		return;
 	}
 	if (f->mode != GIK_FETCH_HEAD)
@@ -684,25 +760,6 @@ ms_until(TimestampTz when)
 {
 	return TimestampDifferenceMilliseconds(GetCurrentTimestamp(), when);
 }
-
-/* An incremental fetch of many requests; see gik_fetch_begin. */
-struct GikFetchSession
-{
-	GikFetch   *fetches;
-	int			nfetches;
-	Transfer   *xfers;
-	int		   *queue;			/* transfers waiting to start (first attempt or retry) */
-	int			qlen;
-	int			next_local;		/* next request to check for a local file */
-	int		   *ready;			/* completed, not yet returned by gik_fetch_next */
-	int			nready;
-	int			active;
-	int			remaining;		/* requests not yet completed */
-	int			held;			/* completed, data not yet released */
-	int			hold_limit;
-	bool		ended;
-	MemoryContextCallback cleanup;
-};
 
 /* Remove in-flight transfers from the multi handle and return their easy handles. */
 static void
@@ -735,6 +792,12 @@ gik_fetch_begin(GikFetch *fetches, int nfetches)
 	char	  **prefixes;
 	int			nprefixes;
 
+	if (!gik_preloaded)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						errmsg("pg_gik fetches nothing unless it is in shared_preload_libraries"),
+						errdetail("Loaded later, its superuser-only settings (gik.allowed_url_prefixes, gik.s3_endpoint, ...) "
+								  "may have been replaced by a session's own values when it connected."),
+						errhint("Add pg_gik to shared_preload_libraries in postgresql.conf and restart the server.")));
 	ensure_curl();
 	nprefixes = gik_url_resolve_prefixes(gik_allowed_url_prefixes, gik_s3_endpoint, gik_gs_endpoint,
 										 fetch_alloc, &prefixes);
@@ -760,11 +823,18 @@ gik_fetch_begin(GikFetch *fetches, int nfetches)
 		t->cxt = CurrentMemoryContext;
 		t->prefixes = prefixes;
 		t->nprefixes = nprefixes;
-		if (f->mode == GIK_FETCH_RANGE && (f->offset < 0 || f->length <= 0))
+		t->session = s;
+		if (f->mode == GIK_FETCH_RANGE && (f->offset < 0 || f->length <= 0 || f->offset > PG_INT64_MAX - f->length))
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("invalid byte range for \"%s\": offset " INT64_FORMAT ", length " INT64_FORMAT,
 								   f->url, f->offset, f->length),
-							errdetail("The offset must be zero or more and the length more than zero.")));
+							errdetail("The offset must be zero or more, the length more than zero, and their sum a 64-bit integer.")));
+		if (f->mode == GIK_FETCH_RANGE && (uint64) f->length > max_response_bytes())
+			ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+							errmsg("byte range of " INT64_FORMAT " bytes of \"%s\" is larger than gik.max_response_size (%d MB)",
+								   f->length, f->url, gik_max_response_mb),
+							errdetail("Nothing was fetched."),
+							errhint("A superuser can raise gik.max_response_size.")));
 		kind = gik_url_resolve(f->url, gik_s3_endpoint, gik_gs_endpoint, fetch_alloc, &t->resolved);
 		if (kind == GIK_URL_INVALID)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -785,6 +855,7 @@ gik_fetch_begin(GikFetch *fetches, int nfetches)
 	}
 	s->remaining = nfetches;
 	s->hold_limit = INT_MAX;
+	s->budget = (size_t) gik_max_fetch_memory_mb * 1024 * 1024;
 	s->cleanup.func = session_release_callback;
 	s->cleanup.arg = s;
 	MemoryContextRegisterResetCallback(CurrentMemoryContext, &s->cleanup);
@@ -802,8 +873,11 @@ start_queued(GikFetchSession *s, long max_ms)
 	{
 		Transfer   *t = &s->xfers[s->queue[k]];
 
+		size_t		need = t->fetch->mode == GIK_FETCH_RANGE ? (size_t) t->fetch->length : 0;
+
 		if (s->active >= gik_max_connections || s->active + s->held >= s->hold_limit ||
-			(t->waiting && ms_until(t->retry_at) > 0))
+			(t->waiting && ms_until(t->retry_at) > 0) ||
+			(need > 0 && s->reserved + need > s->budget && s->reserved > 0))
 		{
 			if (t->waiting)
 				wait_ms = Min(wait_ms, Max(1, ms_until(t->retry_at)));
@@ -811,6 +885,10 @@ start_queued(GikFetchSession *s, long max_ms)
 			continue;
 		}
 		reset_attempt(t);
+		if (t->started_seq == 0)
+			t->started_seq = ++s->next_seq;
+		s->reserved += need - Min(need, t->reserved);
+		t->reserved = Max(t->reserved, need);
 		t->easy = take_easy();
 		setup_easy(t);
 		t->fetch->attempts++;
@@ -901,6 +979,8 @@ gik_fetch_next(GikFetchSession *s, long max_wait_ms)
 			if (t->local)
 			{
 				fetch_local(t->fetch, t->resolved);
+				t->reserved = (size_t) t->fetch->size;
+				s->reserved += t->reserved;
 				s->remaining--;
 				s->held++;
 				return t->index;
@@ -941,7 +1021,7 @@ gik_fetch_set_hold_limit(GikFetchSession *s, int limit)
 	s->hold_limit = Max(limit, 1);
 }
 
-/* Free a completed request's data. */
+/* Free a completed request's data and give its memory back to the budget. */
 void
 gik_fetch_release(GikFetchSession *s, int index)
 {
@@ -951,6 +1031,7 @@ gik_fetch_release(GikFetchSession *s, int index)
 		pfree(f->data);
 	f->data = NULL;
 	s->held--;
+	budget_release(s, &s->xfers[index]);
 }
 
 /* Stop all transfers of a session (idempotent; also runs when the caller's memory context is reset). */
@@ -974,7 +1055,10 @@ gik_fetch_all(GikFetch *fetches, int nfetches, GikFetchDoneFn done, void *arg)
 	{
 		while ((i = gik_fetch_next(s, -1)) >= 0)
 			if (done)
+			{
 				done(&fetches[i], i, arg);
+				gik_fetch_release(s, i);
+			}
 	}
 	PG_FINALLY();
 	{

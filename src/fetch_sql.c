@@ -9,6 +9,7 @@
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
+#include "args.h"
 #include "core/url.h"
 #include "fetch.h"
 #include "pg_gik.h"
@@ -49,6 +50,8 @@ gik_fetch_bytes(PG_FUNCTION_ARGS)
 	GikFetch	f = {0};
 	bytea	   *result;
 
+	if (gik_required_null(fcinfo, 1))
+		PG_RETURN_NULL();
 	f.url = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	if (PG_ARGISNULL(1) && PG_ARGISNULL(2))
 		f.mode = GIK_FETCH_WHOLE;
@@ -157,11 +160,11 @@ gik_fetch_many(PG_FUNCTION_ARGS)
 			ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 							errmsg("URL %d of the array is NULL", i + 1)));
 		fetches[i].url = TextDatumGetCString(elems[i]);
-		fetches[i].mode = PG_GETARG_BOOL(2) ? GIK_FETCH_HEAD : GIK_FETCH_WHOLE;
-		fetches[i].missing_ok = PG_GETARG_BOOL(1);
+		fetches[i].mode = gik_arg_bool(fcinfo, 2, false) ? GIK_FETCH_HEAD : GIK_FETCH_WHOLE;
+		fetches[i].missing_ok = gik_arg_bool(fcinfo, 1, false);
 	}
 	st.rsinfo = rsinfo;
-	st.head = PG_GETARG_BOOL(2);
+	st.head = gik_arg_bool(fcinfo, 2, false);
 	gik_fetch_all(fetches, n, store_fetch_row, &st);
 	return (Datum) 0;
 }

@@ -5,6 +5,7 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -14,6 +15,7 @@
 #include "core/ecmwf_index.h"
 #include "core/idx.h"
 #include "index_sql.h"
+#include "pg_gik.h"
 
 PG_FUNCTION_INFO_V1(gik_parse_idx);
 PG_FUNCTION_INFO_V1(gik_parse_ecmwf_index);
@@ -25,18 +27,42 @@ index_alloc(size_t size)
 	return palloc(size);
 }
 
-/* Raise the error for a parse failure, naming the source URL when known. */
+/*
+ * Raise the error for a parse failure, naming the source URL when known. The line is quoted
+ * only from URLs anyone may read: a server file's content stays out of messages (and so out of
+ * gik.ingest_log, which readers see).
+ */
 static void
 raise_parse_error(FunctionCallInfo fcinfo, int url_arg, const char *what, const GikParseError *err)
 {
-	if (PG_NARGS() > url_arg && !PG_ARGISNULL(url_arg))
+	const char *url = (PG_NARGS() > url_arg && !PG_ARGISNULL(url_arg)) ?
+		text_to_cstring(PG_GETARG_TEXT_PP(url_arg)) : NULL;
+
+	if (url && (url[0] == '/' || pg_strncasecmp(url, "file://", 7) == 0))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-						errmsg("invalid %s line %d of \"%s\": \"%s\"", what, err->lineno,
-							   text_to_cstring(PG_GETARG_TEXT_PP(url_arg)), err->excerpt),
+						errmsg("invalid %s line %d of \"%s\"", what, err->lineno, url),
+						errdetail("%s The line is not quoted: it comes from a file on the server.", err->message)));
+	if (url)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+						errmsg("invalid %s line %d of \"%s\": \"%s\"", what, err->lineno, url, err->excerpt),
 						errdetail("%s", err->message)));
 	ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 					errmsg("invalid %s line %d: \"%s\"", what, err->lineno, err->excerpt),
 					errdetail("%s", err->message)));
+}
+
+/* Raise unless an index text is within gik.max_index_size. */
+static void
+check_index_size(FunctionCallInfo fcinfo, int url_arg, const char *what, size_t len)
+{
+	if (len > (size_t) gik_max_index_mb * 1024 * 1024)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						errmsg("%s of %zu bytes%s%s%s is larger than gik.max_index_size (%d MB)", what, len,
+							   PG_NARGS() > url_arg && !PG_ARGISNULL(url_arg) ? " at \"" : "",
+							   PG_NARGS() > url_arg && !PG_ARGISNULL(url_arg) ? text_to_cstring(PG_GETARG_TEXT_PP(url_arg)) : "",
+							   PG_NARGS() > url_arg && !PG_ARGISNULL(url_arg) ? "\"" : "",
+							   gik_max_index_mb),
+						errhint("A superuser can raise gik.max_index_size.")));
 }
 
 /* Timestamp (UTC) from calendar fields; false when out of range. */
@@ -95,6 +121,8 @@ store_idx_row(const GikIdxLine *l, void *arg)
 	TimestampTz ref;
 	int			ymdh = l->ref_ymdh;
 
+	if ((l->lineno & 1023) == 0)
+		CHECK_FOR_INTERRUPTS();	/* the core parser allocates with palloc only: leaving it here is safe */
 	values[0] = Int32GetDatum(l->lineno);
 	values[1] = Int32GetDatum(l->msg_num);
 	values[2] = Int32GetDatum(l->sub_num);
@@ -129,6 +157,7 @@ gik_parse_idx(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	input = PG_GETARG_TEXT_PP(0);
+	check_index_size(fcinfo, 2, "idx", VARSIZE_ANY_EXHDR(input));
 	if (!gik_idx_parse_stream(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), file_size,
 							  index_alloc, store_idx_row, rsinfo, &err))
 		raise_parse_error(fcinfo, 2, "idx", &err);
@@ -179,6 +208,7 @@ gik_parse_ecmwf_index(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	input = PG_GETARG_TEXT_PP(0);
+	check_index_size(fcinfo, 1, "ECMWF index", VARSIZE_ANY_EXHDR(input));
 	if (!gik_ecindex_parse(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), index_alloc,
 						   &lines, &nlines, &err))
 		raise_parse_error(fcinfo, 1, "ECMWF index", &err);
@@ -189,6 +219,9 @@ gik_parse_ecmwf_index(PG_FUNCTION_ARGS)
 		Datum		values[PARSE_EC_COLS];
 		bool		nulls[PARSE_EC_COLS] = {0};
 		TimestampTz ref;
+
+		if ((i & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
 
 		values[0] = Int32GetDatum(l->lineno);
 		values[1] = Int64GetDatum(l->offset);

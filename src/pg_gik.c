@@ -5,12 +5,14 @@
 #include <malloc.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "pg_gik.h"
 
 PG_MODULE_MAGIC;
 
+bool		gik_preloaded = false;
 char	   *gik_s3_endpoint = NULL;
 char	   *gik_gs_endpoint = NULL;
 char	   *gik_allowed_url_prefixes = NULL;
@@ -22,6 +24,8 @@ int			gik_request_timeout_ms = 120000;
 int			gik_fetch_retries = 3;
 int			gik_retry_backoff_ms = 200;
 int			gik_max_response_mb = 256;
+int			gik_max_fetch_memory_mb = 512;
+int			gik_max_index_mb = 64;
 int			gik_decode_threads = 2;
 int			gik_merge_gap_bytes = 0;
 int			gik_decoder_memory_limit_mb = 2048;
@@ -31,10 +35,15 @@ int			gik_max_call_decoded_mb = 16384;
 
 void		_PG_init(void);
 
-/* Define the gik.* settings. */
+/*
+ * Define the gik.* settings. Only a library loaded by shared_preload_libraries defines them
+ * before any session can set them: loaded later, the placeholder a session set at connection
+ * (PGOPTIONS) has already replaced the superuser's value, so nothing that fetches trusts them.
+ */
 void
 _PG_init(void)
 {
+	gik_preloaded = process_shared_preload_libraries_in_progress;
 	DefineCustomStringVariable("gik.s3_endpoint",
 							   "Endpoint that s3://bucket/key URLs are mapped to.",
 							   "Empty means the AWS virtual-host form https://bucket.s3.amazonaws.com/key; "
@@ -79,6 +88,15 @@ _PG_init(void)
 	DefineCustomIntVariable("gik.max_response_size",
 							"Largest response body accepted from one request.",
 							NULL, &gik_max_response_mb, 256, 1, 1024, PGC_SUSET,
+							GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.max_fetch_memory",
+							"Most memory one call holds in responses, in flight and not yet consumed.",
+							"Requests wait for room; they do not fail. One response may exceed it when nothing else is in flight.",
+							&gik_max_fetch_memory_mb, 512, 16, 65536, PGC_SUSET,
+							GUC_UNIT_MB, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.max_index_size",
+							"Largest index file (.idx or .index) that is parsed.",
+							NULL, &gik_max_index_mb, 64, 1, 1024, PGC_SUSET,
 							GUC_UNIT_MB, NULL, NULL, NULL);
 	DefineCustomIntVariable("gik.decode_threads",
 							"Decoder processes that decode GRIB messages in parallel for this session.",

@@ -4,6 +4,9 @@
 
 #include "postgres.h"
 
+/* Loaded by shared_preload_libraries: only then are the superuser-only settings trustworthy. */
+extern bool gik_preloaded;
+
 /* gik.* settings, defined in pg_gik.c */
 extern char *gik_s3_endpoint;
 extern char *gik_gs_endpoint;
@@ -16,6 +19,8 @@ extern int	gik_request_timeout_ms;
 extern int	gik_fetch_retries;
 extern int	gik_retry_backoff_ms;
 extern int	gik_max_response_mb;
+extern int	gik_max_fetch_memory_mb;
+extern int	gik_max_index_mb;
 extern int	gik_decode_threads;
 extern int	gik_merge_gap_bytes;
 extern int	gik_decoder_memory_limit_mb;

@@ -93,6 +93,7 @@ listen_addresses = ''
 unix_socket_directories = '$ROOT/sock'
 max_parallel_workers_per_gather = 2
 fsync = off
+shared_preload_libraries = 'pg_gik'
 CONF
 # The ASan runtime is preloaded, so its constructor runs after those of the libraries postgres links
 # (Debian's libgpg-error calls bindtextdomain() from its constructor). ASan then initialises inside that

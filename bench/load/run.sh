@@ -53,4 +53,4 @@ trap '"$TOP/tools/mirror-server.sh" stop "$WORK/nginx"' EXIT
 pgport=$("$TOP/tools/free-port.sh")
 
 export LOAD_HTTP="http://127.0.0.1:$PORT" LOAD_MIRROR="$MIRROR" LOAD_OUT="$WORK/out" LOAD_HERE="$HERE" LOAD_TOP="$TOP"
-pg_virtualenv -t -c "-p $pgport" -o "max_connections=40" bash "$HERE/inner.sh"
+pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik -o "max_connections=40" bash "$HERE/inner.sh"

@@ -32,12 +32,46 @@ CREATE TABLE gik.dataset_source (
     steps         int[],
     valid_from    timestamptz NOT NULL DEFAULT '-infinity',
     valid_until   timestamptz NOT NULL DEFAULT 'infinity',
+    defined_by    name NOT NULL DEFAULT current_user,
     PRIMARY KEY (dataset_id, source),
     CHECK (cardinality(members) = cardinality(member_tokens)),
     CHECK (members IS NULL OR index_members IS NULL)
 );
 COMMENT ON TABLE gik.dataset_source IS
-'A series of GRIB files of a dataset. url_template (GRIB files) and index_template (their indexes) placeholders: {date} (YYYYMMDD), {cycle} (HH), {step} (hours), {step3} (hours, 3 digits), {member} (the member token). With members, there is one file per member; without, members come from the index and index_members, if set, restricts them. cycles and steps, when set, override the dataset''s. The source applies to runs initialised in [valid_from, valid_until).';
+'A series of GRIB files of a dataset. url_template (GRIB files) and index_template (their indexes) placeholders: {date} (YYYYMMDD), {cycle} (HH), {step} (hours), {step3} (hours, 3 digits), {member} (the member token). With members, there is one file per member; without, members come from the index and index_members, if set, restricts them. cycles and steps, when set, override the dataset''s. The source applies to runs initialised in [valid_from, valid_until). defined_by is the role that last wrote the row (set by a trigger): server files are read for it only when that role may read them.';
+
+-- True when a URL names a file on the database server (an absolute path or file://).
+CREATE FUNCTION gik.is_server_file(url text) RETURNS bool
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN left(url, 1) = '/' OR lower(left(url, 7)) = 'file://';
+COMMENT ON FUNCTION gik.is_server_file(text) IS 'True when a URL names a file on the database server: an absolute path or a file:// URL.';
+
+-- True when a role may read files on the database server.
+CREATE FUNCTION gik.reads_server_files(role_name name) RETURNS bool
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+RETURN EXISTS (SELECT FROM pg_roles r WHERE r.rolname = role_name
+               AND (r.rolsuper OR pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER')));
+COMMENT ON FUNCTION gik.reads_server_files(name) IS 'True when the role is a superuser or a member of pg_read_server_files.';
+
+-- Who wrote a file series, and whether it may name server files.
+CREATE FUNCTION gik.dataset_source_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    NEW.defined_by := current_user;
+    IF NOT gik.reads_server_files(current_user) AND EXISTS (
+           SELECT FROM unnest(coalesce(NEW.member_tokens, '{NULL}'::text[])) AS t(token),
+                       unnest(ARRAY[NEW.url_template, NEW.index_template]) AS u(template)
+           WHERE gik.is_server_file(gik.expand_url(u.template, now(), 0, t.token))) THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('permission denied to name server files in file series "%s"', NEW.source),
+            DETAIL = 'Absolute paths and file:// URLs may be used only by superusers and members of pg_read_server_files.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION gik.dataset_source_guard() IS
+'Trigger of gik.dataset_source: records the writing role in defined_by and refuses server-file URLs from roles that may not read server files.';
+CREATE TRIGGER dataset_source_guard BEFORE INSERT OR UPDATE ON gik.dataset_source
+FOR EACH ROW EXECUTE FUNCTION gik.dataset_source_guard();
 
 -- One run (initialisation time) of a dataset; version counts re-ingestions that changed something.
 CREATE TABLE gik.run (
@@ -182,6 +216,9 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     d gik.dataset;
 BEGIN
+    IF p_name IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'null_value_not_allowed', MESSAGE = 'the dataset name must not be NULL';
+    END IF;
     SELECT * INTO d FROM gik.dataset x WHERE x.name = p_name;
     IF NOT FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_object',
@@ -190,7 +227,7 @@ BEGIN
     END IF;
     RETURN d;
 END $$;
-COMMENT ON FUNCTION gik.dataset_named(text) IS 'The gik.dataset row of a name; raises undefined_object (42704) for an unknown name.';
+COMMENT ON FUNCTION gik.dataset_named(text) IS 'The gik.dataset row of a name; raises undefined_object (42704) for an unknown name, null_value_not_allowed (22004) for NULL.';
 
 -- Name of the day partition of a dataset.
 CREATE FUNCTION gik.partition_name(dataset_id smallint, day date) RETURNS text
@@ -206,6 +243,11 @@ DECLARE
     day     date := (p_init_time AT TIME ZONE 'UTC')::date;
     part    text := gik.partition_name(p_dataset_id, day);
 BEGIN
+    IF p_init_time IS NULL OR NOT EXISTS (SELECT FROM gik.dataset d WHERE d.dataset_id = p_dataset_id) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('no dataset has id %s, or the init time is NULL', coalesce(p_dataset_id::text, 'NULL')),
+            DETAIL = 'Partitions are made only for the runs of defined datasets.';
+    END IF;
     IF to_regclass(format('gik.%I', part)) IS NOT NULL THEN
         RETURN part;
     END IF;

@@ -106,27 +106,42 @@ JOIN gik.dataset d ON d.name = s.dataset;
 -- The files of one run: one row per (source, step, member file).
 CREATE FUNCTION gik.plan_files(dataset text, init_time timestamptz, members int[] DEFAULT NULL, steps int[] DEFAULT NULL)
 RETURNS TABLE (file_no int, source text, step int, member int, url text, index_url text, index_members int[])
-LANGUAGE sql STABLE PARALLEL SAFE
-BEGIN ATOMIC
-    SELECT (row_number() OVER (ORDER BY st.step, m.member NULLS FIRST, s.source))::int,
-           s.source, st.step, m.member,
-           gik.expand_url(s.url_template, plan_files.init_time, st.step, m.token),
-           gik.expand_url(s.index_template, plan_files.init_time, st.step, m.token),
-           s.index_members
-    FROM gik.dataset d
-    JOIN gik.dataset_source s ON s.dataset_id = d.dataset_id
-    CROSS JOIN LATERAL unnest(coalesce(s.steps, d.steps)) AS st(step)
-    CROSS JOIN LATERAL (
-        SELECT u.member, u.token FROM unnest(s.members, s.member_tokens) AS u(member, token)
-        UNION ALL
-        SELECT NULL::int, NULL::text WHERE s.members IS NULL) AS m
-    WHERE d.name = plan_files.dataset
-      AND plan_files.init_time >= s.valid_from AND plan_files.init_time < s.valid_until
-      AND extract(hour FROM plan_files.init_time AT TIME ZONE 'UTC')::smallint = ANY (coalesce(s.cycles, d.cycles))
-      AND (plan_files.steps IS NULL OR st.step = ANY (plan_files.steps))
-      AND (plan_files.members IS NULL OR m.member IS NULL OR m.member = ANY (plan_files.members))
-    ORDER BY 1;
-END;
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    f record;
+BEGIN
+    FOR f IN
+        SELECT (row_number() OVER (ORDER BY st.step, m.member NULLS FIRST, s.source))::int AS file_no,
+               s.source, st.step, m.member,
+               gik.expand_url(s.url_template, plan_files.init_time, st.step, m.token) AS url,
+               gik.expand_url(s.index_template, plan_files.init_time, st.step, m.token) AS index_url,
+               s.index_members, s.defined_by
+        FROM gik.dataset d
+        JOIN gik.dataset_source s ON s.dataset_id = d.dataset_id
+        CROSS JOIN LATERAL unnest(coalesce(s.steps, d.steps)) AS st(step)
+        CROSS JOIN LATERAL (
+            SELECT u.member, u.token FROM unnest(s.members, s.member_tokens) AS u(member, token)
+            UNION ALL
+            SELECT NULL::int, NULL::text WHERE s.members IS NULL) AS m
+        WHERE d.name = plan_files.dataset
+          AND plan_files.init_time >= s.valid_from AND plan_files.init_time < s.valid_until
+          AND extract(hour FROM plan_files.init_time AT TIME ZONE 'UTC')::smallint = ANY (coalesce(s.cycles, d.cycles))
+          AND (plan_files.steps IS NULL OR st.step = ANY (plan_files.steps))
+          AND (plan_files.members IS NULL OR m.member IS NULL OR m.member = ANY (plan_files.members))
+        ORDER BY 1
+    LOOP
+        -- whoever runs this (pg_cron, a superuser), a server file is read only if the series' author may read it
+        IF (gik.is_server_file(f.url) OR gik.is_server_file(f.index_url)) AND NOT gik.reads_server_files(f.defined_by) THEN
+            RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+                MESSAGE = format('file series "%s" of dataset "%s" names server files, but its author %s may not read them',
+                                 f.source, plan_files.dataset, f.defined_by),
+                HINT = 'A superuser or a member of pg_read_server_files must define the series.';
+        END IF;
+        file_no := f.file_no; source := f.source; step := f.step; member := f.member;
+        url := f.url; index_url := f.index_url; index_members := f.index_members;
+        RETURN NEXT;
+    END LOOP;
+END $$;
 COMMENT ON FUNCTION gik.plan_files(text, timestamptz, int[], int[]) IS
 'The GRIB and index URLs that make up one run of a dataset, optionally restricted to members and steps.';
 

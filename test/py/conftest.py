@@ -105,3 +105,33 @@ def mirror_path(url):
     """Local path of an s3:// URL in the loopback mirror."""
     assert url.startswith("s3://"), url
     return MIRROR / url[len("s3://"):]
+
+
+class ServerWatch:
+    """Proof that the server did not restart: its start time, and a second session that must survive."""
+
+    def __init__(self):
+        self.sentinel = connect()
+        self.started = scalar(self.sentinel, "SELECT pg_postmaster_start_time()")
+
+    def assert_alive(self):
+        """The sentinel session still answers and the postmaster is the same (no crash, no reinitialisation)."""
+        try:
+            now = scalar(self.sentinel, "SELECT pg_postmaster_start_time()")
+        except psycopg2.Error as e:  # a backend crash terminates every session
+            raise AssertionError(f"the server restarted: the second session was terminated ({e})") from e
+        assert now == self.started, f"the server restarted at {now}"
+        with connect() as fresh:
+            assert scalar(fresh, "SELECT pg_postmaster_start_time()") == self.started
+
+    def close(self):
+        self.sentinel.close()
+
+
+@pytest.fixture
+def server_watch(db_setup):
+    """Fails the test if the server crashed or restarted while it ran (checked at the end)."""
+    watch = ServerWatch()
+    yield watch
+    watch.assert_alive()
+    watch.close()

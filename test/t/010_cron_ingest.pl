@@ -13,7 +13,7 @@ my $node = PostgreSQL::Test::Cluster->new('cron');
 $node->init;
 my $host = $node->host;
 $node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pg_cron'
+shared_preload_libraries = 'pg_cron,pg_gik'
 cron.database_name = 'postgres'
 cron.host = '$host'
 gik.s3_endpoint = '$http'

@@ -1,0 +1,36 @@
+/*
+ * Argument rules of the SQL entry points: a NULL in a required argument gives NULL (or no
+ * rows), as a STRICT function would; a NULL in an optional argument means its default.
+ */
+#ifndef GIK_ARGS_H
+#define GIK_ARGS_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+
+/* True when one of the first n arguments is NULL. */
+static inline bool
+gik_required_null(FunctionCallInfo fcinfo, int n)
+{
+	for (int i = 0; i < n && i < PG_NARGS(); i++)
+		if (PG_ARGISNULL(i))
+			return true;
+	return false;
+}
+
+/* A bool argument, or dflt when it is NULL or absent. */
+static inline bool
+gik_arg_bool(FunctionCallInfo fcinfo, int i, bool dflt)
+{
+	return PG_NARGS() > i && !PG_ARGISNULL(i) ? PG_GETARG_BOOL(i) : dflt;
+}
+
+/* An int4 argument, or dflt when it is NULL or absent. */
+static inline int32
+gik_arg_int32(FunctionCallInfo fcinfo, int i, int32 dflt)
+{
+	return PG_NARGS() > i && !PG_ARGISNULL(i) ? PG_GETARG_INT32(i) : dflt;
+}
+
+#endif
