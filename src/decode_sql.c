@@ -10,6 +10,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/tuplestore.h"
 #include "utils/typcache.h"
 
 #include "core/raster_wkb.h"
@@ -26,6 +27,7 @@ PG_FUNCTION_INFO_V1(gik_output_grid);
 PG_FUNCTION_INFO_V1(gik_grid_lats);
 PG_FUNCTION_INFO_V1(gik_grid_lons);
 PG_FUNCTION_INFO_V1(gik_grid_wkb);
+PG_FUNCTION_INFO_V1(gik_decoders);
 
 /* palloc with the core's allocator signature. */
 static void *
@@ -339,4 +341,32 @@ gik_grid_wkb(PG_FUNCTION_ARGS)
 	out.di = g.di;
 	out.dj = g.dj;
 	PG_RETURN_BYTEA_P(raster_bytea(&out, data, nbands, PG_GETARG_INT32(2)));
+}
+
+/* gik.decoders(): this session's decoder processes and what their sandbox allows. */
+Datum
+gik_decoders(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int slot = 0; slot < gik_decoder_slots(); slot++)
+	{
+		GikDecoderInfo info;
+		Datum		v[7];
+		bool		n[7] = {0};
+
+		gik_decoder_slot_info(slot, &info);
+		if (info.pid == 0)
+			continue;
+		v[0] = Int32GetDatum(slot + 1);
+		v[1] = Int32GetDatum(info.pid);
+		v[2] = BoolGetDatum(info.busy);
+		v[3] = Int32GetDatum(info.memory_limit_mb);
+		v[4] = Int64GetDatum((int64) info.region_bytes);
+		v[5] = Int32GetDatum(info.hello.landlock_abi);
+		v[6] = CStringGetTextDatum(info.hello.detail);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
+	return (Datum) 0;
 }

@@ -595,6 +595,27 @@ gik_decoder_run(GikDecodeJob *job)
 		gik_decoder_next(client, -1);
 }
 
+/* Number of decoder slots. */
+int
+gik_decoder_slots(void)
+{
+	return MAX_DECODERS;
+}
+
+/* One slot's state. */
+void
+gik_decoder_slot_info(int slot, GikDecoderInfo *info)
+{
+	const Decoder *d = &decoders[slot];
+
+	memset(info, 0, sizeof(*info));
+	info->pid = (int) d->proc.pid;
+	info->busy = d->job != NULL;
+	info->memory_limit_mb = d->memory_limit_mb;
+	info->region_bytes = d->proc.shm_size;
+	info->hello = d->proc.hello;
+}
+
 /* Raise the error of a failed decode; see decoder_pool.h. */
 void
 gik_raise_decode_error(const char *url, int64 offset, int64 length, GikDecodeStatus status, const char *why)

@@ -64,6 +64,20 @@ extern int	gik_decoder_pending(GikDecoderClient *client);
 /* Decode or describe one message and wait for it. */
 extern void gik_decoder_run(GikDecodeJob *job);
 
+/* What a decoder slot holds, for gik.decoders(). */
+typedef struct GikDecoderInfo
+{
+	int			pid;			/* 0: not running */
+	bool		busy;
+	int			memory_limit_mb;
+	uint64		region_bytes;
+	GikDecoderHello hello;
+} GikDecoderInfo;
+
+/* Number of decoder slots (the largest gik.decode_threads), and one slot's state. */
+extern int	gik_decoder_slots(void);
+extern void gik_decoder_slot_info(int slot, GikDecoderInfo *info);
+
 /*
  * Raise the error of a failed decode (status not GIK_DECODE_OK) naming the URL and byte range:
  * the one place that maps decode statuses to SQLSTATEs.

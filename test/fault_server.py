@@ -12,6 +12,8 @@ ETag, Last-Modified, keep-alive) on 127.0.0.1.  A path prefix selects a fault:
     slow/<seconds>    headers at once, then one body byte per second for that
                       many seconds, then the rest
     stall/<seconds>   headers at once, then nothing for that long, then the body
+    hold-last/<s>     the body but its last byte at once (streamed from the file),
+                      then nothing for that long, then the last byte
     slow-headers/<s>  wait that long before sending anything
     truncate/<bytes>  full Content-Length advertised, connection closed after
                       that many body bytes
@@ -45,7 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROTATE = 17          # bytes of rotation for the "changing" fault
 FAULT_RE = re.compile(r"^/fault/([^/]+)(/.*)$")
-NEEDS_ARG = {"status", "slow", "stall", "slow-headers", "truncate", "redirect"}
+NEEDS_ARG = {"status", "slow", "stall", "hold-last", "slow-headers", "truncate", "redirect"}
 NO_ARG = {"ignore-range", "wrong-range", "reset", "changing"}
 THEN_OK_RE = re.compile(r"^(\d{3})-then-ok$")
 
@@ -337,6 +339,25 @@ class Handler(BaseHTTPRequestHandler):
             stats.record(method, path, rng_header, status, 0)
             return
 
+        if kind == "hold-last" and parts is None and size:
+            sent = 0
+            try:
+                with open(full, "rb") as f:
+                    f.seek(a)
+                    left = b - a       # all but the last byte
+                    while left > 0:
+                        chunk = f.read(min(left, 1 << 20))
+                        self.wfile.write(chunk)
+                        left -= len(chunk)
+                        sent += len(chunk)
+                    self.wfile.flush()
+                    time.sleep(float(arg))
+                    self.wfile.write(f.read(1))
+                    sent += 1
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            stats.record(method, path, rng_header, status, sent)
+            return
         if parts is None:
             body = read(a, b) if size else b""
         else:

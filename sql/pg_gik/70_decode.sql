@@ -94,3 +94,10 @@ AS 'MODULE_PATHNAME', 'gik_decode_batch'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 100;
 COMMENT ON FUNCTION gik.decode_batch(gik.ref[], text, gik.bbox) IS
 'Decode many references in one call: repeated references are fetched and decoded once, ranges that touch in the same file are fetched together, up to gik.max_connections requests run at once, gik.decode_threads threads decode, and rows stream out in completion order (ord is the 1-based position in refs).';
+
+CREATE FUNCTION gik.decoders()
+RETURNS TABLE (slot int, pid int, busy bool, memory_limit_mb int, region_bytes int8, landlock_abi int, sandbox text)
+AS 'MODULE_PATHNAME', 'gik_decoders'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION gik.decoders() IS
+'This session''s decoder processes (pg_gik_decoder, one per gik.decode_threads, started on first use): process id, whether it is decoding, its address-space limit, its shared region, and its sandbox (Landlock ABI, 0 when the kernel has none, and a sentence on what it may do).';

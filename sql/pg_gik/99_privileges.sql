@@ -37,7 +37,7 @@ BEGIN
         WHERE p.pronamespace = 'gik'::regnamespace
           AND (p.proname ~ '^(ens_|grid_sum|zarr_)' OR p.proname = ANY (ARRAY[
               -- decoding referenced messages (fetches under the URL policy)
-              'decode', 'decode_batch', 'decode_raster_wkb', 'grid', 'message_info', 'field_grid',
+              'decode', 'decode_batch', 'decode_raster_wkb', 'grid', 'message_info', 'field_grid', 'decoders',
               'output_grid', 'grid_lats', 'grid_lons', 'grid_wkb', 'resolve_url',
               -- analytics
               'accumulation_refs', 'accumulations', 'accumulate', 'exceedance', 'cover_window', 'mm_per_unit',
@@ -51,4 +51,13 @@ BEGIN
     LOOP
         EXECUTE pg_catalog.format('GRANT EXECUTE ON ROUTINE %s TO gik_reader', f);
     END LOOP;
+END $$;
+
+-- pg_gik fetches only when preloaded (see _PG_init): say so at install time.
+DO $$
+BEGIN
+    IF NOT 'pg_gik' = ANY (string_to_array(replace(current_setting('shared_preload_libraries'), ' ', ''), ',')) THEN
+        RAISE WARNING 'pg_gik is not in shared_preload_libraries: it will refuse to fetch until it is'
+            USING HINT = 'Add pg_gik to shared_preload_libraries in postgresql.conf and restart the server.';
+    END IF;
 END $$;

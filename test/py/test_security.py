@@ -136,16 +136,17 @@ def test_policy_settings_are_superuser_only(as_role, setting, value):
     assert code == "42501" and f"gik.{setting}" in msg
 
 
-def test_placeholder_set_before_loading_is_not_applied(roles):
-    """A role that sets gik.* before the module is loaded in its session does not get the value."""
+def test_superuser_settings_cannot_be_set_by_a_member(roles):
+    """pg_gik is preloaded (shared_preload_libraries), so its superuser-only settings exist in every session
+    before anything runs: a member's SET is refused outright, never kept as a placeholder."""
     conn = connect()
     try:
+        before = scalar(conn, "SHOW gik.allowed_url_prefixes")
         query(conn, "SET ROLE gik_pytest_ingest")
-        query(conn, "SET gik.allowed_url_prefixes = 'http://'")
-        query(conn, "SET gik.allowed_addresses = '0.0.0.0/0'")
-        query(conn, "SELECT gik.resolve_url(%s)", ("s3://a/b",))  # a C function: loads pg_gik
-        assert scalar(conn, "SHOW gik.allowed_url_prefixes") != "http://"
-        assert scalar(conn, "SHOW gik.allowed_addresses") != "0.0.0.0/0"
+        for setting, value in (("allowed_url_prefixes", "http://"), ("allowed_addresses", "0.0.0.0/0")):
+            code, msg, _ = error_of(conn, f"SET gik.{setting} = '{value}'")
+            assert code == "42501" and f"gik.{setting}" in msg
+        assert scalar(conn, "SHOW gik.allowed_url_prefixes") == before
     finally:
         conn.close()
 
