@@ -50,11 +50,14 @@ install-decoder: $(DECODER)
 unit: $(DECODER)
 	$(MAKE) -C test/unit run
 
-# libFuzzer harnesses of src/core (test/fuzz, clang-14) and the suite against an ASan build; see docs/fuzzing.md.
+# libFuzzer harnesses of src/core (test/fuzz, clang-14), live-server fuzzing through SQL (test/fuzz/run-live.sh),
+# and the suite against an ASan build; see docs/fuzzing.md.
 .PHONY: fuzz fuzz-smoke check-asan
 fuzz:
-	$(MAKE) -C test/fuzz fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),600)
+	status=0; $(MAKE) -C test/fuzz fuzz FUZZ_SECONDS=$(or $(FUZZ_SECONDS),600) || status=1; \
+	test/fuzz/run-live.sh $(or $(FUZZ_SECONDS),600) || status=1; exit $$status
 fuzz-smoke:
-	$(MAKE) -C test/fuzz smoke FUZZ_SECONDS=$(or $(FUZZ_SECONDS),30)
+	status=0; $(MAKE) -C test/fuzz smoke FUZZ_SECONDS=$(or $(FUZZ_SECONDS),30) || status=1; \
+	test/fuzz/run-live.sh $(or $(FUZZ_SECONDS),30) || status=1; exit $$status
 check-asan:
 	test/run-asan.sh

@@ -106,6 +106,12 @@ if wanted fuzz; then
   n=$(echo "$line" | grep -oE '[0-9]+ harnesses' | grep -oE '[0-9]+' || echo 0)
   c=$(echo "$line" | grep -oE '[0-9]+ crashes' | grep -oE '[0-9]+' || echo 1)
   record fuzz-smoke "$(( n > c ? n - c : 0 ))" "${c:-1}"
+  line=$(grep -E '^live-fuzz: [0-9]+ messages' "$GIK_TEST_ROOT/fuzz.log" | tail -1 || true)
+  restarts=$(echo "$line" | grep -oE '[0-9]+ server restarts' | grep -oE '[0-9]+' || echo 1)
+  internal=$(grep -c '^live-fuzz: internal error' "$GIK_TEST_ROOT/fuzz.log" || true)
+  echo "$line"
+  record live-fuzz "$([ -n "$line" ] && [ "$restarts" -eq 0 ] && [ "$internal" -eq 0 ] && echo 1 || echo 0)" \
+    "$(( ${restarts:-1} + ${internal:-0} + $([ -n "$line" ] && echo 0 || echo 1) ))"
 fi
 
 echo

@@ -49,18 +49,24 @@ def split(out, files):
                 fh.write(msg)
 
 
-def frame(src, dst):
-    """Apply fuzz_decode.c's framing: length fields and "7777" fitted to the input, GRIB2 octets 5-6 cleared."""
-    with open(src, "rb") as fh:
-        b = bytearray(fh.read())
+def framed(data):
+    """fuzz_decode.c's framing of an input: length fields and "7777" fitted to it, GRIB2 octets 5-6 cleared."""
+    b = bytearray(data)
     if b[7] == 2:
         b[4:6] = b"\0\0"
         b[8:16] = len(b).to_bytes(8, "big")
     else:
         b[4:7] = len(b).to_bytes(3, "big")
     b[-4:] = b"7777"
+    return bytes(b)
+
+
+def frame(src, dst):
+    """Write the GRIB message fuzz_decode makes of input src."""
+    with open(src, "rb") as fh:
+        data = fh.read()
     with open(dst, "wb") as fh:
-        fh.write(b)
+        fh.write(framed(data))
 
 
 def put(harness, name, data):

@@ -14,10 +14,14 @@ RUN = "noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25"
 TEMPLATE = "{base}/gefs.{{date}}/{{cycle}}/atmos/pgrb2sp25/{{member}}.t{{cycle}}z.pgrb2s.0p25.f{{step3}}"
 
 
+def pid_rss_kb(pid):
+    """Anonymous resident memory of a process (kB)."""
+    return int(re.search(r"RssAnon:\s+(\d+)", open(f"/proc/{pid}/status").read()).group(1))
+
+
 def rss_kb(conn):
     """Anonymous resident memory of the connection's backend (kB)."""
-    status = open(f"/proc/{scalar(conn, 'SELECT pg_backend_pid()')}/status").read()
-    return int(re.search(r"RssAnon:\s+(\d+)", status).group(1))
+    return pid_rss_kb(scalar(conn, "SELECT pg_backend_pid()"))
 
 
 def skip_under_asan(conn):
@@ -171,14 +175,20 @@ def test_memory_flat_over_10000_decodes_of_ingested_references(db):
 
     decode(500)            # warm-up: ecCodes definitions, curl handles, malloc arenas
     start = rss_kb(db)
+    helpers = [r[0] for r in query(db, "SELECT pid FROM gik.decoders()")]
+    helper_start = {pid: pid_rss_kb(pid) for pid in helpers}
     t0 = time.monotonic()
     for _ in range(10):
         decode(1000)
     secs = time.monotonic() - t0
     grown = rss_kb(db) - start
-    record(f"memory: 10000 decodes ({secs:.1f} s, {10000 / secs:.0f}/s): RssAnon {start} kB -> {start + grown} kB, "
-           f"growth {grown} kB")
+    assert [r[0] for r in query(db, "SELECT pid FROM gik.decoders()")] == helpers, "the same decoders served every call"
+    helper_grown = {pid: pid_rss_kb(pid) - kb for pid, kb in helper_start.items()}
+    record(f"memory: 10000 decodes ({secs:.1f} s, {10000 / secs:.0f}/s): backend RssAnon {start} kB -> "
+           f"{start + grown} kB, growth {grown} kB; decoder RssAnon growth "
+           + ", ".join(f"{g} kB" for g in helper_grown.values()))
     assert grown < 2048, f"backend anonymous memory grew by {grown} kB over 10,000 decodes"
+    assert helpers and all(g < 2048 for g in helper_grown.values()), f"decoder memory grew: {helper_grown}"
 
 
 def test_changing_file_between_index_and_data_reads(db):

@@ -7,6 +7,7 @@ import os
 import pathlib
 import re
 import struct
+import sys
 import threading
 import time
 import urllib.parse
@@ -17,23 +18,13 @@ import pytest
 
 from conftest import FAULT, HTTP, MIRROR, ROOT, connect, error_of, query, scalar
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fuzz"))
+from make_seeds import framed  # noqa: E402 - the harness's own framing of its inputs
+
 KNOWN = pathlib.Path(__file__).resolve().parents[1] / "fuzz" / "known" / "decode"
 REGRESSIONS = pathlib.Path(__file__).resolve().parents[1] / "fuzz" / "regressions" / "decode"
 SAFETY = MIRROR / "safety"
 GRIB = "noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep01.t00z.pgrb2s.0p25.f006"
-
-
-def framed(data):
-    """A fuzz input as its harness hands it over (test/fuzz/fuzz_grib.h): section 0's length and the
-    trailing 7777 fitted to the input, GRIB2's reserved octets cleared."""
-    msg = bytearray(data)
-    if msg[7] == 2:
-        msg[4] = msg[5] = 0
-        msg[8:16] = struct.pack(">Q", len(msg))
-    else:
-        msg[4:7] = len(msg).to_bytes(3, "big")
-    msg[-4:] = b"7777"
-    return bytes(msg)
 
 
 def serve(name, data):
