@@ -106,7 +106,7 @@ gik_decode_message(const void *msg, size_t len, const GikDecodeOptions *opts,
 	size_t		n;
 
 	memset(out, 0, sizeof(*out));
-	switch (gik_grib_sane(msg, len, errbuf, errlen))
+	switch (gik_grib_sane(msg, len, NULL, errbuf, errlen))
 	{
 		case GIK_SANE_OK:
 			break;

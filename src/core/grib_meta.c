@@ -131,7 +131,7 @@ gik_meta_from_message(const void *msg, size_t len, GikMeta *meta, char *errbuf, 
 	char		what[200];
 	bool		finished;
 
-	switch (gik_grib_sane(msg, len, errbuf, errlen))
+	switch (gik_grib_sane(msg, len, NULL, errbuf, errlen))
 	{
 		case GIK_SANE_OK:
 			break;
