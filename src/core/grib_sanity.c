@@ -509,22 +509,44 @@ typedef struct Grid1
 	bool		points_known;	/* a grid type whose points pg_gik counts */
 	uint64_t	points;
 	uint64_t	spectral;		/* GDS type 50: values by truncation, else 0 */
+	uint64_t	row_points;		/* the row lengths ecCodes reads, added up (0 without them) */
 	bool		has_bitmap;
 	uint64_t	bitmap_nbits;	/* bits ecCodes reads from the bitmap */
 	uint64_t	present;		/* set bits among the first points bits */
 } Grid1;
 
-/* GRIB1 GDS: points of the common grid types, the row lengths of a reduced grid. */
+/*
+ * GRIB1 GDS: points of the common grid types, the row lengths of a reduced grid. Octet 5
+ * gives where the vertical coordinates (octet 4 of them, 4 octets each) and then the row
+ * lengths start, 1-based, or 255 for neither; ecCodes 2.28 moves to that octet even past the
+ * GDS (not back before the end of the 32-octet common part), and reads the row lengths (Nj of
+ * 2 octets) whenever they fit in the GDS, whatever Ni.
+ */
 static bool
 grib1_grid(const GikOctets *s, Grid1 *g, char *errbuf, size_t errlen)
 {
-	unsigned	nv = gik_octets_u8(s, 3);	/* octet 4: vertical coordinates */
-	unsigned	pv_pl = gik_octets_u8(s, 4);	/* octet 5: where they (or the row lengths) start, 1-based */
+	unsigned	nv = gik_octets_u8(s, 3);	/* octet 4 */
+	unsigned	pv_pl = gik_octets_u8(s, 4);	/* octet 5 */
 	unsigned	type = gik_octets_u8(s, 5);	/* octet 6: data representation type */
 	uint64_t	ni = gik_octets_be(s, 6, 2);
 	uint64_t	nj = gik_octets_be(s, 8, 2);
+	uint64_t	list = pv_pl == 255 || pv_pl < 33 ? 32 : (uint64_t) pv_pl - 1;	/* where the coordinates start, not before octet 33 */
+	bool		pl_present;
+	uint64_t	pl_sum = 0;
 
 	g->has_gds = true;
+	if (nv == 0 && !gik_octets_fits(s, list, 0))
+		return fail(errbuf, errlen, "Its grid description section of %llu octets places its row lengths (octet 5) at octet %u, past its end.",
+					(ull) s->len, pv_pl);
+	if ((pv_pl == 0 && nv > 0) || !gik_octets_fits(s, list, 4 * (uint64_t) nv))
+		return fail(errbuf, errlen, "Its %u vertical coordinates at octet %u do not fit in its grid description section of %llu octets.",
+					nv, pv_pl, (ull) s->len);
+	list += 4 * (uint64_t) nv;	/* where the row lengths start */
+	pl_present = pv_pl != 255 && pv_pl > 0 && s->len > list && gik_octets_fits(s, list, 2 * nj);
+	if (pl_present)
+		for (uint64_t j = 0; j < nj; j++)
+			pl_sum += gik_octets_be(s, list + 2 * j, 2);
+	g->row_points = pl_sum;
 	/* lat/lon, Mercator, Lambert, Gaussian, polar stereographic, rotated lat/lon and Gaussian */
 	if (type == 0 || type == 1 || type == 3 || type == 4 || type == 5 || type == 10 || type == 14)
 	{
@@ -535,13 +557,10 @@ grib1_grid(const GikOctets *s, Grid1 *g, char *errbuf, size_t errlen)
 		}
 		else if (ni == MISSING_U16 && nj != MISSING_U16 && type != 1 && type != 3 && type != 5 && pv_pl != 255 && pv_pl > 0)
 		{
-			/* reduced (rotated) lat/lon or Gaussian grid: row lengths after the vertical coordinates (octet 5 is 1-based) */
-			uint64_t	list = (uint64_t) (pv_pl - 1) + 4 * (uint64_t) nv;
-
-			if (!gik_octets_fits(s, list, 2 * nj))
+			/* reduced (rotated) lat/lon or Gaussian grid */
+			if (!pl_present && nj > 0)
 				return fail(errbuf, errlen, "Its list of %llu row lengths does not fit in its grid description section.", (ull) nj);
-			for (uint64_t j = 0; j < nj; j++)
-				g->points += gik_octets_be(s, list + 2 * j, 2);
+			g->points = pl_sum;
 			g->points_known = true;
 		}
 	}
@@ -579,39 +598,58 @@ grib1_bitmap(const GikOctets *s, Grid1 *g, char *errbuf, size_t errlen)
 	return true;
 }
 
+/* The larger of a and b. */
+static uint64_t
+max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
 /*
  * Upper bound of the values ecCodes 2.28 returns for a GRIB1 field (its "values" key), from
- * the BDS (flags at octet 4, bits per value at octet 11, the binary scale factor at 5-6) and
- * what the GDS and BMS said; 0 when it cannot be known from the bytes:
- * - a constant dummy field (binary scale factor -32767): the grid's points;
- * - spherical harmonics: (J+1)(J+2) for complex packing, the values the BDS holds plus the
- *   real part for simple packing;
- * - grid points: with a bitmap, one value per bitmap bit; without a GDS, the predefined grid's
- *   points; otherwise the values the BDS holds at its bits per value (bits > 0), or the grid's
- *   points (bits 0). ecCodes counts the BDS itself, so this is at least Ni x Nj.
+ * what the GDS and BMS said and the BDS (flags at octet 4, bits per value at octet 11); 0
+ * when it cannot be known from the bytes. ecCodes counts a field in one of these ways,
+ * depending on flags it reads in several places: the grid's points, one value per bitmap
+ * bit, the values the BDS holds at its bits per value (plus the real part of simple
+ * spherical harmonics; a BDS padded to an even length may hold one or two more values than
+ * the grid has points), (J+1)(J+2) for spherical harmonics, a predefined grid's points
+ * without a GDS. The bound is the largest of those the bytes give; when the grid's points
+ * are not known and neither a bitmap nor bits per value give a count (a constant field on
+ * a grid type pg_gik does not count, a constant dummy field, matrix values), it is 0.
  */
 static uint64_t
 grib1_values(const Grid1 *g, unsigned bds_flags, bool dummy, unsigned bits, uint64_t bds_len)
 {
-	uint64_t	room = bits > 0 ? (bds_len - 11) * 8 / bits : 0;
-	uint64_t	grid = g->points_known ? g->points : g->has_gds ? 0 : GRIB1_PREDEFINED_MAX_POINTS;
-	uint64_t	v;
+	uint64_t	v = g->points_known ? g->points : 0;
+	bool		known = g->points_known || g->spectral > 0 || !g->has_gds;
 
-	if (dummy)
-		return grid;
-	if ((bds_flags & 0xC0) == 0xC0)
-		return g->spectral;
-	if (bds_flags & 0x80)
-		return bits > 0 ? room + 1 : 0;
 	if ((bds_flags & 0x30) == 0x10)
 		return 0;				/* a matrix of values at each point */
+	if (!g->has_gds)
+		v = max_u64(v, GRIB1_PREDEFINED_MAX_POINTS);
+	v = max_u64(v, g->spectral);
+	if (g->row_points > 0)
+	{
+		v = max_u64(v, g->row_points);
+		known = true;
+	}
+	if (dummy)
+		return known ? v : 0;	/* binary scale factor -32767: the grid's points, whatever the BDS holds */
 	if (g->has_bitmap)
-		v = g->bitmap_nbits;
-	else if (!g->has_gds)
-		v = GRIB1_PREDEFINED_MAX_POINTS;
-	else
-		v = bits > 0 ? room : grid;
-	return v > grid ? v : grid;
+	{
+		v = max_u64(v, g->bitmap_nbits);
+		known = true;
+	}
+	if (bits > 0)
+	{
+		/* as ecCodes counts them: the BDS after octet 11 less its unused bits (octet 4, low half) */
+		uint64_t	room = (bds_len - 11) * 8;
+
+		room = room > (bds_flags & 0x0F) ? (room - (bds_flags & 0x0F)) / bits : 0;
+		v = max_u64(v, room + ((bds_flags & 0x80) ? 1 : 0));
+		known = true;
+	}
+	return known ? v : 0;
 }
 
 /*
@@ -653,9 +691,9 @@ grib1_sane(const GikOctets *m, bool large, uint64_t *points, bool *unsupported, 
 			return false;
 		pos += s.len;
 	}
-	if (g.points > GIK_GRIB_MAX_POINTS)
+	if (g.points > GIK_GRIB_MAX_POINTS || g.row_points > GIK_GRIB_MAX_POINTS)
 		return fail(errbuf, errlen, "It declares %llu grid points, more than the %ld pg_gik accepts.",
-					(ull) g.points, GIK_GRIB_MAX_POINTS);
+					(ull) max_u64(g.points, g.row_points), GIK_GRIB_MAX_POINTS);
 	if (!gik_octets_fits(m, pos, 11))
 		return fail(errbuf, errlen, "Its binary data section does not fit in the message.");
 	slen = gik_octets_be(m, pos, 3);

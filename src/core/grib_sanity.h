@@ -31,11 +31,15 @@ typedef enum GikSanity
  *   (templates 5.50, 5.51) at least (J+1)(J+2). 0 when a field uses a data representation
  *   template whose count pg_gik does not know (other than 5.0, 5.2-5.4, 5.40-5.42, 5.50,
  *   5.51, 5.61).
- * - GRIB1: the GDS points (Ni x Nj or the row lengths) when pg_gik counts the grid type, and
- *   no fewer than ecCodes counts itself: one value per bitmap bit with a bitmap, else the
- *   values that fit in the BDS at its bits per value when bits > 0; (J+1)(J+2) for complex
- *   spherical harmonics; a predefined grid's points (at most 4186) without a GDS; 0 when
- *   none of these is known (bits 0 and a grid type pg_gik does not count, matrix values).
+ * - GRIB1: the largest of the counts ecCodes may use for the field, as far as the bytes give
+ *   them: the GDS points (Ni x Nj, or the row lengths of a reduced grid) when pg_gik counts
+ *   the grid type, the row lengths ecCodes reads in any case, one value per bitmap bit, the
+ *   values that fit in the BDS at its bits per value when bits > 0, (J+1)(J+2) for spherical
+ *   harmonics, 4186 (the largest predefined grid) without a GDS. For an ordinary grid that is
+ *   Ni x Nj. 0 when none is known (bits 0 on a grid type pg_gik does not count, matrix values).
+ * This holds for what ecCodes reads within the sections the message declares; ecCodes can
+ * misread a section it sizes from its own tables (an ECMWF local GRIB1 PDS longer than its
+ * length, test/fuzz/known/decode/grib1-16gb-allocation), and then its counts are not these.
  * A GRIB2 bound is at most GIK_GRIB_MAX_POINTS; a GRIB1 bound from the bitmap or the BDS is
  * at most 8 values per octet of the message.
  */

@@ -325,6 +325,19 @@ test_grib1(void)
 	m = cut1(ll, len, 4, 10, &n);
 	expect(m, n, GIK_SANE_CORRUPT, "Its binary data section does not fit in the message.", "GRIB1 BDS of 10 octets");
 
+	/* octet 5 of the GDS: ecCodes moves to where it points, inside the GDS or not */
+	m = test_alloc(len);
+	memcpy(m, ll, len);
+	m[section1_at(m, 2) + 4] = 60;
+	expect(m, len, GIK_SANE_CORRUPT, "Its grid description section of 32 octets places its row lengths (octet 5) at octet 60, past its end.",
+		   "GRIB1 GDS pointing past itself");
+	m[section1_at(m, 2) + 4] = 33;
+	expect(m, len, GIK_SANE_OK, NULL, "GRIB1 GDS pointing right after itself (no row lengths)");
+	m[section1_at(m, 2) + 4] = 255;
+	m[section1_at(m, 2) + 3] = 10;
+	expect(m, len, GIK_SANE_CORRUPT, "Its 10 vertical coordinates at octet 255 do not fit in its grid description section of 32 octets.",
+		   "GRIB1 GDS with vertical coordinates it does not hold");
+
 	check_shape(red, rlen, 6114, "reduced_gg_pl_32_grib1 (16 bits)");
 	m = cut1(red, rlen, 2, get_be(red + section1_at(red, 2), 3) - 2, &n);
 	expect(m, n, GIK_SANE_CORRUPT, "Its list of 64 row lengths does not fit in its grid description section.", "GRIB1 reduced grid: last row length cut off");
