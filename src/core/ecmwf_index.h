@@ -29,6 +29,8 @@ typedef struct GikEcIndexLine
 /*
  * Parse a whole .index buffer. Keys may come in any order; lines are returned
  * sorted by _offset (stable for equal offsets). Empty input gives *nlines = 0.
+ * A line longer than GIK_INDEX_MAX_LINE bytes, or a string value of a known key (number
+ * included) longer than GIK_INDEX_MAX_FIELD bytes (common.h), is a malformed line.
  * Returns true on success; on failure fills *err and returns false.
  */
 extern bool gik_ecindex_parse(const char *buf, size_t len, GikAllocFn alloc,
