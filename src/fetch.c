@@ -33,6 +33,7 @@ typedef enum FailKind
 	FAIL_TRUNCATED,				/* fewer bytes than expected */
 	FAIL_PAST_END,				/* 416: the range starts beyond the object */
 	FAIL_TOO_LARGE,				/* over gik.max_response_size */
+	FAIL_TOO_MANY_REDIRECTS,	/* more than 5 redirects */
 	FAIL_OOM
 } FailKind;
 
@@ -389,6 +390,7 @@ setup_easy(Transfer *t)
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);	/* redirects are followed by judge_attempt */
+	curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);	/* send the path exactly as gik_url_normalize checked it */
 	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "pg_gik/0.1");
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long) gik_connect_timeout_ms);
@@ -509,6 +511,11 @@ raise_failure(Transfer *t)
 							errdetail("Requested %s of %s.", what, t->resolved),
 							errhint("A superuser can raise gik.max_response_size.")));
 			break;
+		case FAIL_TOO_MANY_REDIRECTS:
+			ereport(ERROR, (errcode(ERRCODE_PROTOCOL_VIOLATION),
+							errmsg("could not fetch \"%s\": too many redirects", f->url),
+							errdetail("%s", t->reason)));
+			break;
 		case FAIL_OOM:
 			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
 							errmsg("out of memory while fetching \"%s\"", f->url),
@@ -537,11 +544,15 @@ typedef enum Outcome
 	OUTCOME_REDIRECT			/* t->resolved now holds the checked redirect target */
 } Outcome;
 
-/* Follow a redirect by hand so its target is checked before any connection is made. */
+/*
+ * Follow a redirect by hand so its target is checked before any connection is made: the
+ * target is normalised like a request URL, and the normalised URL is checked and fetched.
+ */
 static Outcome
 follow_redirect(Transfer *t)
 {
 	char	   *target = NULL;
+	char	   *normalised;
 	char		reason[256];
 
 	curl_easy_getinfo(t->easy, CURLINFO_REDIRECT_URL, &target);
@@ -552,17 +563,23 @@ follow_redirect(Transfer *t)
 	}
 	if (++t->redirects > 5)
 	{
-		set_fail(t, FAIL_STATUS, "More than 5 redirects.");
+		snprintf(reason, sizeof(reason), "The server redirected more than 5 times; the last redirect was to %.180s.", target);
+		set_fail(t, FAIL_TOO_MANY_REDIRECTS, reason);
 		return OUTCOME_DONE;
 	}
-	if (!gik_url_has_prefix(target, t->prefixes, t->nprefixes) ||
-		(pg_strncasecmp(target, "http://", 7) != 0 && pg_strncasecmp(target, "https://", 8) != 0))
+	if (!gik_url_normalize(target, fetch_alloc, &normalised))
 	{
-		snprintf(reason, sizeof(reason), "The redirect target %.180s is not under gik.allowed_url_prefixes.", target);
+		snprintf(reason, sizeof(reason), "The redirect target %.120s is refused: %s", target, normalised);
 		set_fail(t, FAIL_POLICY, reason);
 		return OUTCOME_DONE;
 	}
-	t->resolved = MemoryContextStrdup(t->cxt, target);
+	if (!gik_url_has_prefix(normalised, t->prefixes, t->nprefixes))
+	{
+		snprintf(reason, sizeof(reason), "The redirect target %.180s is not under gik.allowed_url_prefixes.", normalised);
+		set_fail(t, FAIL_POLICY, reason);
+		return OUTCOME_DONE;
+	}
+	t->resolved = MemoryContextStrdup(t->cxt, normalised);
 	return OUTCOME_REDIRECT;
 }
 

@@ -51,6 +51,13 @@ raise_parse_error(FunctionCallInfo fcinfo, int url_arg, const char *what, const 
 					errdetail("%s", err->message)));
 }
 
+/* Between lines of a long parse: cancel and statement_timeout act here. */
+static void
+check_interrupts(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
 /* Raise unless an index text is within gik.max_index_size. */
 static void
 check_index_size(FunctionCallInfo fcinfo, int url_arg, const char *what, size_t len)
@@ -209,7 +216,7 @@ gik_parse_ecmwf_index(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	input = PG_GETARG_TEXT_PP(0);
 	check_index_size(fcinfo, 1, "ECMWF index", VARSIZE_ANY_EXHDR(input));
-	if (!gik_ecindex_parse(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), index_alloc,
+	if (!gik_ecindex_parse(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), index_alloc, check_interrupts,
 						   &lines, &nlines, &err))
 		raise_parse_error(fcinfo, 1, "ECMWF index", &err);
 

@@ -20,7 +20,9 @@ ETag, Last-Modified, keep-alive) on 127.0.0.1.  A path prefix selects a fault:
     ignore-range      200 with the whole file, even for a Range request
     wrong-range       206 for a range shifted by one byte (Content-Range says so)
     reset             connection closed abruptly (RST), no response
-    redirect/<target> 302 to the URL-decoded target (absolute URL or path)
+    redirect/<target> 302 to the URL-decoded target (absolute URL or path); a target
+                      "b64:<base64url>" is decoded from base64url instead (pg_gik refuses
+                      request URLs holding %2F, so an absolute URL cannot be percent-encoded)
     changing          every second request for the path sees other content
                       (bytes rotated, same size, another ETag/Last-Modified)
 
@@ -31,6 +33,7 @@ Usage: /usr/bin/python3 test/fault_server.py --root DIR --port N [--pidfile F] [
 """
 
 import argparse
+import base64
 import email.utils
 import json
 import os
@@ -242,7 +245,10 @@ class Handler(BaseHTTPRequestHandler):
                 stats.record(method, path, rng_header, code, n)
                 return
         if kind == "redirect":
-            target = urllib.parse.unquote(arg)
+            if arg.startswith("b64:"):
+                target = base64.urlsafe_b64decode(arg[4:] + "=" * (-len(arg[4:]) % 4)).decode()
+            else:
+                target = urllib.parse.unquote(arg)
             n = self.send_simple(302, "redirect\n", {"Location": target}, head)
             stats.record(method, path, rng_header, 302, n)
             return

@@ -61,6 +61,18 @@ typedef struct GikParseError
 	char		message[160];	/* what was expected, a full sentence */
 } GikParseError;
 
+/*
+ * Longest descriptor field of an index line, in bytes: the idx VAR, LEVEL, FTIME and EXTRA
+ * fields, every string value of an ECMWF .index line. Real ones are far shorter (HRRR's
+ * "var discipline=0 center=7 local_table=1 parmcat=16 parm=201" is 55 bytes, GEFS's
+ * "entire atmosphere (considered as a single layer)" 48); a longer one is a malformed line,
+ * refused with its line number before it reaches a catalog index.
+ */
+#define GIK_INDEX_MAX_FIELD 255
+
+/* Longest line of an index, in bytes, without its line end ("\n" or "\r\n"). */
+#define GIK_INDEX_MAX_LINE 65536
+
 /* Fill err with a line number, an excerpt of the line and a message. */
 extern void gik_parse_error_set(GikParseError *err, int32_t lineno,
 								const char *line, size_t line_len,

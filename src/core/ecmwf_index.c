@@ -52,7 +52,7 @@ get_integer(json_t *obj, const char *key, json_int_t min, int64_t *out,
 	return true;
 }
 
-/* Copy a string-valued key (or an integer as its decimal text); NULL when absent. */
+/* Copy a string-valued key (or an integer as its decimal text) of at most GIK_INDEX_MAX_FIELD bytes; NULL when absent. */
 static bool
 get_text(json_t *obj, const char *key, GikAllocFn alloc, const char **out,
 		 char *msg, size_t msg_size)
@@ -64,7 +64,15 @@ get_text(json_t *obj, const char *key, GikAllocFn alloc, const char **out,
 	if (value == NULL)
 		return true;
 	if (json_is_string(value))
+	{
+		if (json_string_length(value) > GIK_INDEX_MAX_FIELD)
+		{
+			snprintf(msg, msg_size, "Expected \"%s\" to be at most %d bytes long, but it is %zu bytes long.",
+					 key, GIK_INDEX_MAX_FIELD, json_string_length(value));
+			return false;
+		}
 		*out = gik_strndup(alloc, json_string_value(value), json_string_length(value));
+	}
 	else if (json_is_integer(value))
 	{
 		int			n = snprintf(digits, sizeof(digits), "%" JSON_INTEGER_FORMAT,
@@ -247,7 +255,7 @@ is_sorted_by_offset(const GikEcIndexLine *rows, size_t n)
 
 /* Parse a whole .index buffer; see ecmwf_index.h. */
 bool
-gik_ecindex_parse(const char *buf, size_t len, GikAllocFn alloc,
+gik_ecindex_parse(const char *buf, size_t len, GikAllocFn alloc, GikEcIndexCheckFn check,
 				  GikEcIndexLine **lines, size_t *nlines,
 				  GikParseError *err)
 {
@@ -272,10 +280,19 @@ gik_ecindex_parse(const char *buf, size_t len, GikAllocFn alloc,
 	gik_line_cursor_init(&cur, buf, len);
 	while (gik_line_next(&cur, &line, &line_len))
 	{
+		if (check && (cur.lineno & 1023) == 0)
+			check();
 		if (gik_line_is_blank(line, line_len))
 			continue;
 		memset(&rows[n], 0, sizeof(GikEcIndexLine));
 		rows[n].lineno = cur.lineno;
+		if (line_len > GIK_INDEX_MAX_LINE)
+		{
+			snprintf(msg, sizeof(msg), "Expected lines of at most %d bytes, but this one is %zu bytes long.",
+					 GIK_INDEX_MAX_LINE, line_len);
+			gik_parse_error_set(err, cur.lineno, line, line_len, msg);
+			return false;
+		}
 		if (!parse_index_line(line, line_len, alloc, &rows[n], msg, sizeof(msg)))
 		{
 			gik_parse_error_set(err, cur.lineno, line, line_len, msg);

@@ -26,12 +26,19 @@ typedef struct GikEcIndexLine
 	GikMember	member;			/* control (cf, or fc without number), perturbed N, mean (em), spread (es) */
 } GikEcIndexLine;
 
+/* Called between lines of a long parse (may be NULL); it may leave the parser with longjmp. */
+typedef void (*GikEcIndexCheckFn) (void);
+
 /*
  * Parse a whole .index buffer. Keys may come in any order; lines are returned
  * sorted by _offset (stable for equal offsets). Empty input gives *nlines = 0.
+ * A line longer than GIK_INDEX_MAX_LINE bytes, or a string value of a known key (number
+ * included) longer than GIK_INDEX_MAX_FIELD bytes (common.h), is a malformed line.
+ * check runs every 1024 lines, when no JSON value is alive: everything else comes from alloc,
+ * so leaving there loses nothing (the backend checks for cancellation there).
  * Returns true on success; on failure fills *err and returns false.
  */
-extern bool gik_ecindex_parse(const char *buf, size_t len, GikAllocFn alloc,
+extern bool gik_ecindex_parse(const char *buf, size_t len, GikAllocFn alloc, GikEcIndexCheckFn check,
 							  GikEcIndexLine **lines, size_t *nlines,
 							  GikParseError *err);
 

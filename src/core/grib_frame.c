@@ -12,47 +12,36 @@
 #include "core/grib_frame.h"
 
 #include <stdbool.h>
-#include <string.h>
+
+#include "core/octets.h"
 
 #define GRIB1_HEADER 8			/* section 0 of GRIB1 */
 #define GRIB2_HEADER 16			/* section 0 of GRIB2 */
 #define TRAILER 4				/* "7777" */
 #define GRIB1_LARGE_FLAG 0x800000u
 
-/* Big-endian unsigned integer of n bytes. */
-static uint64_t
-read_be(const unsigned char *p, int n)
-{
-	uint64_t	v = 0;
-	int			i;
-
-	for (i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /*
  * Total length of a GRIB1 message using ECMWF's large-message convention:
  * walk sections 1 (flags at octet 8), 2 and 3 (when flagged) to section 4's length.
  */
 static GikFrameStatus
-grib1_large_length(const unsigned char *buf, size_t avail, uint64_t coded, uint64_t *total)
+grib1_large_length(const GikOctets *b, uint64_t coded, uint64_t *total)
 {
 	uint64_t	pos = GRIB1_HEADER;
 	uint64_t	sec4len;
-	unsigned char flags;
+	unsigned	flags;
 
-	if (avail < pos + 8)
+	if (!gik_octets_fits(b, pos, 8))
 		return GIK_FRAME_TOO_SHORT;
-	flags = buf[pos + 7];
-	pos += read_be(buf + pos, 3);	/* section 1 */
-	if ((flags & 0x80) && pos + 3 <= avail)
-		pos += read_be(buf + pos, 3);	/* section 2, grid description */
-	if ((flags & 0x40) && pos + 3 <= avail)
-		pos += read_be(buf + pos, 3);	/* section 3, bitmap */
-	if (pos + 3 > avail)
+	flags = gik_octets_u8(b, pos + 7);
+	pos += gik_octets_be(b, pos, 3);	/* section 1 */
+	if ((flags & 0x80) && gik_octets_fits(b, pos, 3))
+		pos += gik_octets_be(b, pos, 3);	/* section 2, grid description */
+	if ((flags & 0x40) && gik_octets_fits(b, pos, 3))
+		pos += gik_octets_be(b, pos, 3);	/* section 3, bitmap */
+	if (!gik_octets_fits(b, pos, 3))
 		return GIK_FRAME_TOO_SHORT;
-	sec4len = read_be(buf + pos, 3);
+	sec4len = gik_octets_be(b, pos, 3);
 	if (sec4len >= 120)
 	{
 		*total = coded;
@@ -68,33 +57,33 @@ grib1_large_length(const unsigned char *buf, size_t avail, uint64_t coded, uint6
 }
 
 /*
- * Decode section 0 at buf[0..avail): "GRIB", edition, total length.
+ * Decode section 0 at the start of b: "GRIB", edition, total length.
  * Sets *edition when "GRIB" is present and *total when the status is OK.
  */
 static GikFrameStatus
-read_section0(const unsigned char *buf, size_t avail, uint64_t *total, int *edition)
+read_section0(const GikOctets *b, uint64_t *total, int *edition)
 {
 	uint64_t	coded;
 
-	if (avail < 4)
+	if (!gik_octets_fits(b, 0, 4))
 		return GIK_FRAME_TOO_SHORT;
-	if (memcmp(buf, "GRIB", 4) != 0)
+	if (!gik_octets_equal(b, 0, "GRIB", 4))
 		return GIK_FRAME_NO_GRIB;
-	if (avail < GRIB1_HEADER)
+	if (!gik_octets_fits(b, 0, GRIB1_HEADER))
 		return GIK_FRAME_TOO_SHORT;
-	*edition = buf[7];
+	*edition = (int) gik_octets_u8(b, 7);
 	if (*edition == 1)
 	{
-		coded = read_be(buf + 4, 3);
+		coded = gik_octets_be(b, 4, 3);
 		if (coded & GRIB1_LARGE_FLAG)
-			return grib1_large_length(buf, avail, coded, total);
+			return grib1_large_length(b, coded, total);
 		*total = coded;
 	}
 	else if (*edition == 2)
 	{
-		if (avail < GRIB2_HEADER)
+		if (!gik_octets_fits(b, 0, GRIB2_HEADER))
 			return GIK_FRAME_TOO_SHORT;
-		*total = read_be(buf + 8, 8);
+		*total = gik_octets_be(b, 8, 8);
 	}
 	else
 		return GIK_FRAME_BAD_EDITION;
@@ -103,20 +92,23 @@ read_section0(const unsigned char *buf, size_t avail, uint64_t *total, int *edit
 	return GIK_FRAME_OK;
 }
 
-/* True when "7777" sits at buf[end - 4 .. end). */
+/* True when "7777" ends the first end octets of b. */
 static bool
-has_trailer(const unsigned char *buf, uint64_t end)
+has_trailer(const GikOctets *b, uint64_t end)
 {
-	return memcmp(buf + end - TRAILER, "7777", TRAILER) == 0;
+	return end >= TRAILER && gik_octets_fits(b, end - TRAILER, TRAILER) &&
+		gik_octets_equal(b, end - TRAILER, "7777", TRAILER);
 }
 
 /* Check that buf[0..len) is exactly one GRIB message; see grib_frame.h. */
 GikFrameStatus
 gik_grib_check(const unsigned char *buf, size_t len, uint64_t *total_len, int *edition)
 {
+	bool		overrun = false;
+	GikOctets	b = gik_octets(buf, len, &overrun);
 	uint64_t	total = 0;
 	int			ed = 0;
-	GikFrameStatus status = read_section0(buf, len, &total, &ed);
+	GikFrameStatus status = read_section0(&b, &total, &ed);
 
 	if (status != GIK_FRAME_OK)
 		total = 0;
@@ -128,7 +120,7 @@ gik_grib_check(const unsigned char *buf, size_t len, uint64_t *total_len, int *e
 		return status;
 	if (total != len)
 		return GIK_FRAME_LENGTH_MISMATCH;
-	if (!has_trailer(buf, total))
+	if (!has_trailer(&b, total))
 		return GIK_FRAME_NO_7777;
 	return GIK_FRAME_OK;
 }
@@ -160,25 +152,21 @@ int
 gik_grib_next(const unsigned char *buf, size_t len, size_t pos,
 			  uint64_t *msg_off, uint64_t *msg_len)
 {
-	while (pos + 4 <= len)
+	bool		overrun = false;
+	GikOctets	b = gik_octets(buf, len, &overrun);
+
+	for (uint64_t at = gik_octets_find(&b, pos, "GRIB", 4); at < len; at = gik_octets_find(&b, at + 1, "GRIB", 4))
 	{
-		const unsigned char *hit = memchr(buf + pos, 'G', len - pos - 3);
-		size_t		at;
+		GikOctets	rest = gik_octets_cut(&b, at, len - at);
 		uint64_t	total = 0;
 		int			edition = 0;
 
-		if (hit == NULL)
-			return 0;
-		at = (size_t) (hit - buf);
-		if (memcmp(hit, "GRIB", 4) == 0 &&
-			read_section0(hit, len - at, &total, &edition) == GIK_FRAME_OK &&
-			total <= len - at && has_trailer(hit, total))
+		if (read_section0(&rest, &total, &edition) == GIK_FRAME_OK && has_trailer(&rest, total))
 		{
 			*msg_off = at;
 			*msg_len = total;
 			return 1;
 		}
-		pos = at + 1;
 	}
 	return 0;
 }

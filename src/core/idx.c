@@ -26,8 +26,6 @@ static const char MSG_DATE_RANGE[] =
 "Expected a reference time d=YYYYMMDDHH before the year 2148.";
 static const char MSG_FIELDS[] =
 "Expected at least 6 colon-separated fields: " IDX_FIELDS ".";
-static const char MSG_LINE_LENGTH[] =
-"Expected lines shorter than 2^31 bytes.";
 static const char MSG_TOO_MANY_LINES[] =
 "Expected fewer than 2^31 lines in one inventory.";
 
@@ -322,9 +320,23 @@ parse_ref_time(const char **p, const char *end, int32_t *ymdh)
 	return NULL;
 }
 
-/* Parse one non-blank line into row (all but lineno and length); returns an error message or NULL. */
+/* NULL when span is at most GIK_INDEX_MAX_FIELD bytes long; else a sentence naming the field, in msg. */
+static const char *
+check_field_length(GikSpan span, const char *name, char *msg, size_t msg_size)
+{
+	if (span.len <= GIK_INDEX_MAX_FIELD)
+		return NULL;
+	snprintf(msg, msg_size, "Expected the %s field to be at most %d bytes long, but it is %d bytes long.",
+			 name, GIK_INDEX_MAX_FIELD, (int) span.len);
+	return msg;
+}
+
+/*
+ * Parse one non-blank line of at most GIK_INDEX_MAX_LINE bytes into row (all but lineno and
+ * length); returns an error message (static, or written to buf) or NULL.
+ */
 static inline const char *
-parse_idx_line(const char *p, size_t len, GikIdxLine *row)
+parse_idx_line(const char *p, size_t len, GikIdxLine *row, char *buf, size_t buf_size)
 {
 	const char *end = p + len;
 	const char *colon;
@@ -380,6 +392,11 @@ parse_idx_line(const char *p, size_t len, GikIdxLine *row)
 		row->ftime = make_span(p, end);
 		row->extra = make_span(end, end);
 	}
+	if ((msg = check_field_length(row->var, "VAR", buf, buf_size)) != NULL ||
+		(msg = check_field_length(row->level, "LEVEL", buf, buf_size)) != NULL ||
+		(msg = check_field_length(row->ftime, "FTIME", buf, buf_size)) != NULL ||
+		(msg = check_field_length(row->extra, "EXTRA", buf, buf_size)) != NULL)
+		return msg;
 	row->window = gik_idx_parse_ftime(row->ftime.ptr, (size_t) row->ftime.len);
 	row->member = gik_idx_parse_member(row->extra.ptr, (size_t) row->extra.len);
 	return NULL;
@@ -490,7 +507,14 @@ gik_idx_parse_stream(const char *buf, size_t len, int64_t file_size, GikAllocFn 
 			gik_parse_error_set(err, INT32_MAX, "", 0, MSG_TOO_MANY_LINES);
 			return false;
 		}
-		problem = line_len > INT32_MAX ? MSG_LINE_LENGTH : parse_idx_line(line, line_len, &row);
+		if (line_len > GIK_INDEX_MAX_LINE)
+		{
+			snprintf(msg, sizeof(msg), "Expected lines of at most %d bytes, but this one is %zu bytes long.",
+					 GIK_INDEX_MAX_LINE, line_len);
+			problem = msg;
+		}
+		else
+			problem = parse_idx_line(line, line_len, &row, msg, sizeof(msg));
 		if (problem != NULL)
 		{
 			gik_parse_error_set(err, cur.lineno, line, line_len, problem);

@@ -29,6 +29,8 @@ typedef struct GikIdxLine
  * Parse a whole inventory. Empty input (or only blank lines) gives *nlines = 0.
  * file_size >= 0 gives the last message its length; otherwise it stays -1.
  * Lines are returned in input order; lengths use the next distinct larger offset.
+ * A line longer than GIK_INDEX_MAX_LINE bytes, or a VAR, LEVEL, FTIME or EXTRA field longer
+ * than GIK_INDEX_MAX_FIELD bytes (common.h), is malformed like any other bad line.
  * Returns true on success; on failure fills *err and returns false.
  */
 extern bool gik_idx_parse(const char *buf, size_t len, int64_t file_size,

@@ -23,14 +23,175 @@ is_key_char(unsigned char c)
 	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '/';
 }
 
+/* True for RFC 3986 unreserved characters: ALPHA, DIGIT, '-', '.', '_', '~'. */
+static bool
+is_unreserved(unsigned char c)
+{
+	return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* True for characters a path may hold as they are (RFC 3986 pchar without '%', and '/'). */
+static bool
+is_path_char(unsigned char c)
+{
+	return c < 0x80 && (is_unreserved(c) || strchr("!$&'()*+,;=:@/", c) != NULL);
+}
+
+/* Value of a hex digit, or -1. */
+static int
+hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (unsigned char) tolower(c);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Store a reason for refusing a URL and return false. */
+static bool
+refuse(GikAllocFn alloc, char **out, const char *reason)
+{
+	*out = gik_strndup(alloc, reason, strlen(reason));
+	return false;
+}
+
 /*
- * True when a path holds a "." or ".." segment, plain or percent-encoded. Segments end at
- * any of delims: "/?#" for http(s) paths; "/" for s3:// and gs:// keys, whose '?' and '#'
- * are percent-encoded into the key and so do not end the path.
+ * Append one path segment (seg[0..len), already decoded) to the path built in out[0..*n),
+ * resolving "." and ".." as RFC 3986 section 5.2.4 does; last: no segment follows.
+ * Returns NULL, or a reason when ".." would climb above the root.
+ */
+static const char *
+append_segment(char *out, size_t *n, const char *seg, size_t len, bool last)
+{
+	if (len == 1 && seg[0] == '.')
+	{
+		if (last)
+			out[(*n)++] = '/';
+		return NULL;
+	}
+	if (len == 2 && seg[0] == '.' && seg[1] == '.')
+	{
+		if (*n == 0)
+			return "The URL's path climbs above the root with a \"..\" segment.";
+		while (*n > 0 && out[*n - 1] != '/')
+			(*n)--;
+		(*n)--;					/* the '/' before the segment removed */
+		if (last)
+			out[(*n)++] = '/';
+		return NULL;
+	}
+	out[(*n)++] = '/';
+	memcpy(out + *n, seg, len);
+	*n += len;
+	return NULL;
+}
+
+/* Normalise an http(s) URL; see url.h. */
+bool
+gik_url_normalize(const char *url, GikAllocFn alloc, char **out)
+{
+	size_t		scheme_len;
+	const char *auth;
+	const char *path;
+	const char *query;
+	const char *frag;
+	size_t		auth_len;
+	char	   *buf;
+	size_t		n = 0;
+	size_t		path_start;
+	size_t		path_len = 0;
+	char	   *seg;
+	size_t		seg_len = 0;
+
+	if (url == NULL || *url == '\0')
+		return refuse(alloc, out, "The URL is empty.");
+	for (const unsigned char *p = (const unsigned char *) url; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || *p == ' ')
+			return refuse(alloc, out, "The URL holds spaces or control characters.");
+	if (strncasecmp(url, "http://", 7) == 0)
+		scheme_len = 4;
+	else if (strncasecmp(url, "https://", 8) == 0)
+		scheme_len = 5;
+	else
+		return refuse(alloc, out, "Only http:// and https:// URLs are fetched over the network.");
+	auth = url + scheme_len + 3;
+	auth_len = strcspn(auth, "/?#");
+	path = auth + auth_len;
+	frag = path + strcspn(path, "#");
+	query = path + strcspn(path, "?#");
+	if (auth_len == 0)
+		return refuse(alloc, out, "The URL names no host.");
+	if (memchr(auth, '@', auth_len))
+		return refuse(alloc, out, "Credentials in URLs are not accepted.");
+	if (memchr(auth, '%', auth_len) || memchr(auth, '\\', auth_len))
+		return refuse(alloc, out, "The URL's host holds a percent sign or a backslash.");
+
+	/* scheme and host in lower case; a path percent-encodes at most 3 octets per octet */
+	buf = alloc(scheme_len + 3 + auth_len + 3 * (size_t) (query - path) + 2 + (size_t) (frag - query) + 1);
+	for (size_t i = 0; i < scheme_len + 3 + auth_len; i++)
+		buf[n++] = (char) tolower((unsigned char) url[i]);
+	path_start = n;
+	seg = alloc(3 * (size_t) (query - path) + 1);
+	/* the path, segment by segment: unreserved escapes decoded, other escapes in upper case */
+	for (const char *p = *path == '/' ? path + 1 : path; p <= query; p++)
+	{
+		unsigned char c = p < query ? (unsigned char) *p : '\0';
+		const char *problem;
+
+		if (p == query || c == '/')
+		{
+			if (seg_len >= 2 && seg[0] == '.' && (seg[1] == ';' || (seg[1] == '.' && seg_len >= 3 && seg[2] == ';')))
+				return refuse(alloc, out, "The URL holds a \".;\" or \"..;\" path segment, which some servers read as \".\" or \"..\".");
+			if ((problem = append_segment(buf + path_start, &path_len, seg, seg_len, p == query)) != NULL)
+				return refuse(alloc, out, problem);
+			seg_len = 0;
+			continue;
+		}
+		if (c == '\\')
+			return refuse(alloc, out, "The URL holds a backslash in its path.");
+		if (c == '%')
+		{
+			int			hi = p + 1 < query ? hex_value((unsigned char) p[1]) : -1;
+			int			lo = hi >= 0 && p + 2 < query ? hex_value((unsigned char) p[2]) : -1;
+			unsigned char v;
+
+			if (lo < 0)
+				return refuse(alloc, out, "The URL holds a malformed percent escape.");
+			v = (unsigned char) (hi * 16 + lo);
+			p += 2;
+			if (v == '/' || v == '\\')
+				return refuse(alloc, out, "The URL holds an encoded \"/\" or \"\\\" (%2F or %5C), which servers may read as a path separator.");
+			if (v == 0)
+				return refuse(alloc, out, "The URL holds an encoded NUL (%00).");
+			if (is_unreserved(v))
+				seg[seg_len++] = (char) v;
+			else
+				seg_len += (size_t) snprintf(seg + seg_len, 4, "%%%02X", v);
+		}
+		else if (is_path_char(c))
+			seg[seg_len++] = (char) c;
+		else
+			seg_len += (size_t) snprintf(seg + seg_len, 4, "%%%02X", c);
+	}
+	n = path_start + path_len;
+	if (path_len == 0)
+		buf[n++] = '/';			/* an empty path is "/" */
+	/* the query as it is; the fragment is not sent */
+	memcpy(buf + n, query, (size_t) (frag - query));
+	n += (size_t) (frag - query);
+	buf[n] = '\0';
+	*out = buf;
+	return true;
+}
+
+/*
+ * True when an s3:// or gs:// bucket/key holds a "." or ".." segment, plain or
+ * percent-encoded. Only '/' ends a segment: '?' and '#' are percent-encoded into the key.
  */
 static bool
-has_dot_segment(const char *path, const char *delims)
+has_dot_segment(const char *path)
 {
+	const char *delims = "/";
 	const char *seg = path;
 
 	while (seg && *seg)
@@ -86,8 +247,8 @@ map_bucket(const char *rest, const char *endpoint, bool aws_default,
 			n += (size_t) snprintf(out + n, cap - n, "%%%02X", *p);
 	}
 	out[n] = '\0';
-	*resolved = out;
-	return GIK_URL_HTTP;
+	/* the endpoint comes from a setting: the mapped URL is normalised like any other */
+	return gik_url_normalize(out, alloc, resolved) ? GIK_URL_HTTP : GIK_URL_INVALID;
 }
 
 /* Map a user URL to an http(s) URL or a local path. */
@@ -103,31 +264,18 @@ gik_url_resolve(const char *url, const char *s3_endpoint, const char *gs_endpoin
 
 	if (strncmp(url, "s3://", 5) == 0)
 	{
-		if (has_dot_segment(url + 5, "/"))
+		if (has_dot_segment(url + 5))
 			return invalid(alloc, resolved, "The URL holds a \".\" or \"..\" path segment.");
 		return map_bucket(url + 5, s3_endpoint, true, alloc, resolved);
 	}
 	if (strncmp(url, "gs://", 5) == 0)
 	{
-		if (has_dot_segment(url + 5, "/"))
+		if (has_dot_segment(url + 5))
 			return invalid(alloc, resolved, "The URL holds a \".\" or \"..\" path segment.");
 		return map_bucket(url + 5, gs_endpoint, false, alloc, resolved);
 	}
 	if (strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0)
-	{
-		const char *auth = strstr(url, "://") + 3;
-		const char *path = strpbrk(auth, "/?#");
-		size_t		auth_len = path ? (size_t) (path - auth) : strlen(auth);
-
-		if (auth_len == 0)
-			return invalid(alloc, resolved, "The URL names no host.");
-		if (memchr(auth, '@', auth_len))
-			return invalid(alloc, resolved, "Credentials in URLs are not accepted.");
-		if (path && *path == '/' && has_dot_segment(path + 1, "/?#"))
-			return invalid(alloc, resolved, "The URL holds a \".\" or \"..\" path segment.");
-		*resolved = gik_strndup(alloc, url, strlen(url));
-		return GIK_URL_HTTP;
-	}
+		return gik_url_normalize(url, alloc, resolved) ? GIK_URL_HTTP : GIK_URL_INVALID;
 	if (strncmp(url, "file://", 7) == 0)
 	{
 		const char *path = url + 7;

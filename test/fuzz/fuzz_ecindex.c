@@ -1,8 +1,8 @@
 /*
  * ECMWF .index parser: gik_ecindex_parse on arbitrary text. Invariants on success: lines
  * sorted by offset, stable (line numbers increase among equal offsets), each line number
- * used once, _offset >= 0, _length >= 1, param present, strings NUL-terminated, steps and
- * members consistent.
+ * used once, _offset >= 0, _length >= 1, param present, strings NUL-terminated and at most
+ * GIK_INDEX_MAX_FIELD bytes, steps and members consistent.
  */
 #include "core/ecmwf_index.h"
 #include "fuzz_util.h"
@@ -15,7 +15,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	GikParseError err = {0};
 	size_t		nlines = gik_count_lines((const char *) data, size);
 
-	if (!gik_ecindex_parse((const char *) data, size, fz_alloc, &rows, &n, &err))
+	if (!gik_ecindex_parse((const char *) data, size, fz_alloc, NULL, &rows, &n, &err))
 	{
 		FZ_CHECK(err.lineno >= 1 && (size_t) err.lineno <= nlines && err.message[0] != '\0');
 		fz_free_all();
@@ -31,7 +31,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_CHECK(r->lineno >= 1 && (size_t) r->lineno <= nlines);
 		FZ_CHECK(r->offset >= 0 && r->length >= 1 && r->param != NULL && r->number >= -1);
 		for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++)
-			FZ_CHECK(strs[k] == NULL || strlen(strs[k]) < size);
+			FZ_CHECK(strs[k] == NULL || (strlen(strs[k]) < size && strlen(strs[k]) <= GIK_INDEX_MAX_FIELD));
 		FZ_CHECK(!r->window.valid || (r->step != NULL && r->window.start_min <= r->window.end_min));
 		FZ_CHECK(r->member.kind != GIK_MEMBER_PERTURBED || r->member.number == r->number);
 		if (i > 0)

@@ -46,6 +46,8 @@ check_lines(const GikIdxLine *rows, size_t n, const char *buf, size_t len, int64
 		FZ_CHECK(r->offset >= 0 && r->msg_num >= 0 && r->sub_num >= 0);
 		FZ_CHECK(span_inside(r->var, buf, len) && span_inside(r->level, buf, len) &&
 				 span_inside(r->ftime, buf, len) && span_inside(r->extra, buf, len));
+		FZ_CHECK(r->var.len <= GIK_INDEX_MAX_FIELD && r->level.len <= GIK_INDEX_MAX_FIELD &&
+				 r->ftime.len <= GIK_INDEX_MAX_FIELD && r->extra.len <= GIK_INDEX_MAX_FIELD);
 		FZ_CHECK(!r->window.valid || r->window.start_min <= r->window.end_min);
 		FZ_CHECK(r->member.kind != GIK_MEMBER_PERTURBED || r->member.number >= 1);
 		if (i > 0)

@@ -3,7 +3,7 @@
  * gik_meta_from_message, as gik.scan_grib, gik.message_info and template learning do.
  * Invariants: a failure comes with a sentence; every string field is NUL-terminated.
  */
-#include "core/grib_meta.h"
+#include "decoder/eccodes_meta.h"
 #include "fuzz_grib.h"
 
 int

@@ -1,4 +1,5 @@
 """Shared pytest fixtures: a connection to the run_tests.sh cluster and the loopback mirror's paths."""
+import base64
 import os
 import pathlib
 import threading
@@ -82,6 +83,11 @@ def error_of(conn, sql, params=None):
     """(sqlstate, message, detail) of a statement expected to fail."""
     e = pg_error(conn, sql, params)
     return e.pgcode, e.diag.message_primary, e.diag.message_detail or ""
+
+
+def redirect_url(target, path="x"):
+    """A fault-server URL answering 302 to target (base64url in the path: pg_gik refuses %2F in request URLs)."""
+    return f"{FAULT}/fault/redirect/b64:{base64.urlsafe_b64encode(target.encode()).decode().rstrip('=')}/{path}"
 
 
 def grib_keys(path, keys):

@@ -5,7 +5,7 @@ import urllib.request
 
 import pytest
 
-from conftest import FAULT, HTTP, MIRROR, error_of, query, scalar
+from conftest import FAULT, HTTP, MIRROR, error_of, query, redirect_url, scalar
 
 IDX = "noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep01.t00z.pgrb2s.0p25.f006.idx"
 GRIB = "noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep01.t00z.pgrb2s.0p25.f006"
@@ -114,12 +114,43 @@ def test_response_size_cap(fast_retries):
 
 def test_redirects_are_checked_against_the_allow_list(fast_retries):
     db = fast_retries
-    ok = fault_url("redirect/" + urllib.request.quote(f"{HTTP}/{IDX}", safe=""), "x")
+    ok = redirect_url(f"{HTTP}/{IDX}")
     assert scalar(db, "SELECT gik.fetch_text(%s)", (ok,)) == (MIRROR / IDX).read_text()
-    bad = fault_url("redirect/" + urllib.request.quote("http://127.0.0.1:9/forbidden", safe=""), "x")
+    bad = redirect_url("http://127.0.0.1:9/forbidden")
     code, msg, detail = error_of(db, "SELECT gik.fetch_text(%s)", (bad,))
     assert code == "42501" and "not allowed" in msg
     assert "127.0.0.1:9/forbidden" in detail
+
+
+def test_redirect_targets_are_normalised_before_the_check(fast_retries):
+    """A redirect that climbs out of an allowed prefix with dot segments is refused, naming the normalised target."""
+    db = fast_retries
+    query(db, "SET gik.allowed_url_prefixes = %s", (f"{HTTP}/noaa-gefs-pds/,{FAULT}/",))
+    escape = redirect_url(f"{HTTP}/noaa-gefs-pds/../ecmwf-forecasts/x.index")
+    code, msg, detail = error_of(db, "SELECT gik.fetch_text(%s)", (escape,))
+    assert code == "42501" and "not allowed" in msg
+    assert f"{HTTP}/ecmwf-forecasts/x.index" in detail and "not under gik.allowed_url_prefixes" in detail
+    encoded = redirect_url(f"{HTTP}/noaa-gefs-pds/..%2fecmwf-forecasts/x.index")
+    code, msg, detail = error_of(db, "SELECT gik.fetch_text(%s)", (encoded,))
+    assert code == "42501" and "encoded" in detail
+    # the same forms as request URLs: an encoded slash is refused, dot segments are resolved first
+    code, _, _ = error_of(db, "SELECT gik.fetch_text(%s)", (f"{HTTP}/noaa-gefs-pds/..%2fecmwf-forecasts/x.index",))
+    assert code == "22023"
+    code, _, _ = error_of(db, "SELECT gik.fetch_text(%s)", (f"{HTTP}/noaa-gefs-pds/%2e%2e/ecmwf-forecasts/x.index",))
+    assert code == "42501"
+    dotted = f"{HTTP}/noaa-gefs-pds/x/../" + IDX.split("/", 1)[1]
+    assert scalar(db, "SELECT gik.fetch_text(%s)", (dotted,)) == (MIRROR / IDX).read_text()
+
+
+def test_too_many_redirects_is_a_protocol_error(fast_retries):
+    db = fast_retries
+    url = f"{HTTP}/{IDX}"
+    for _ in range(5):
+        url = redirect_url(url)
+    assert scalar(db, "SELECT gik.fetch_text(%s)", (url,)) == (MIRROR / IDX).read_text()
+    code, msg, detail = error_of(db, "SELECT gik.fetch_text(%s)", (redirect_url(url),))
+    assert code == "08P01" and "too many redirects" in msg
+    assert "more than 5 times" in detail and f"{HTTP}/{IDX}" in detail
 
 
 def test_many_transfers_at_once(db):

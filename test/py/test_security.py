@@ -6,7 +6,7 @@ import re
 import psycopg2
 import pytest
 
-from conftest import FAULT, HTTP, connect, error_of, query, scalar
+from conftest import FAULT, HTTP, connect, error_of, query, redirect_url, scalar
 
 TEMPLATE = "{base}/gefs.{{date}}/{{cycle}}/atmos/pgrb2sp25/{{member}}.t{{cycle}}z.pgrb2s.0p25.f{{step3}}"
 GRIB = "noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep01.t00z.pgrb2s.0p25.f006"
@@ -174,7 +174,7 @@ def test_hosts_and_schemes_outside_the_prefix_list_are_refused(as_role, url):
 
 def test_redirect_to_a_disallowed_host_is_refused(as_role):
     target = "http://127.0.0.1:9/forbidden"
-    url = f"{FAULT}/fault/redirect/{target.replace(':', '%3A').replace('/', '%2F')}/x"
+    url = redirect_url(target)
     code, msg, detail = error_of(as_role("gik_pytest_reader"), "SELECT gik.decode(%s, 0, 100)", (url,))
     assert code == "42501" and target in detail
 
@@ -192,7 +192,7 @@ def test_internal_addresses_are_refused_before_connecting(as_role, host):
 def test_metadata_redirect_is_refused(as_role):
     """A redirect from an allowed server to the metadata address is refused by the address check."""
     target = "http://169.254.169.254/latest/meta-data/iam/"
-    url = f"{FAULT}/fault/redirect/{target.replace(':', '%3A').replace('/', '%2F')}/x"
+    url = redirect_url(target)
     conn = as_role("gik_pytest_reader", allowed_url_prefixes=f"{FAULT}/,http://169.254.169.254/")
     code, _, detail = error_of(conn, "SELECT gik.decode(%s, 0, 100)", (url,))
     assert code == "42501" and "169.254.169.254" in detail and "no connection was made" in detail

@@ -19,6 +19,10 @@ SELECT gik.resolve_url('ftp://example.com/x');
 SELECT gik.resolve_url('s3:///key');
 SELECT gik.resolve_url('http://user:pw@example.com/x');
 SELECT gik.resolve_url('s3://bucket/a/../b');
+-- http(s) URLs are normalised as servers read them: what is checked against the prefixes is what is sent.
+SELECT gik.resolve_url('HTTP://Data.ECMWF.int/forecasts/a/../%7eb.index');
+SELECT gik.resolve_url('http://127.0.0.1:18080/noaa-gefs-pds/..%2fecmwf-forecasts/x.index');
+SELECT gik.resolve_url('http://127.0.0.1:18080/../x');
 SELECT gik.resolve_url('relative/path');
 
 -- Ranged GET over HTTP returns exactly the bytes of the local file.

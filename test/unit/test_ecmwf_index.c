@@ -26,7 +26,7 @@ parse_text(const char *text, size_t len, GikEcIndexLine **rows, size_t *n)
 
 	memset(&err, 0, sizeof(err));
 	*n = 0;
-	if (gik_ecindex_parse(text, len, test_alloc, rows, n, &err))
+	if (gik_ecindex_parse(text, len, test_alloc, NULL, rows, n, &err))
 		return true;
 	tap_diag("parse failed at line %d: %s [%s]", (int) err.lineno, err.message, err.excerpt);
 	return false;
@@ -272,13 +272,104 @@ test_malformed(void)
 		bool		ok;
 
 		memset(&err, 0, sizeof(err));
-		ok = gik_ecindex_parse(cases[i].text, strlen(cases[i].text), test_alloc, &rows, &n, &err);
+		ok = gik_ecindex_parse(cases[i].text, strlen(cases[i].text), test_alloc, NULL, &rows, &n, &err);
 		tap_ok(!ok && err.lineno == cases[i].lineno && err.message[0] != '\0' && err.excerpt[0] != '\0',
 			   "malformed (%s) fails on line %d", cases[i].name, (int) cases[i].lineno);
 		if (ok || err.lineno != cases[i].lineno)
 			tap_diag("ok=%d lineno=%d message=%s", ok, (int) err.lineno, err.message);
 		else
 			tap_diag("%s [%s]", err.message, err.excerpt);
+	}
+}
+
+/*
+ * Every string value may hold GIK_INDEX_MAX_FIELD bytes; one byte more fails on its line
+ * (the second), with the key named. "number" is checked for length before it is parsed.
+ */
+static void
+test_field_limits(void)
+{
+	static const char *const keys[] = {"param", "levtype", "levelist", "date", "time", "step", "type",
+	"stream", "class", "expver", "domain", "number"};
+	static const char first[] = "{\"_offset\": 0, \"_length\": 10, \"param\": \"tp\"}\n";
+
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+		for (int extra = 0; extra <= 1; extra++)
+		{
+			size_t		vlen = GIK_INDEX_MAX_FIELD + (size_t) extra;
+			size_t		cap = sizeof(first) + vlen + 200;
+			char	   *text = test_alloc(cap);
+			char	   *value = test_alloc(vlen + 1);
+			GikEcIndexLine *rows;
+			size_t		n = 0;
+			GikParseError err = {0};
+			bool		ok;
+			char		expected[200];
+			bool		is_number = strcmp(keys[k], "number") == 0;
+
+			memset(value, is_number ? '0' : 'v', vlen);
+			value[vlen - 1] = '7';
+			value[vlen] = '\0';
+			snprintf(text, cap, "%s{\"_offset\": 10, \"_length\": 5, %s\"%s\": \"%s\"}\n", first,
+					 strcmp(keys[k], "param") == 0 ? "" : "\"param\": \"2t\", ", keys[k], value);
+			ok = gik_ecindex_parse(text, strlen(text), test_alloc, NULL, &rows, &n, &err);
+			if (!extra && is_number)
+			{
+				/* not refused for its length: 255 digits are no decimal integer below 2^31 */
+				tap_ok(!ok && err.lineno == 2 && strcmp(err.message, "Expected \"number\" to be a decimal integer from 0 to 2^31-1.") == 0,
+					   "\"number\" of %d digits is refused as a number, not for its length", GIK_INDEX_MAX_FIELD);
+				continue;
+			}
+			if (!extra)
+			{
+				tap_ok(ok && n == 2, "\"%s\" of %d bytes parses", keys[k], GIK_INDEX_MAX_FIELD);
+				if (!ok)
+					tap_diag("%s", err.message);
+				continue;
+			}
+			snprintf(expected, sizeof(expected), "Expected \"%s\" to be at most %d bytes long, but it is %d bytes long.",
+					 keys[k], GIK_INDEX_MAX_FIELD, GIK_INDEX_MAX_FIELD + 1);
+			tap_ok(!ok && err.lineno == 2, "\"%s\" of %d bytes fails on line 2 (got %d)", keys[k], GIK_INDEX_MAX_FIELD + 1, (int) err.lineno);
+			tap_is_text(err.message, strlen(err.message), expected, "\"%s\" too long: the sentence names the key", keys[k]);
+		}
+}
+
+/* Lines may hold GIK_INDEX_MAX_LINE bytes (unknown keys are not limited); a longer one fails on its line. */
+static void
+test_line_limit(void)
+{
+	static const char first[] = "{\"_offset\": 0, \"_length\": 10, \"param\": \"tp\"}\n";
+	static const char open[] = "{\"_offset\": 10, \"_length\": 5, \"param\": \"2t\", \"comment\": \"";
+
+	for (int over = 0; over <= 1; over++)
+	{
+		size_t		line = GIK_INDEX_MAX_LINE + (size_t) over;
+		size_t		len = sizeof(first) - 1 + line + 1;
+		char	   *text = test_alloc(len + 1);
+		size_t		pos = sizeof(first) - 1;
+		GikEcIndexLine *rows;
+		size_t		n = 0;
+		GikParseError err = {0};
+		bool		ok;
+
+		memcpy(text, first, pos);
+		memcpy(text + pos, open, sizeof(open) - 1);
+		memset(text + pos + sizeof(open) - 1, 'c', line - (sizeof(open) - 1) - 2);
+		memcpy(text + pos + line - 2, "\"}\n", 3);
+		ok = gik_ecindex_parse(text, len, test_alloc, NULL, &rows, &n, &err);
+		if (!over)
+			tap_ok(ok && n == 2, "a line of %d bytes with a long unknown key parses", GIK_INDEX_MAX_LINE);
+		else
+		{
+			char		expected[200];
+
+			snprintf(expected, sizeof(expected), "Expected lines of at most %d bytes, but this one is %d bytes long.",
+					 GIK_INDEX_MAX_LINE, GIK_INDEX_MAX_LINE + 1);
+			tap_ok(!ok && err.lineno == 2, "a line of %d bytes fails on line 2", GIK_INDEX_MAX_LINE + 1);
+			tap_is_text(err.message, strlen(err.message), expected, "a line too long: the sentence");
+		}
+		if (!ok && !over)
+			tap_diag("%s", err.message);
 	}
 }
 
@@ -310,6 +401,8 @@ main(int argc, char **argv)
 	test_shuffled();
 	test_members_and_steps();
 	test_malformed();
+	test_field_limits();
+	test_line_limit();
 	test_empty_and_blank();
 	return tap_done();
 }

@@ -415,6 +415,112 @@ test_malformed(void)
 	}
 }
 
+/* A string of n copies of c, made with the test allocator. */
+static char *
+repeat(char c, size_t n)
+{
+	char	   *s = test_alloc(n + 1);
+
+	memset(s, c, n);
+	s[n] = '\0';
+	return s;
+}
+
+/* Lines emitted by a stream parse, counted. */
+static void
+count_emitted(const GikIdxLine *line, void *arg)
+{
+	(void) line;
+	(*(size_t *) arg)++;
+}
+
+/*
+ * Each descriptor field (VAR, LEVEL, FTIME, EXTRA) may hold GIK_INDEX_MAX_FIELD bytes; one
+ * byte more fails on its line (the third), by both entry points, with the field named.
+ */
+static void
+test_field_limits(void)
+{
+	static const char *const names[] = {"VAR", "LEVEL", "FTIME", "EXTRA"};
+	static const char head[] = "1:0:d=2024010100:TMP:2 m above ground:anl:\n"
+		"2:100:d=2024010100:RH:2 m above ground:anl:\n";
+
+	for (int f = 0; f < 4; f++)
+		for (int extra = 0; extra <= 1; extra++)
+		{
+			char	   *big = repeat(f == 2 ? 'h' : 'x', GIK_INDEX_MAX_FIELD + (size_t) extra);
+			size_t		cap = sizeof(head) + GIK_INDEX_MAX_FIELD + 200;
+			char	   *text = test_alloc(cap);
+			GikIdxLine *rows;
+			size_t		n = 0;
+			size_t		emitted = 0;
+			GikParseError err = {0};
+			GikParseError err2 = {0};
+			bool		ok;
+			bool		ok2;
+			char		expected[200];
+
+			snprintf(text, cap, "%s3:200:d=2024010100:%s:%s:%s:%s\n4:300:d=2024010100:UGRD:surface:anl:\n", head,
+					 f == 0 ? big : "TMP", f == 1 ? big : "surface", f == 2 ? big : "anl", f == 3 ? big : "ENS=+1");
+			ok = gik_idx_parse(text, strlen(text), -1, test_alloc, &rows, &n, &err);
+			ok2 = gik_idx_parse_stream(text, strlen(text), -1, test_alloc, count_emitted, &emitted, &err2);
+			if (!extra)
+			{
+				tap_ok(ok && ok2 && n == 4 && emitted == 4, "%s of %d bytes parses", names[f], GIK_INDEX_MAX_FIELD);
+				if (ok && n == 4)
+					tap_is_int(f == 0 ? rows[2].var.len : f == 1 ? rows[2].level.len : f == 2 ? rows[2].ftime.len : rows[2].extra.len,
+							   GIK_INDEX_MAX_FIELD, "%s keeps its %d bytes", names[f], GIK_INDEX_MAX_FIELD);
+				continue;
+			}
+			snprintf(expected, sizeof(expected), "Expected the %s field to be at most %d bytes long, but it is %d bytes long.",
+					 names[f], GIK_INDEX_MAX_FIELD, GIK_INDEX_MAX_FIELD + 1);
+			tap_ok(!ok && err.lineno == 3, "%s of %d bytes fails on line 3 (got line %d)", names[f], GIK_INDEX_MAX_FIELD + 1, (int) err.lineno);
+			tap_is_text(err.message, strlen(err.message), expected, "%s of %d bytes: the sentence names the field", names[f], GIK_INDEX_MAX_FIELD + 1);
+			tap_ok(strncmp(err.excerpt, "3:200:d=2024010100:", 19) == 0 && strlen(err.excerpt) == 80, "%s too long: the excerpt is the line's start", names[f]);
+			/* streaming: line 1 was emitted when line 2 gave its length; line 2 still waits for line 3's offset */
+			tap_ok(!ok2 && err2.lineno == 3 && strcmp(err2.message, err.message) == 0 && emitted == 1,
+				   "%s too long, streaming: same error, %zu line emitted before it", names[f], emitted);
+		}
+}
+
+/* Lines may hold GIK_INDEX_MAX_LINE bytes; a longer one fails on its line, before its fields are read. */
+static void
+test_line_limit(void)
+{
+	static const char head[] = "1:0:d=2024010100:TMP:surface:anl:\n";
+	size_t		cap = sizeof(head) + GIK_INDEX_MAX_LINE + 16;
+	char	   *text = test_alloc(cap);
+	size_t		len;
+	GikIdxLine *rows;
+	size_t		n;
+	GikParseError err = {0};
+	char		expected[200];
+
+	/* line 2: GIK_INDEX_MAX_LINE bytes, then GIK_INDEX_MAX_LINE + 1 (an EXTRA far over its limit either way) */
+	for (int over = 0; over <= 1; over++)
+	{
+		size_t		pre = strlen("2:10:d=2024010100:TMP:surface:anl:");
+
+		memset(&err, 0, sizeof(err));
+		memcpy(text, head, sizeof(head) - 1);
+		memcpy(text + sizeof(head) - 1, "2:10:d=2024010100:TMP:surface:anl:", pre);
+		memset(text + sizeof(head) - 1 + pre, 'e', GIK_INDEX_MAX_LINE + (size_t) over - pre);
+		len = sizeof(head) - 1 + GIK_INDEX_MAX_LINE + (size_t) over;
+		memcpy(text + len, "\r\n", 2);
+		len += 2;
+		tap_ok(!gik_idx_parse(text, len, -1, test_alloc, &rows, &n, &err) && err.lineno == 2,
+			   "a line of %d bytes fails on line 2", GIK_INDEX_MAX_LINE + over);
+		if (over)
+			snprintf(expected, sizeof(expected), "Expected lines of at most %d bytes, but this one is %d bytes long.",
+					 GIK_INDEX_MAX_LINE, GIK_INDEX_MAX_LINE + 1);
+		else
+			snprintf(expected, sizeof(expected), "Expected the EXTRA field to be at most %d bytes long, but it is %zu bytes long.",
+					 GIK_INDEX_MAX_FIELD, GIK_INDEX_MAX_LINE - pre);
+		tap_is_text(err.message, strlen(err.message), expected, "a line of %d bytes (\\r\\n not counted): %s",
+					GIK_INDEX_MAX_LINE + over, over ? "the line is too long" : "its EXTRA field is");
+	}
+}
+
 /* Equal offsets are accepted for exact duplicate lines (same message number). */
 static void
 test_exact_duplicates(void)
@@ -540,6 +646,8 @@ main(int argc, char **argv)
 	test_layout_variants();
 	test_empty();
 	test_malformed();
+	test_field_limits();
+	test_line_limit();
 	test_exact_duplicates();
 	test_ftime();
 	test_member();
