@@ -14,6 +14,7 @@
 
 #include "core/ecmwf_index.h"
 #include "core/idx.h"
+#include "core/url.h"
 #include "index_sql.h"
 #include "pg_gik.h"
 
@@ -38,7 +39,7 @@ raise_parse_error(FunctionCallInfo fcinfo, int url_arg, const char *what, const 
 	const char *url = (PG_NARGS() > url_arg && !PG_ARGISNULL(url_arg)) ?
 		text_to_cstring(PG_GETARG_TEXT_PP(url_arg)) : NULL;
 
-	if (url && (url[0] == '/' || pg_strncasecmp(url, "file://", 7) == 0))
+	if (url && gik_url_is_server_file(url))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 						errmsg("invalid %s line %d of \"%s\"", what, err->lineno, url),
 						errdetail("%s The line is not quoted: it comes from a file on the server.", err->message)));

@@ -251,6 +251,13 @@ map_bucket(const char *rest, const char *endpoint, bool aws_default,
 	return gik_url_normalize(out, alloc, resolved) ? GIK_URL_HTTP : GIK_URL_INVALID;
 }
 
+/* True when a URL names a file on the database server. */
+bool
+gik_url_is_server_file(const char *url)
+{
+	return url[0] == '/' || strncmp(url, "file://", 7) == 0;
+}
+
 /* Map a user URL to an http(s) URL or a local path. */
 GikUrlKind
 gik_url_resolve(const char *url, const char *s3_endpoint, const char *gs_endpoint,

@@ -58,6 +58,9 @@ extern int	gik_url_resolve_prefixes(const char *prefixes, const char *s3_endpoin
  */
 extern bool gik_url_has_prefix(const char *url, char *const *prefixes, int nprefixes);
 
+/* True when a URL names a file on the database server: what gik_url_resolve maps to GIK_URL_FILE. */
+extern bool gik_url_is_server_file(const char *url);
+
 /* True for loopback, private, link-local, CGNAT, unspecified, multicast and such addresses (v4 and v6). */
 extern bool gik_address_is_internal(const char *ip);
 
