@@ -61,3 +61,9 @@ fuzz-smoke:
 	test/fuzz/run-live.sh $(or $(FUZZ_SECONDS),30) || status=1; exit $$status
 check-asan:
 	test/run-asan.sh
+
+# Self-check of tools/gen_mirror.py's realistic rain model: message sizes against real ones and decoded
+# values (no server needed; about 20 s).
+.PHONY: check-gen
+check-gen:
+	/usr/bin/python3 tools/gen_mirror.py --self-check --jobs 1

@@ -4,8 +4,10 @@
 # (bench/decode/ecc_loop.c), GDAL 3.6 (complex packing only: it cannot read CCSDS) and cfgrib/xarray.
 # Data: a generated GEFS run, 31 members x APCP f006-f024 (124 messages, 0.25 degree, complex
 # packing with spatial differencing), and an ECMWF run, 31 members x tp 6-24 h (124 messages,
-# 0.25 degree, CCSDS), made by tools/gen_mirror.py. Starts its own nginx and a throwaway cluster
-# (pg_virtualenv -t), so it runs on a fresh machine once ./run_tests.sh has installed the dependencies.
+# 0.25 degree, CCSDS), made by tools/gen_mirror.py (smooth rain: messages of 40-140 KB, far below
+# real sizes; the same runs at real sizes, --rain-model realistic, go to $WORK/mirror-realsize).
+# Starts its own nginx and a throwaway cluster (pg_virtualenv -t), so it runs on a fresh machine once
+# ./run_tests.sh has installed the dependencies.
 #
 # Usage: bench/decode_bench.sh        Environment: WORK (/tmp/pg_gik_decode_bench), RUNS (5; GDAL_RUNS 2,
 #        cfgrib 1), CFGRIB_MAX (16 messages per dataset), THREADS (gik.decode_threads, default: cores),
@@ -34,12 +36,27 @@ if [ "${KEEP_DATA:-0}" != 1 ] || [ ! -d "$WORK/mirror" ]; then
   gen gefs --date 20251001 --cycle 0 --members 0-30 --steps 6-24/6 --vars apcp --grid 1p0 --rain-grid 0p25
   gen ecmwf --date 20251001 --cycle 0 --members 0-30 --steps 6-24/6 --grid 0p25 --params tp
 fi
+# Real-size case: the same two runs with --rain-model realistic, whose messages have the sizes of real
+# ones (GEFS APCP about 300 KB for these 6 h windows, with NCEP-style variable group lengths; ECMWF tp
+# 600-770 KB; tools/README-gen.md), in a mirror of its own so that the lists above stay as they were.
+# Its message lists are $WORK/gefs-realsize.tsv and $WORK/ecmwf-realsize.tsv. The measurements below
+# do not use it yet.
+if [ ! -f "$WORK/mirror-realsize/.complete" ]; then
+  rm -rf "$WORK/mirror-realsize"
+  genreal() { /usr/bin/python3 tools/gen_mirror.py --out "$WORK/mirror-realsize" --jobs 2 "$@" --rain-model realistic; }
+  genreal gefs --date 20251001 --cycle 0 --members 0-30 --steps 6-24/6 --vars apcp --grid 1p0 --rain-grid 0p25
+  genreal ecmwf --date 20251001 --cycle 0 --members 0-30 --steps 6-24/6 --grid 0p25 --params tp
+  touch "$WORK/mirror-realsize/.complete"
+fi
 rm -f "$WORK"/*.json
 chmod -R a+rX "$WORK"
 MIRROR=$(cd "$WORK/mirror" && pwd)
+MIRROR_REALSIZE=$(cd "$WORK/mirror-realsize" && pwd)
 for ds in gefs ecmwf; do
   n=$(/usr/bin/python3 bench/decode/peers.py list "$MIRROR" "$ds" "$WORK/$ds.tsv")
   echo "$ds: $n messages" >&2
+  n=$(/usr/bin/python3 bench/decode/peers.py list "$MIRROR_REALSIZE" "$ds" "$WORK/$ds-realsize.tsv")
+  echo "$ds (real-size mirror): $n messages" >&2
 done
 
 HTTP_PORT=$(free_port)

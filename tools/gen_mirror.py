@@ -6,7 +6,9 @@ real GRIB2 messages written with ecCodes, plus `.idx` (wgrib2 inventory) and
 `.index` (ECMWF JSON lines) files in the exact upstream formats.  Rain is
 either a plausible synthetic field or an exact, known-answer scenario; a truth
 file next to the mirror records how every value was made, and `--verify`
-re-reads the mirror and checks it against that truth.
+re-reads the mirror and checks it against that truth.  `--rain-model realistic`
+makes rain whose packed messages have the sizes of real ones; `--self-check`
+checks those sizes against real ones.
 
 Run with Debian's Python (/usr/bin/python3), which has python3-eccodes.
 See tools/README-gen.md for the full documentation.
@@ -262,8 +264,12 @@ class RainModel:
     (Q(b) - Q(a)) / 100 mm; ECMWF tp at step t is Q(t) / 100 / 1000 m.
     """
 
-    def __init__(self, dataset, seed, members, background, scenario_slots, dips):
+    def __init__(self, dataset, seed, members, background, scenario_slots, dips,
+                 rain_model="smooth", rain_size="normal"):
         self.ds_code = 1 if dataset == "gefs" else 2
+        # --rain-model realistic: the background is TexturedRain instead of Gaussian cells.
+        self.tex = (TexturedRain(dataset, seed, rain_size)
+                    if rain_model == "realistic" and background == "realistic" else None)
         self.dataset = dataset
         self.seed = seed
         self.members = list(members)
@@ -396,7 +402,9 @@ class RainModel:
             return self._cache[key]
         dx = GRIDS[gridname]
         lat, lon = grid_axes(dx, lon_first)
-        if self.background == "realistic" and t > 0:
+        if self.tex is not None and t > 0:
+            q = self.tex.Q(member, t, gridname, lon_first).astype(np.int64)
+        elif self.background == "realistic" and t > 0:
             q = np.rint(self._background(member, t, lat, lon, dx) * 100.0).astype(np.int64)
         else:
             q = np.zeros((len(lat), len(lon)), dtype=np.int64)
@@ -408,6 +416,18 @@ class RainModel:
         while len(self._cache_order) > 6:
             self._cache.pop(self._cache_order.pop(0), None)
         return q
+
+    def window(self, member, a, b, gridname, lon_first):
+        """Q(b) - Q(a) (int64, 0.01 mm): the rain that fell in the window [a, b]."""
+        if self.tex is None:
+            return self.Q(member, b, gridname, lon_first) - self.Q(member, a, gridname, lon_first)
+        # Only the storms raining within the window change Q there: no need to sum the rest.
+        d = self.tex.delta(member, a, b, gridname, lon_first).astype(np.int64)
+        lat, lon = grid_axes(GRIDS[gridname], lon_first)
+        for (end, mm_int, box) in self.slots.get(member, ()):
+            if a < end <= b:
+                add_box(d, lat, lon, box, mm_int)
+        return d
 
     def dip(self, member, t, gridname, lon_first):
         """Integer (0.01 mm) field to subtract from the ECMWF tp message at step t, or None."""
@@ -449,6 +469,265 @@ def add_box(arr, lat, lon, box, value):
     if len(rows) == 0 or len(cols) == 0:
         return
     arr[rows[0]:rows[-1] + 1, cols] += value
+
+
+# --------------------------------------------------------------------------
+# Realistic rain model (--rain-model realistic)
+#
+# Rain comes from storms. A storm is an elliptical patch whose rain has the
+# texture of a multi-scale, log-normal random field cut at a threshold (so it
+# is patchy, with exact zeros inside and outside it), and it rains as a front
+# that sweeps across the patch: a point gets its share over D hours, starting
+# when the front reaches it.  Storm s adds q_s(t) = rint(100 * A_s * ramp_s(t))
+# (0.01 mm) to the cumulative total Q(t) at a point, with A_s >= 0 and ramp_s
+# non-decreasing from 0 to 1, so Q is non-decreasing, integer, and exact; a
+# window [a, b] only needs the storms that rain within it (the others add the
+# same q_s to Q(a) and Q(b)), and Q(t) is updated from the last Q computed.
+#
+# The textures come from two random fields made once per process (an FFT with
+# a power-law spectrum); storms read them at their own offsets, so members,
+# steps and storms all differ without a new random field for each message.
+# --------------------------------------------------------------------------
+
+TEX_SHAPE = (720, 1440)      # texture torus, in 0.25-degree pixels
+TEX_OFFSET_STEP = 20         # texture offsets are multiples of every grid stride (1, 2, 4, 10)
+TEX_MAX_HX = 60.0            # widest storm half-width, degrees of longitude
+TEX_MAX_HY = 20.0            # tallest storm half-height, degrees of latitude
+
+# Textures: (spectral slope beta, log-normal sigma, threshold in units of the median, seed tag).
+TEX_KINDS = {
+    "conv": (2.2, 1.25, 0.55, 1),    # convective: rough and patchy (a third of it is dry)
+    "strat": (2.8, 0.80, 0.35, 2),   # frontal / stratiform: smoother (a tenth of it is dry)
+}
+
+# Storm populations: name -> (new storms per day, latitude model, half-width lon (deg at the
+# equator), half-height (deg), mean amount at the centre (mm), sweep (h), rain duration D (h),
+# direction (deg, 0 = east), direction spread, texture).
+RAIN_TYPES = {
+    "trop": (90, ("band", 5.0, 9.0, 25.0), (3.0, 8.0), (2.0, 5.0), 8.0, (3.0, 9.0), (4.0, 12.0), 180.0, 45.0, "conv"),
+    "mid": (70, ("storm-track", 28.0, 68.0), (7.0, 18.0), (3.0, 7.0), 6.0, (9.0, 24.0), (9.0, 24.0), 20.0, 40.0,
+            "strat"),
+    "embedded": (60, ("storm-track", 25.0, 60.0), (2.0, 5.0), (1.5, 3.5), 6.0, (3.0, 9.0), (4.0, 10.0), 20.0, 60.0,
+                 "conv"),
+    "light": (110, ("cos", 80.0), (6.0, 17.0), (3.5, 10.0), 1.0, (9.0, 30.0), (12.0, 30.0), 0.0, 180.0, "strat"),
+    "drizzle": (80, ("cos", 85.0), (10.0, 28.0), (6.0, 13.0), 0.2, (12.0, 36.0), (12.0, 24.0), 0.0, 180.0, "strat"),
+}
+# --rain-size heavy: a wet day, more and stronger storms.
+RAIN_SIZE = {"normal": (1.0, 1.0), "heavy": (1.6, 1.6)}   # (rate factor, amount factor)
+# Dataset differences: (rate factor, rate factors by type). IFS rains a little almost everywhere,
+# GFS does not. These, with the rates above, set the message sizes (tools/README-gen.md).
+RAIN_DATASET = {"gefs": (0.70, {"drizzle": 0.0}), "ecmwf": (0.85, {"drizzle": 2.0, "light": 1.3})}
+
+
+def spectral_noise(rng, shape, beta):
+    """Zero-mean, unit-variance Gaussian noise on a torus with a k**-beta power spectrum."""
+    h, w = shape
+    ky = np.fft.fftfreq(h)[:, None]
+    kx = np.fft.rfftfreq(w)[None, :]
+    k2 = kx * kx + ky * ky
+    k2[0, 0] = np.inf
+    amp = k2 ** (-beta / 4.0)
+    spec = amp * (rng.standard_normal(k2.shape) + 1j * rng.standard_normal(k2.shape))
+    f = np.fft.irfft2(spec, s=shape)
+    f -= f.mean()
+    f /= f.std()
+    return f
+
+
+class TexturedRain:
+    """Cumulative rain Q(member, t) (int32, 0.01 mm) of the realistic rain model."""
+
+    def __init__(self, dataset, seed, size):
+        self.dataset = dataset
+        self.ds_code = 1 if dataset == "gefs" else 2
+        self.seed = seed
+        self.size = size
+        self._tex = {}
+        self._banks = {}
+        self._storms = {}
+        self._shared = None
+        self._q = {}
+
+    # -- textures ------------------------------------------------------------
+    def _texture(self, kind):
+        if kind not in self._tex:
+            beta, sigma, cut, tag = TEX_KINDS[kind]
+            rng = np.random.default_rng([self.seed, self.ds_code, 515151, tag])
+            n = spectral_noise(rng, TEX_SHAPE, beta)
+            t = np.maximum(np.exp(sigma * n) - cut, 0.0)
+            t /= t.mean()
+            self._tex[kind] = np.minimum(t, 5.0).astype(np.float32)
+        return self._tex[kind]
+
+    def _bank(self, kind, stride, nj, ni):
+        """The texture sampled every stride pixels, padded (wrapping) so that any block is a slice."""
+        key = (kind, stride)
+        if key not in self._banks:
+            b = self._texture(kind)[::stride, ::stride]
+            ph = min(nj, int(2 * TEX_MAX_HY / (0.25 * stride)) + 3)
+            pw = min(ni, int(2 * TEX_MAX_HX / (0.25 * stride)) + 3)
+            self._banks[key] = np.pad(b, ((0, ph), (0, pw)), mode="wrap")
+        return self._banks[key]
+
+    # -- storms --------------------------------------------------------------
+    def _population(self, rng, name, count_scale, amt_scale):
+        rate, latm, hxr, hyr, amt, swr, dr, dirm, dirs, tex = RAIN_TYPES[name]
+        ds_rate, ds_types = RAIN_DATASET[self.dataset]
+        rate *= count_scale * ds_rate * ds_types.get(name, 1.0)
+        n = int(round(rate * (HORIZON_H + 48) / 24.0))
+        if latm[0] == "band":
+            lat = np.clip(rng.normal(latm[1], latm[2], n), -latm[3], latm[3])
+        elif latm[0] == "storm-track":
+            lat = rng.choice([-1.0, 1.0], n) * rng.uniform(latm[1], latm[2], n)
+        else:                                   # uniform in area up to +-latm[1]
+            s = math.sin(math.radians(latm[1]))
+            lat = np.degrees(np.arcsin(rng.uniform(-s, s, n)))
+        lon = rng.uniform(0.0, 360.0, n)
+        coslat = np.maximum(np.cos(np.radians(lat)), 0.2)
+        hx = np.minimum(rng.uniform(*hxr, n) / coslat, TEX_MAX_HX)
+        hy = np.minimum(rng.uniform(*hyr, n), TEX_MAX_HY)
+        t0 = rng.uniform(-48.0, HORIZON_H, n)
+        sweep = rng.uniform(*swr, n)
+        D = rng.uniform(*dr, n)
+        amp = amt * amt_scale * rng.lognormal(-0.5 * 0.5 ** 2, 0.5, n)
+        ang = np.radians(dirm + rng.uniform(-dirs, dirs, n))
+        kind = np.full(n, 0 if tex == "conv" else 1)
+        return [lon, lat, hx, hy, t0, sweep, D, amp, np.cos(ang), np.sin(ang), kind]
+
+    def _shared_storms(self):
+        """Storms the ensemble shares (members jitter them), and the East Africa events."""
+        if self._shared is None:
+            rng = np.random.default_rng([self.seed, self.ds_code, 626262])
+            cs, ams = RAIN_SIZE[self.size]
+            cols = [self._population(rng, name, 0.7 * cs, ams) for name in RAIN_TYPES]
+            arr = np.array([np.concatenate(c) for c in zip(*cols)])
+            ea = []
+            for lo_t, hi_t in ((0, 6), (30, 60), (66, 120), (120, 216)):
+                ea.append((rng.uniform(28, 48), rng.uniform(-8, 15), rng.uniform(lo_t, hi_t)))
+            self._shared = (arr, ea)
+        return self._shared
+
+    def storms(self, member):
+        """The member's storms: rows lon, lat, hx, hy, t0, sweep, D, amp, cos, sin, kind, oy, ox, end."""
+        if member in self._storms:
+            return self._storms[member]
+        shared, ea = self._shared_storms()
+        rng = np.random.default_rng([self.seed, self.ds_code, 8000 + member])
+        arr = shared.copy()
+        n = arr.shape[1]
+        lead = np.maximum(arr[4], 0.0)
+        present = rng.random(n) < 0.85
+        arr[0] += rng.normal(0, 1, n) * (0.7 + lead / 60.0)
+        arr[1] = np.clip(arr[1] + rng.normal(0, 1, n) * (0.7 + lead / 60.0), -88.0, 88.0)
+        arr[4] += rng.normal(0, 1, n) * (1.0 + lead / 48.0)
+        arr[7] *= rng.lognormal(0, 0.35, n)
+        arr = arr[:, present]
+        cs, ams = RAIN_SIZE[self.size]
+        own = [self._population(rng, name, 0.3 * cs, ams) for name in RAIN_TYPES]
+        own = np.array([np.concatenate(c) for c in zip(*own)])
+        evs = []
+        for lon0, lat0, t0 in ea:
+            if rng.random() < 0.9:
+                total = rng.uniform(0, 150) * ams     # mean 24 h total at the centre, mm
+                dlon, dlat = rng.normal(0, 1.0, 2)
+                evs.append([lon0 + dlon, lat0 + dlat, 4.0, 3.5, t0 + rng.normal(0, 3), 18.0, 6.0, total,
+                            1.0, 0.0, 1.0])
+        parts = [arr, own] + ([np.array(evs).T] if evs else [])
+        arr = np.concatenate(parts, axis=1)
+        m = arr.shape[1]
+        oy = rng.integers(0, TEX_SHAPE[0] // TEX_OFFSET_STEP, m) * TEX_OFFSET_STEP
+        ox = rng.integers(0, TEX_SHAPE[1] // TEX_OFFSET_STEP, m) * TEX_OFFSET_STEP
+        end = arr[4] + arr[5] + arr[6]
+        arr = np.vstack([arr, oy, ox, end])
+        arr = arr[:, np.argsort(arr[4], kind="stable")]
+        self._storms[member] = arr
+        return arr
+
+    # -- fields --------------------------------------------------------------
+    def delta(self, member, t1, t2, gridname, lon_first):
+        """Q(t2) - Q(t1) (int32): only storms raining between t1 and t2 contribute."""
+        dx = GRIDS[gridname]
+        lat, lon = grid_axes(dx, lon_first)
+        nj, ni = len(lat), len(lon)
+        out = np.zeros((nj, ni), dtype=np.int32)
+        if t1 == t2:
+            return out
+        lo, hi = min(t1, t2), max(t1, t2)
+        st = self.storms(member)
+        # A storm skipped here has ramp exactly 0 (or exactly 1) at both ends: the one-hour margin
+        # is far wider than float32 rounding, so every way of summing Q gives the same integers.
+        act = np.nonzero((st[4] - 1.0 < hi) & (st[13] + 1.0 > lo))[0]
+        stride = int(round(dx / 0.25))
+        banks = (self._bank("conv", stride, nj, ni), self._bank("strat", stride, nj, ni))
+        for k in act:
+            lon0, lat0, hx, hy, t0, sweep, D, amp, cd, sd, kind, oy, ox, _ = st[:, k]
+            # Where t is in the storm's life: 0 before it (ramp exactly 0), 2 after it (exactly 1).
+            states = [0 if t < t0 - 0.01 else 2 if t > t0 + sweep + D + 0.01 else 1 for t in (t2, t1)]
+            if states[0] == states[1] != 1:
+                continue
+            r0 = max(0, int(math.ceil((90.0 - (lat0 + hy)) / dx)))
+            r1 = min(nj - 1, int(math.floor((90.0 - (lat0 - hy)) / dx)))
+            if r1 < r0:
+                continue
+            c0 = int(math.ceil((lon0 - hx - lon_first) / dx))
+            n = min(ni, int(math.floor((lon0 + hx - lon_first) / dx)) - c0 + 1)
+            if n <= 0:
+                continue
+            dyn = ((lat[r0:r1 + 1] - lat0) / hy).astype(np.float32)
+            cl = lon_first + dx * (c0 + np.arange(n))
+            dxn = ((((cl - lon0 + 180.0) % 360.0) - 180.0) / hx).astype(np.float32)
+            env = 1.0 - (dyn[:, None] ** 2 + dxn[None, :] ** 2)
+            np.maximum(env, 0.0, out=env)
+            env *= env
+            by, bx = int(oy) // stride, int(ox) // stride
+            a = banks[int(kind)][by:by + (r1 - r0 + 1), bx:bx + n] * env
+            a *= np.float32(100.0 * amp)
+            # The front reaches a point at t0 + sweep * (1 + proj) / 2 and rains there for D hours.
+            ton = np.float32(cd) * dxn[None, :] + np.float32(sd) * dyn[:, None]
+            np.maximum(ton, -1.0, out=ton)
+            np.minimum(ton, 1.0, out=ton)
+            ton += 1.0
+            ton *= np.float32(sweep / 2.0)
+            ton += np.float32(t0)
+            block = None
+            for t, sign, state in ((t2, 1, states[0]), (t1, -1, states[1])):
+                if state == 0:
+                    continue
+                if state == 2:                  # the ramp below would be exactly 1
+                    q = np.rint(a)
+                else:
+                    f = np.float32(t) - ton
+                    f /= np.float32(D)
+                    np.maximum(f, 0.0, out=f)
+                    np.minimum(f, 1.0, out=f)
+                    f *= a
+                    q = np.rint(f, out=f)
+                q = q.astype(np.int32)
+                if block is None:
+                    block = q if sign > 0 else -q
+                elif sign > 0:
+                    block += q
+                else:
+                    block -= q
+            if block is None:
+                continue
+            s = c0 % ni
+            first = min(n, ni - s)
+            out[r0:r1 + 1, s:s + first] += block[:, :first]
+            if first < n:
+                out[r0:r1 + 1, 0:n - first] += block[:, first:]
+        return out
+
+    def Q(self, member, t, gridname, lon_first):
+        """Cumulative rain at hour t (int32, 0.01 mm), stepped from the last Q of this member and grid."""
+        key = (member, gridname, lon_first)
+        tc, qc = self._q.get(key, (0, None))
+        if qc is None:
+            qc = self.delta(member, 0, t, gridname, lon_first)
+        elif t != tc:
+            qc = qc + self.delta(member, tc, t, gridname, lon_first)
+        self._q[key] = (t, qc)
+        return qc
 
 
 # --------------------------------------------------------------------------
@@ -741,6 +1020,107 @@ def complex_sd2(ints, D):
     return sec5, sec7
 
 
+# Variable group lengths, as NCEP's encoder writes them (used by --rain-model realistic).
+# NCEP's groups are 1..255 values long (lengths in up to 8 bits; real 0.25 degree messages
+# average 36-39 values a group); fixed groups of 16 give about twice as many groups.
+VG_START = 8          # groups start this long, then neighbours merge while that saves bits
+VG_MAX_LEN = 255      # longest group
+VG_OVERHEAD = 16      # estimated bits a group costs besides its values (reference, width, length)
+
+
+def split_groups(p):
+    """Group lengths, minima and maxima for the non-negative ints p: fixed blocks merged pairwise."""
+    n = p.size
+    L = VG_START
+    ng = (n + L - 1) // L
+    pad = np.empty(ng * L, dtype=np.int64)
+    pad[:n] = p
+    pad[n:] = p[-1]                      # edge padding leaves the last block's min/max alone
+    g = pad.reshape(ng, L)
+    mn = g.min(axis=1)
+    mx = g.max(axis=1)
+    ln = np.full(ng, L, dtype=np.int64)
+    ln[-1] = n - (ng - 1) * L
+    for _ in range(200):
+        if mn.size < 2:
+            break
+        w = bitlen(mx - mn)
+        mmn = np.minimum(mn[:-1], mn[1:])
+        mmx = np.maximum(mx[:-1], mx[1:])
+        ml = ln[:-1] + ln[1:]
+        gain = VG_OVERHEAD + ln[:-1] * w[:-1] + ln[1:] * w[1:] - ml * bitlen(mmx - mmn)
+        # Pick non-adjacent pairs whose gain is a local maximum; ties go to even positions.
+        key = np.where((gain > 0) & (ml <= VG_MAX_LEN), 2 * gain + (np.arange(gain.size) % 2 == 0), -1)
+        left = np.concatenate(([-2], key[:-1]))
+        right = np.concatenate((key[1:], [-2]))
+        sel = np.nonzero((key > 0) & (key > left) & (key > right))[0]
+        if sel.size == 0:
+            break
+        mn[sel] = mmn[sel]
+        mx[sel] = mmx[sel]
+        ln[sel] = ml[sel]
+        keep = np.ones(mn.size, dtype=bool)
+        keep[sel + 1] = False
+        mn, mx, ln = mn[keep], mx[keep], ln[keep]
+    return ln, mn, mx
+
+
+def pack_varwidth(vals, widths):
+    """Pack non-negative ints, each with its own bit width, MSB first, one bit stream."""
+    sel = widths > 0
+    vals = vals[sel].astype(np.uint32)
+    widths = widths[sel]
+    if vals.size == 0:
+        return b""
+    ends = np.cumsum(widths)
+    out = np.zeros(int(ends[-1]), dtype=np.uint8)
+    order = np.argsort(widths, kind="stable")
+    counts = np.bincount(widths)
+    starts = np.cumsum(counts) - counts
+    for w in np.nonzero(counts)[0]:
+        w = int(w)
+        k = order[starts[w]:starts[w] + counts[w]]
+        shifts = np.arange(w - 1, -1, -1, dtype=np.uint32)
+        bits = ((vals[k, None] >> shifts) & np.uint32(1)).astype(np.uint8)
+        out[(ends[k] - w)[:, None] + np.arange(w)] = bits
+    return np.packbits(out).tobytes()
+
+
+def complex_sd2_var(ints, D):
+    """Sections 5 and 7 like complex_sd2, with NCEP-style variable group lengths."""
+    x = np.asarray(ints, dtype=np.int64).ravel()
+    n = x.size
+    ref = int(x.min())
+    if abs(ref) >= (1 << 24):
+        raise ValueError("reference value %d is not exact in float32" % ref)
+    xp = x - ref
+    d = np.zeros(n, dtype=np.int64)
+    d[2:] = xp[2:] - 2 * xp[1:-1] + xp[:-2]
+    bias = int(d[2:].min())
+    p = d - bias
+    p[:2] = 0
+    ln, mins, maxs = split_groups(p)
+    ng = ln.size
+    widths = bitlen(maxs - mins)
+    gid = np.repeat(np.arange(ng), ln)
+    refbits = max(1, int(bitlen(mins.max())))
+    wref = int(widths.min())
+    wbits = int(bitlen(widths.max() - wref))
+    lref = int(ln.min())
+    lbits = int(bitlen(ln.max() - lref))
+    need = max(int(bitlen(max(xp[0], xp[1]))) + 1, int(bitlen(abs(bias))) + 1)
+    nb = max(1, (need + 7) // 8)
+    extras = int(xp[0]).to_bytes(nb, "big") + int(xp[1]).to_bytes(nb, "big") + sign_magnitude(bias, nb)
+    sec7data = (extras + pack_fixed(mins, refbits) + pack_fixed(widths - wref, wbits)
+                + pack_fixed(ln - lref, lbits) + pack_varwidth(p - mins[gid], widths[gid]))
+    sec5 = (struct.pack(">IBIH", 49, 5, n, 3) + struct.pack(">f", float(ref)) + sign_magnitude(0, 2)
+            + sign_magnitude(D, 2) + bytes([refbits, 0, 1, 0]) + struct.pack(">f", 9.999e20)
+            + b"\xff\xff\xff\xff" + struct.pack(">I", ng) + bytes([wref, wbits]) + struct.pack(">I", lref)
+            + bytes([1]) + struct.pack(">I", int(ln[-1])) + bytes([lbits, 2, nb]))
+    sec7 = struct.pack(">IB", 5 + len(sec7data), 7) + sec7data
+    return sec5, sec7
+
+
 def splice_sections(msg, sec5, sec7):
     """Replace sections 5 and 7 of a GRIB2 message and fix its total length."""
     if msg[:4] != b"GRIB" or msg[7] != 2:
@@ -756,9 +1136,9 @@ def splice_sections(msg, sec5, sec7):
     return msg[:8] + (16 + len(body) + 4).to_bytes(8, "big") + body + b"7777"
 
 
-def encode_complex(h, ints, D):
+def encode_complex(h, ints, D, groups="fixed"):
     """The message of template handle h carrying ints * 10**-D, packed like NCEP does."""
-    sec5, sec7 = complex_sd2(ints, D)
+    sec5, sec7 = complex_sd2_var(ints, D) if groups == "variable" else complex_sd2(ints, D)
     return splice_sections(ec.codes_get_message(h), sec5, sec7)
 
 
@@ -775,7 +1155,8 @@ def init_worker(cfg):
     global CFG, MODEL, TEMPLATES
     CFG = cfg
     MODEL = RainModel(cfg["dataset"], cfg["seed"], cfg["members"], cfg["background"],
-                      cfg["scenario_slots"], cfg["dips"])
+                      cfg["scenario_slots"], cfg["dips"], cfg.get("rain_model", "smooth"),
+                      cfg.get("rain_size", "normal"))
     TEMPLATES = {}
 
 
@@ -792,6 +1173,8 @@ def gefs_field_ints(var, member, step, dx):
 def gefs_apcp_ints(member, step):
     a, b = gefs_window(step)
     g = CFG["rain_grid"]
+    if MODEL.tex is not None:
+        return MODEL.window(member, a, b, g, 0.0)
     return MODEL.Q(member, b, g, 0.0) - MODEL.Q(member, a, g, 0.0)
 
 
@@ -836,7 +1219,8 @@ def gefs_file_task(task):
             ints = gefs_apcp_ints(member, step)
         else:
             ints = gefs_field_ints(var, member, step, GRIDS[gname])
-        msg = encode_complex(h, ints, D)
+        groups = "variable" if var == "APCP" and cfg.get("rain_model") == "realistic" else "fixed"
+        msg = encode_complex(h, ints, D, groups)
         msgs.append(msg)
         lines.append("%d:%d:d=%s:%s:%s:%s:%s\n" % (n, offset, run, name, level, gefs_ftime(var, step), ens))
         offset += len(msg)
@@ -1025,6 +1409,11 @@ def run_generate(args):
         "mtime": (run_dt + dt.timedelta(hours=6)).replace(tzinfo=dt.timezone.utc).timestamp()
         if args.mtime == "run" else None,
     }
+    # Only a realistic rain model is recorded, so that default runs keep byte-identical truth files.
+    if args.rain_model == "realistic":
+        cfg.update({"rain_model": "realistic", "rain_size": args.rain_size or "normal"})
+    elif args.rain_size:
+        raise SystemExit("--rain-size needs --rain-model realistic")
     if dataset == "gefs":
         cfg.update({"grid": args.grid or "0p25", "rain_grid": args.rain_grid or "0p25", "vars": args.vars})
     else:
@@ -1110,6 +1499,13 @@ def run_generate(args):
                   "when bitsPerValue=24" % cfg["tp_bits"],
             "other": "grid_ccsds, bitsPerValue=16, error <= 2**(binaryScaleFactor-1)",
         }
+    if cfg.get("rain_model") == "realistic":
+        truth["rain"]["model"] = ("realistic (%s): textured storms, sized like real messages; "
+                                  "see tools/README-gen.md" % cfg["rain_size"])
+        if dataset == "gefs":
+            truth["precision"]["packing"] = ("grid_complex_spatial_differencing, order 2, E=0, R=min; APCP in "
+                                             "variable-length groups (1-%d values), the other fields in groups "
+                                             "of 16" % VG_MAX_LEN)
     for key, info, miss in items:
         info = dict(info)
         info["missing"] = miss
@@ -1467,6 +1863,144 @@ def run_verify(args):
 
 
 # --------------------------------------------------------------------------
+# Self-check of the realistic rain model: message sizes against real ones
+# --------------------------------------------------------------------------
+
+# Real message lengths (next offset - offset in a real index) that --rain-model realistic is
+# calibrated to; tools/README-gen.md tabulates them with more context.
+REAL_SIZES = {
+    "gefs-0p25-3h": (242336, "test/data/dynamical/gep01.t00z.pgrb2s.0p25.f015.idx, APCP 12-15 h (2025-08-01 00z)"),
+    "gefs-0p25-heavy-3h": (370000, "a wet day: about 370 KB, as measured on an independent real-size mirror"),
+    "ecmwf-0p25-6h": (653441, "test/data/dynamical/aifs_single_20250301_00z_6h.index, tp step 6 (AIFS 0.25)"),
+    "gefs-0p5-6h": (101339, "test/data/dynamical/gec00.t00z.pgrb2a.0p50.f432.idx, APCP 426-432 h"),
+}
+SIZE_TOLERANCE = 0.15        # the mean generated size must be within 15 % of the real one ...
+SIZE_CALIBRATED = ("gefs-0p25-3h", "gefs-0p25-heavy-3h", "ecmwf-0p25-6h")   # ... for these kinds
+SELF_CHECK_RUNS = [
+    # (label, dataset, cycle, arguments)
+    ("normal", "gefs", 0, ["--members", "0-3", "--steps", "0-24/3", "--vars", "apcp", "--grid", "2p5",
+                           "--rain-grid", "0p25"]),
+    ("heavy", "gefs", 12, ["--members", "0-3", "--steps", "0-12/3", "--vars", "apcp", "--grid", "2p5",
+                           "--rain-grid", "0p25", "--rain-size", "heavy"]),
+    ("0p5", "gefs", 6, ["--members", "0-3", "--steps", "0-12/6", "--vars", "apcp", "--grid", "2p5",
+                        "--rain-grid", "0p5"]),
+    ("normal", "ecmwf", 0, ["--members", "0-3", "--steps", "0-24/6", "--grid", "0p25", "--params", "tp"]),
+]
+
+
+def self_check_messages(root, dataset, cycle):
+    """(member, step, length, values, E) of every APCP / tp message of a generated run, from the files."""
+    out = []
+    truth = json.load(open(os.path.join(root, "truth", "%s_20251001%02d.json" % (dataset, cycle))))
+    for info in truth["files"]:
+        with open(os.path.join(root, info["grib"]), "rb") as f:
+            while True:
+                h = ec.codes_grib_new_from_file(f)
+                if h is None:
+                    break
+                try:
+                    if dataset == "gefs":
+                        if (gk(h, "discipline"), gk(h, "parameterCategory"), gk(h, "parameterNumber")) != (0, 1, 8):
+                            continue
+                        member = gk(h, "perturbationNumber")
+                    else:
+                        if gk(h, "shortName", str) != "tp":
+                            continue
+                        member = gk(h, "perturbationNumber") or 0
+                    out.append((member, info["step"], gk(h, "totalLength"), ec.codes_get_values(h),
+                                gk(h, "binaryScaleFactor")))
+                finally:
+                    ec.codes_release(h)
+    return out
+
+
+def self_check_kinds(dataset, label):
+    """(kind, test on the step) of the messages whose sizes the self-check reports for a run."""
+    if dataset == "ecmwf":
+        return [("ecmwf-0p25-%dh" % h, lambda s, h=h: s == h) for h in (6, 12, 24)]
+    if label == "0p5":
+        return [("gefs-0p5-6h", lambda s: s % 6 == 0)]
+    tag = "gefs-0p25-" if label == "normal" else "gefs-0p25-heavy-"
+    return [(tag + "3h", lambda s: s % 6 == 3), (tag + "6h", lambda s: s % 6 == 0)]
+
+
+def run_self_check(args):
+    """Generate, verify and measure small realistic-rain runs; non-zero exit when a check fails."""
+    import tempfile
+    keep = args.out is not None
+    root = os.path.abspath(args.out) if keep else tempfile.mkdtemp(prefix="gen-sizes-check-")
+    problems = []
+    rows = []
+    t0 = time.time()
+    try:
+        for label, dataset, cycle, extra in SELF_CHECK_RUNS:
+            argv = ["--out", root, "--jobs", str(args.jobs), "--seed", str(args.seed), dataset, "--date", "20251001",
+                    "--cycle", str(cycle), "--rain-model", "realistic"] + extra
+            if run_generate(build_parser().parse_args(argv)) != 0:
+                problems.append("%s %s: generation failed" % (dataset, label))
+                continue
+            msgs = self_check_messages(root, dataset, cycle)
+            by = {(m, s): (n, v, E) for m, s, n, v, E in msgs}
+            members = sorted(set(m for m, _, _, _, _ in msgs))
+            for m, s, n, v, E in msgs:
+                where = "%s %s member %d step %d" % (dataset, label, m, s)
+                if np.isnan(v).any() or v.min() < 0:
+                    problems.append("%s: NaN or negative values" % where)
+                zero = v == 0.0
+                if dataset == "gefs":
+                    if np.abs(v * 100 - np.rint(v * 100)).max() > 1e-6:
+                        problems.append("%s: APCP * 100 is not an integer" % where)
+                    if not (0.4 <= zero.mean() <= 0.9):
+                        problems.append("%s: %.2f of the values are exact zeros" % (where, zero.mean()))
+                elif s > 0:
+                    # Exact zeros, and nothing between 0 and half a packing step.
+                    if (v[~zero] < 2.0 ** (E - 1)).any() or not (0.05 <= zero.mean() <= 0.6):
+                        problems.append("%s: zeros are not exact, or %.2f of them" % (where, zero.mean()))
+                elif v.max() != 0.0:
+                    problems.append("%s: tp at step 0 is not zero" % where)
+            # Accumulations: GEFS 0-6 >= 0-3 (the same bucket); ECMWF tp does not decrease (within packing).
+            for m in members:
+                for (_, s), (n, v, E) in sorted((k, x) for k, x in by.items() if k[0] == m):
+                    prev = by.get((m, s - 3)) if dataset == "gefs" else by.get((m, s - 6))
+                    if prev is None:
+                        continue
+                    if dataset == "gefs" and s % 6 == 0:
+                        if (v < prev[1] - 1e-9).any():
+                            problems.append("gefs %s member %d: APCP f%03d < f%03d of the same bucket" % (
+                                label, m, s, s - 3))
+                    elif dataset == "ecmwf":
+                        tol = 2.0 ** (E - 1) + 2.0 ** (prev[2] - 1) + 1e-12
+                        if (v < prev[1] - tol).any():
+                            problems.append("ecmwf member %d: tp at %d h below tp at %d h" % (m, s, s - 6))
+            # Sizes by kind of message.
+            kinds = self_check_kinds(dataset, label)
+            for kind, pick in kinds:
+                sizes = np.array([n for m, s, n, v, E in msgs if s > 0 and pick(s)])
+                if sizes.size == 0:
+                    continue
+                real = REAL_SIZES.get(kind)
+                rows.append((kind, real, sizes))
+                if kind in SIZE_CALIBRATED and abs(sizes.mean() / real[0] - 1) > SIZE_TOLERANCE:
+                    problems.append("%s: mean size %.0f is not within %d %% of the real %d" % (
+                        kind, sizes.mean(), SIZE_TOLERANCE * 100, real[0]))
+        vargs = argparse.Namespace(verify=root, verify_values=-1, jobs=args.jobs)
+        if run_verify(vargs) != 0:
+            problems.append("--verify found problems")
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+    print("%-20s %9s %9s %9s %9s %7s  %s" % ("message", "real", "generated", "min", "max", "diff", "real size from"))
+    for kind, real, sizes in rows:
+        diff = "%+.1f%%" % (100 * (sizes.mean() / real[0] - 1)) if real else ""
+        print("%-20s %9s %9.0f %9d %9d %7s  %s" % (kind, real[0] if real else "-", sizes.mean(), sizes.min(),
+                                                   sizes.max(), diff, real[1] if real else "(no real figure)"))
+    for p in problems:
+        print("PROBLEM: " + p)
+    print("self-check: %s in %.1fs" % ("OK" if not problems else "%d problems" % len(problems), time.time() - t0))
+    return 0 if not problems else 1
+
+
+# --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
 
@@ -1476,7 +2010,9 @@ EPILOG = """examples:
   gen_mirror.py --out DIR ecmwf --date 20251001 --cycle 0 --members 0-50 \\
       --steps 0-144/3,150-360/6 --params tp,2t,msl,10u,10v --shuffle-index
   gen_mirror.py --out DIR gefs ... --scenario tools/gen_scenarios/exceedance.json
+  gen_mirror.py --out DIR gefs ... --rain-model realistic [--rain-size heavy]   # real message sizes
   gen_mirror.py --verify DIR          # re-read DIR, compare with DIR/truth/*.json
+  gen_mirror.py --self-check          # realistic rain: sizes against real ones, decoded values
 
 Global options (--out, --jobs, --seed, --mtime) may come before or after the dataset.
 
@@ -1498,6 +2034,9 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     p.add_argument("--out", help="mirror root directory (created if needed)")
     p.add_argument("--verify", metavar="DIR", help="verify a generated mirror against DIR/truth/*.json and exit")
+    p.add_argument("--self-check", action="store_true",
+                   help="generate small realistic-rain runs (into --out DIR, or a temporary directory), check "
+                        "their message sizes against the real ones and their decoded values, print the table")
     p.add_argument("--verify-values", type=int, default=-1, metavar="N",
                    help="with --verify: decode and check values in N files per run (default: all)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPU count)")
@@ -1519,6 +2058,12 @@ def build_parser():
         sp.add_argument("--scenario", help="JSON file with exact, known-answer rain (replaces the realistic rain)")
         sp.add_argument("--background", choices=["none", "realistic"],
                         help="override the rain background (default: realistic, or the scenario's choice)")
+        sp.add_argument("--rain-model", choices=["smooth", "realistic"],
+                        help="rain background: smooth Gaussian cells (default) or realistic textured storms "
+                             "whose messages have the sizes of real ones (GEFS APCP also gets NCEP-style "
+                             "variable group lengths)")
+        sp.add_argument("--rain-size", choices=["normal", "heavy"],
+                        help="with --rain-model realistic: normal (default) or heavy, a wet day")
         sp.add_argument("--missing", action="append", metavar="M:S[:grib|index],...",
                         help="omit files: GEFS MEMBER:STEP; ECMWF enfo:STEP, oper:STEP or MEMBER:STEP "
                              "(0 = the file holding the control); suffix :grib or :index omits one part")
@@ -1562,6 +2107,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.verify:
         return run_verify(args)
+    if args.self_check:
+        return run_self_check(args)
     if not args.dataset or not args.out:
         p.error("give --out DIR and a dataset (gefs or ecmwf), or --verify DIR")
     return run_generate(args)
