@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Decode benchmark: the same GRIB messages decoded by pg_gik (gik.decode in a loop, from server files
-# and through s3:// on a loopback nginx; gik.decode_batch) and by its peers: a raw ecCodes C loop
-# (bench/decode/ecc_loop.c), GDAL 3.6 (complex packing only: it cannot read CCSDS) and cfgrib/xarray.
+# and through s3:// on a loopback nginx; gik.decode_batch), by pg_gik 0.1.0, which decoded in the
+# backend (bench/baseline.sh), and by its peers: a raw ecCodes C loop (bench/decode/ecc_loop.c),
+# GDAL 3.6 (complex packing only: it cannot read CCSDS) and cfgrib/xarray.
 # Data: a generated GEFS run, 31 members x APCP f006-f024 (124 messages, 0.25 degree, complex
 # packing with spatial differencing), and an ECMWF run, 31 members x tp 6-24 h (124 messages,
 # 0.25 degree, CCSDS), made by tools/gen_mirror.py (smooth rain: messages of 40-140 KB, far below
@@ -27,6 +28,7 @@ free_port() { tools/free-port.sh; }
 
 make -s -j2
 $SUDO make -s install
+bench/baseline.sh install
 
 # Data, in a world-readable directory (nginx workers and the server read it).
 if [ "${KEEP_DATA:-0}" != 1 ] || [ ! -d "$WORK/mirror" ]; then
@@ -39,8 +41,7 @@ fi
 # Real-size case: the same two runs with --rain-model realistic, whose messages have the sizes of real
 # ones (GEFS APCP about 300 KB for these 6 h windows, with NCEP-style variable group lengths; ECMWF tp
 # 600-770 KB; tools/README-gen.md), in a mirror of its own so that the lists above stay as they were.
-# Its message lists are $WORK/gefs-realsize.tsv and $WORK/ecmwf-realsize.tsv. The measurements below
-# do not use it yet.
+# Its message lists are $WORK/gefs-realsize.tsv and $WORK/ecmwf-realsize.tsv; a second nginx serves it.
 if [ ! -f "$WORK/mirror-realsize/.complete" ]; then
   rm -rf "$WORK/mirror-realsize"
   genreal() { /usr/bin/python3 tools/gen_mirror.py --out "$WORK/mirror-realsize" --jobs 2 "$@" --rain-model realistic; }
@@ -62,15 +63,20 @@ done
 HTTP_PORT=$(free_port)
 GIK_HTTP="http://127.0.0.1:$HTTP_PORT"
 tools/mirror-server.sh start "$MIRROR" "$HTTP_PORT" "$WORK/nginx"
-trap 'tools/mirror-server.sh stop "$WORK/nginx"' EXIT
+REAL_PORT=$(free_port)
+GIK_HTTP_REAL="http://127.0.0.1:$REAL_PORT"
+tools/mirror-server.sh start "$MIRROR_REALSIZE" "$REAL_PORT" "$WORK/nginx-realsize"
+trap 'tools/mirror-server.sh stop "$WORK/nginx"; tools/mirror-server.sh stop "$WORK/nginx-realsize"' EXIT
 # With "tcp_nopush on" (TCP_CORK around sendfile) nginx holds the last segment of most range
 # responses on a kept-alive loopback connection until the client's delayed ACK: about 40 ms per
 # request whose offset is not a multiple of 64 KiB. S3 does not do that; turn it off here.
-if grep -q 'tcp_nopush on;' "$WORK/nginx/nginx.conf"; then
-  sed -i 's/tcp_nopush on;/tcp_nopush off;/' "$WORK/nginx/nginx.conf"
-  /usr/sbin/nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -s reload
-  sleep 0.5
-fi
+for n in nginx nginx-realsize; do
+  if grep -q 'tcp_nopush on;' "$WORK/$n/nginx.conf"; then
+    sed -i 's/tcp_nopush on;/tcp_nopush off;/' "$WORK/$n/nginx.conf"
+    /usr/sbin/nginx -c "$WORK/$n/nginx.conf" -p "$WORK/$n" -s reload
+    sleep 0.5
+  fi
+done
 
 # Peers outside the database: GDAL (complex packing only) and cfgrib, which are far slower.
 gcc -O2 -o "$WORK/ecc_loop" bench/decode/ecc_loop.c $(pkg-config --cflags --libs eccodes)
@@ -88,10 +94,12 @@ for ds in gefs ecmwf; do
 done
 
 # pg_gik in a throwaway cluster on a free port, interleaved with the raw ecCodes loop.
-echo "SQL and raw ecCodes, interleaved: gik.decode and gik.decode_batch" >&2
+echo "SQL (current and 0.1.0) and raw ecCodes, interleaved: gik.decode and gik.decode_batch" >&2
 PGPORT_BENCH=$(free_port)
-GIK_HTTP=$GIK_HTTP MIRROR=$MIRROR WORK=$WORK RUNS=$RUNS THREADS=$THREADS \
-  pg_virtualenv -t -c "-p $PGPORT_BENCH" -o shared_preload_libraries=pg_gik bash "$SRC/bench/decode/sql_bench.sh" > "$WORK/sql.json"
+GIK_HTTP=$GIK_HTTP GIK_HTTP_REAL=$GIK_HTTP_REAL MIRROR=$MIRROR MIRROR_REALSIZE=$MIRROR_REALSIZE WORK=$WORK \
+  RUNS=$RUNS THREADS=$THREADS BASE_PREFIXES="$GIK_HTTP_REAL/" \
+  pg_virtualenv -t -c "-p $PGPORT_BENCH" -o shared_preload_libraries=pg_gik \
+  "$SRC/bench/baseline.sh" with "$GIK_HTTP" bash "$SRC/bench/decode/sql_bench.sh" > "$WORK/sql.json"
 
 echo
 echo "Decode benchmark on $(nproc) cores ($(uname -m)), load average $(cut -d' ' -f1-3 /proc/loadavg); gik.decode_threads = $THREADS"

@@ -315,15 +315,18 @@ gik_decode_batch(PG_FUNCTION_ARGS)
 			continue;
 		if (!st->fetching_done)
 		{
+			/* wait for a transfer or a decoder, whichever comes first */
 			MemoryContext old = MemoryContextSwitchTo(fctx->multi_call_memory_ctx);
-			int			f = gik_fetch_next(st->session, gik_decoder_pending(st->decoders) > 0 ? 5 : 100);
+			int			fds[64];
+			int			nfds = gik_decoder_busy_fds(fds, lengthof(fds));
+			int			f = gik_fetch_next_or(st->session, 100, fds, nfds);
 
 			if (f >= 0)
 				submit_fetch(st, f);
 			else if (f == -1)
 				st->fetching_done = true;
 			else if (gik_decoder_pending(st->decoders) > 0)
-				collect_decoded(st, 5);
+				collect_decoded(st, 0);
 			MemoryContextSwitchTo(old);
 		}
 		else

@@ -548,6 +548,18 @@ gik_decoder_submit(GikDecoderClient *client, GikDecodeJob *job)
 	ring_push(&client->queued, client->cxt, job);
 }
 
+/* The response pipes of busy decoders. */
+int
+gik_decoder_busy_fds(int *fds, int max)
+{
+	int			n = 0;
+
+	for (int i = 0; i < MAX_DECODERS && n < max; i++)
+		if (decoders[i].job)
+			fds[n++] = decoders[i].proc.from_fd;
+	return n;
+}
+
 /* Jobs of a client queued or running. */
 int
 gik_decoder_pending(GikDecoderClient *client)
@@ -578,7 +590,12 @@ gik_decoder_next(GikDecoderClient *client, long timeout_ms)
 		{
 			wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
 			if (wait_ms <= 0)
-				return NULL;
+			{
+				/* no time to wait, but take what the decoders have already said */
+				collect(0);
+				dispatch();
+				return ring_pop(&client->done);
+			}
 		}
 		collect(wait_ms);
 	}

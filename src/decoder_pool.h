@@ -58,6 +58,9 @@ extern void gik_decoder_submit(GikDecoderClient *client, GikDecodeJob *job);
  */
 extern GikDecodeJob *gik_decoder_next(GikDecoderClient *client, long timeout_ms);
 
+/* The response pipes of busy decoders (at most max), for a caller that waits on other things too. */
+extern int	gik_decoder_busy_fds(int *fds, int max);
+
 /* Jobs of this client queued or running. */
 extern int	gik_decoder_pending(GikDecoderClient *client);
 

@@ -974,6 +974,36 @@ collect_finished(GikFetchSession *s)
 int
 gik_fetch_next(GikFetchSession *s, long max_wait_ms)
 {
+	return gik_fetch_next_or(s, max_wait_ms, NULL, 0);
+}
+
+/* Wait up to wait_ms for transfers, or for one of fds to be readable; true when one of fds is. */
+static bool
+wait_transfers_or(GikFetchSession *s, long wait_ms, const int *fds, int nfds)
+{
+	struct curl_waitfd extra[64];
+	int			n = Min(nfds, 64);
+
+	for (int i = 0; i < n; i++)
+	{
+		extra[i].fd = fds[i];
+		extra[i].events = CURL_WAIT_POLLIN;
+		extra[i].revents = 0;
+	}
+	if (s->active > 0 || n > 0)
+		curl_multi_poll(multi_handle, extra, (unsigned int) n, (int) wait_ms, NULL);
+	else
+		pg_usleep(wait_ms * 1000L);
+	for (int i = 0; i < n; i++)
+		if (extra[i].revents)
+			return true;
+	return false;
+}
+
+/* gik_fetch_next that also returns -2 as soon as one of fds is readable. */
+int
+gik_fetch_next_or(GikFetchSession *s, long max_wait_ms, const int *fds, int nfds)
+{
 	TimestampTz deadline = max_wait_ms < 0 ? 0 :
 		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), max_wait_ms);
 
@@ -1024,10 +1054,8 @@ gik_fetch_next(GikFetchSession *s, long max_wait_ms)
 				return -2;
 			wait_ms = Min(wait_ms, left);
 		}
-		if (s->active > 0)
-			curl_multi_poll(multi_handle, NULL, 0, (int) wait_ms, NULL);
-		else
-			pg_usleep(wait_ms * 1000L);
+		if (wait_transfers_or(s, wait_ms, fds, nfds))
+			return -2;
 	}
 }
 

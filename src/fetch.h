@@ -57,6 +57,9 @@ extern GikFetchSession *gik_fetch_begin(GikFetch *fetches, int nfetches);
  */
 extern int	gik_fetch_next(GikFetchSession *session, long max_wait_ms);
 
+/* gik_fetch_next that also returns -2 as soon as one of fds (e.g. decoder pipes) is readable. */
+extern int	gik_fetch_next_or(GikFetchSession *session, long max_wait_ms, const int *fds, int nfds);
+
 /*
  * Keep at most limit completed requests whose data the caller has not released;
  * no new transfer starts beyond that. Default: no limit.
