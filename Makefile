@@ -34,6 +34,9 @@ include $(PGXS)
 sql/pg_gik--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $^ > $@
 
+# Headers are few: every object depends on all of them (PGXS tracks no header dependencies).
+$(OBJS): $(wildcard src/*.h src/core/*.h)
+
 all: $(DECODER)
 
 $(DECODER): $(DECODER_SRCS) $(wildcard src/decoder/*.h src/core/*.h)

@@ -34,6 +34,8 @@ typedef struct Decoder
 {
 	GikDecoderProc proc;		/* proc.pid == 0: not running */
 	GikDecodeJob *job;			/* in flight, or NULL */
+	uint64		held_from;		/* bytes [held_from, held_to) of the region hold a result not yet copied out */
+	uint64		held_to;
 	GikDecoderClient *client;	/* the job's client (the job's memory may already be gone) */
 	TimestampTz started;
 	uint64		request_id;
@@ -100,6 +102,17 @@ ring_pop(JobRing *r)
 	return job;
 }
 
+/* Put a job back at the front of a ring. */
+static void
+ring_unpop(JobRing *r, MemoryContext cxt, GikDecodeJob *job)
+{
+	ring_push(r, cxt, job);		/* makes room */
+	r->count--;
+	r->head = (r->head + r->cap - 1) % r->cap;
+	r->items[r->head] = job;
+	r->count++;
+}
+
 /* Full path of the decoder program. */
 static const char *
 decoder_path(void)
@@ -118,6 +131,7 @@ stop_decoder(Decoder *d, int *wstatus)
 	gik_decoder_proc_kill(&d->proc, wstatus);
 	d->job = NULL;
 	d->client = NULL;
+	d->held_from = d->held_to = 0;
 }
 
 /* Kill every decoder when the backend exits. */
@@ -162,18 +176,20 @@ finish_job(GikDecodeJob *job, GikDecodeStatus status, const char *why)
 	ring_push(&job->client->done, job->client->cxt, job);
 }
 
-/* Bytes of the region a job needs: header, message (8-aligned), values. */
-static uint64
-region_bytes(const GikDecodeJob *job)
+/*
+ * Where a job goes in a decoder's region: its message, then its values, below the result the
+ * backend has yet to copy out when they fit there, else after it. Sets the job's offsets.
+ */
+static void
+place_job(const Decoder *d, GikDecodeJob *job)
 {
-	return GIK_DECODER_SHM_HEADER + TYPEALIGN(8, (uint64) job->length) + job->capacity * sizeof(float);
-}
+	uint64		size = TYPEALIGN(8, (uint64) job->length) + job->capacity * sizeof(float);
+	uint64		start = GIK_DECODER_SHM_HEADER;
 
-/* Where a job's values go in the region. */
-static uint64
-values_offset(const GikDecodeJob *job)
-{
-	return GIK_DECODER_SHM_HEADER + TYPEALIGN(8, (uint64) job->length);
+	if (d->held_to > d->held_from && start + size > d->held_from)
+		start = TYPEALIGN(8, d->held_to);
+	job->msg_offset = start;
+	job->out_offset = start + TYPEALIGN(8, (uint64) job->length);
 }
 
 /* Why a job of this many values may not be decoded (gik.max_message_points, gik.max_call_decoded_size), or NULL. */
@@ -200,21 +216,26 @@ send_job(Decoder *d, GikDecodeJob *job)
 {
 	GikDecoderRequest req = {0};
 
-	if (!gik_decoder_proc_grow(&d->proc, (size_t) region_bytes(job)))
+	uint64		need;
+
+	place_job(d, job);
+	need = job->out_offset + job->capacity * sizeof(float);
+	if (!gik_decoder_proc_grow(&d->proc, (size_t) need))
 	{
 		finish_job(job, GIK_DECODE_OUT_OF_MEMORY,
 				   psprintf("The backend could not map %llu bytes of shared memory for the decoder.",
-							(unsigned long long) region_bytes(job)));
+							(unsigned long long) need));
 		return true;
 	}
-	memcpy(d->proc.shm + GIK_DECODER_SHM_HEADER, job->msg, (size_t) job->length);
+	memcpy(d->proc.shm + job->msg_offset, job->msg, (size_t) job->length);
 	((GikDecoderShmHeader *) d->proc.shm)->alloc_failed = 0;
 	req.magic = GIK_DECODER_MAGIC;
 	req.op = job->op;
 	req.id = d->request_id = next_request_id++;
 	req.shm_size = d->proc.shm_size;
+	req.msg_offset = job->msg_offset;
 	req.msg_len = (uint64) job->length;
-	req.out_offset = values_offset(job);
+	req.out_offset = job->out_offset;
 	req.out_capacity = job->capacity;
 	req.opts = job->opts;
 	if (!gik_decoder_proc_send(&d->proc, &req))
@@ -287,6 +308,25 @@ dispatch(void)
 		else if (d->job == job)
 			job->client->running++;
 	}
+}
+
+/*
+ * Give the next queued job to a decoder whose last result is still in its region. If the send
+ * fails the job goes back to its queue: the decoder is found dead, and replaced, once the result
+ * is copied out.
+ */
+static void
+dispatch_beside_result(Decoder *d)
+{
+	GikDecodeJob *job;
+
+	if (d - decoders >= gik_decode_threads || d->memory_limit_mb != gik_decoder_memory_limit_mb ||
+		(job = next_queued_job()) == NULL)
+		return;
+	if (!send_job(d, job))
+		ring_unpop(&job->client->queued, job->client->cxt, job);
+	else if (d->job == job)
+		job->client->running++;
 }
 
 /* Finish a decoder's job with a failure, kill the decoder (it is replaced later). */
@@ -422,11 +462,16 @@ take_response(Decoder *d, GikDecoderResponse *rsp, const char *log)
 	}
 	job->dec = rsp->dec;
 	terminate_meta(&job->dec.meta);
+	/* give the decoder its next job first, beside this result, then copy the result out */
+	d->held_from = job->out_offset;
+	d->held_to = job->out_offset + job->dec.nvalues * sizeof(float);
+	dispatch_beside_result(d);
 	old = MemoryContextSwitchTo(client->cxt);
-	job->values = gik_float_array((const float *) (d->proc.shm + values_offset(job)), job->dec.nvalues,
+	job->values = gik_float_array((const float *) (d->proc.shm + job->out_offset), job->dec.nvalues,
 								  job->dec.regular ? job->dec.out.nj : job->dec.meta.grid.nj,
 								  job->dec.regular ? job->dec.out.ni : job->dec.meta.grid.ni);
 	MemoryContextSwitchTo(old);
+	d->held_from = d->held_to = 0;
 	client->decoded_bytes += job->dec.nvalues * sizeof(float);
 	finish_job(job, GIK_DECODE_OK, NULL);
 }

@@ -37,6 +37,8 @@ typedef struct GikDecodeJob
 	GikDecoderClient *client;
 	uint64		points;			/* from the message's own structure */
 	uint64		capacity;		/* values room asked for */
+	uint64		msg_offset;		/* where it lies in its decoder's region */
+	uint64		out_offset;
 } GikDecodeJob;
 
 /*

@@ -1039,7 +1039,12 @@ gik_fetch_next_or(GikFetchSession *s, long max_wait_ms, const int *fds, int nfds
 			return -1;
 		}
 		if (s->held >= s->hold_limit && s->active == 0)
-			return -2;			/* the caller must release data first */
+		{
+			/* the caller must release data first: wait for what it waits on, if anything */
+			if (nfds > 0)
+				wait_transfers_or(s, max_wait_ms < 0 ? 100 : Min(max_wait_ms, 100), fds, nfds);
+			return -2;
+		}
 		CHECK_FOR_INTERRUPTS();
 		wait_ms = start_queued(s, 100);
 		curl_multi_perform(multi_handle, &still_running);

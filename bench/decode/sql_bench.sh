@@ -13,9 +13,9 @@ PSQL=(psql -X -q -v ON_ERROR_STOP=1 -At)
 DATASETS=(gefs ecmwf gefs-realsize ecmwf-realsize)
 
 # The same helper functions and message lists in both clusters.
-setup() { # conninfo
+setup() { # conninfo (the baseline's cluster has pg_gik_base already)
+  [ -z "$1" ] && "${PSQL[@]}" -c "CREATE EXTENSION IF NOT EXISTS pg_gik"
   "${PSQL[@]}" "$1" <<'SQL'
-CREATE EXTENSION IF NOT EXISTS pg_gik;
 CREATE TABLE bench_list (dataset text, path text, byte_offset int8, byte_length int8, ord serial);
 -- CPU milliseconds (user + system, all threads) of a process, from /proc.
 CREATE FUNCTION bench_proc_cpu_ms(pid int) RETURNS float8 LANGUAGE sql AS $$
@@ -106,9 +106,13 @@ for round in $(seq "${RUNS:-5}"); do
       conn=""; prefix=""
       [ $v = 0.1.0 ] && conn=$BASE_PG && prefix="0.1.0 "
       sql_pass "$conn" "$ds" "${prefix}gik.decode (s3 via nginx)" single "$url" $v
-      [ "${ds%-realsize}" = "$ds" ] && sql_pass "$conn" "$ds" "${prefix}gik.decode (server file)" single "path" $v
+      if [ "${ds%-realsize}" = "$ds" ]; then
+        sql_pass "$conn" "$ds" "${prefix}gik.decode (server file)" single "path" $v
+      fi
       sql_pass "$conn" "$ds" "${prefix}gik.decode_batch (s3 via nginx)" batch "$url" $v
-      [ "${ds%-realsize}" = "$ds" ] && sql_pass "$conn" "$ds" "${prefix}gik.decode_batch in FROM (materialized)" from "$url" $v
+      if [ "${ds%-realsize}" = "$ds" ]; then
+        sql_pass "$conn" "$ds" "${prefix}gik.decode_batch in FROM (materialized)" from "$url" $v
+      fi
     done
   done
 done

@@ -2,7 +2,8 @@
  * What the backend and its decoder processes (pg_gik_decoder) say to each other. A backend
  * starts each decoder with requests on its stdin, responses on its stdout and a shared memory
  * file on descriptor 3. The shared region starts with a header; the message to decode is
- * copied after it and the decoder writes the values where the request says. Pipes carry only
+ * copied where the request says and the decoder writes the values where it says, so that the
+ * backend can copy one result out while the decoder works on the next. Pipes carry only
  * these fixed-size records (and a bounded log text), so values are copied once: from the
  * region into the result. The backend trusts nothing a decoder says: it checks every size.
  */
@@ -18,7 +19,7 @@
 #define GIK_DECODER_SHM_FD 3
 #define GIK_DECODER_LOG_MAX 2048		/* most log text after a response */
 #define GIK_DECODER_ERR_MAX 256
-#define GIK_DECODER_SHM_HEADER 64		/* the message starts here */
+#define GIK_DECODER_SHM_HEADER 64		/* messages and values lie past it */
 
 typedef enum GikDecoderOp
 {
@@ -50,7 +51,8 @@ typedef struct GikDecoderRequest
 	uint32_t	op;				/* GikDecoderOp */
 	uint64_t	id;
 	uint64_t	shm_size;		/* size of the shared region now (it only grows) */
-	uint64_t	msg_len;		/* message at GIK_DECODER_SHM_HEADER */
+	uint64_t	msg_offset;		/* the message: msg_len bytes at msg_offset */
+	uint64_t	msg_len;
 	uint64_t	out_offset;		/* float values go here (DECODE) */
 	uint64_t	out_capacity;	/* room for this many values */
 	GikDecodeOptions opts;

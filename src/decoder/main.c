@@ -39,11 +39,21 @@ shm_header(void)
 	return shm ? (GikDecoderShmHeader *) shm : &dummy;
 }
 
-/* ecCodes allocators: plain malloc, but a failure is flagged for the backend before anything can crash. */
+/* ecCodes allocators: what ecCodes' own do (its persistent memory comes zeroed), but a failure is flagged for the backend before anything can crash. */
 static void *
 flagged_malloc(const codes_context *c, size_t n)
 {
 	void	   *p = malloc(n ? n : 1);
+
+	if (!p)
+		shm_header()->alloc_failed = 1;
+	return p;
+}
+
+static void *
+flagged_calloc(const codes_context *c, size_t n)
+{
+	void	   *p = calloc(n ? n : 1, 1);
 
 	if (!p)
 		shm_header()->alloc_failed = 1;
@@ -120,12 +130,12 @@ handle(const GikDecoderRequest *req, GikDecoderResponse *rsp)
 		rsp->status = GIK_DECODE_OUT_OF_MEMORY;
 		return;
 	}
-	if (req->msg_len > shm_size - GIK_DECODER_SHM_HEADER)
+	if (req->msg_offset < GIK_DECODER_SHM_HEADER || req->msg_offset > shm_size || req->msg_len > shm_size - req->msg_offset)
 	{
 		snprintf(rsp->errbuf, sizeof(rsp->errbuf), "The request's message does not fit in the shared region.");
 		return;
 	}
-	msg = shm + GIK_DECODER_SHM_HEADER;
+	msg = shm + req->msg_offset;
 	shm_header()->alloc_failed = 0;
 	if (req->op == GIK_DECODER_META)
 	{
@@ -137,8 +147,10 @@ handle(const GikDecoderRequest *req, GikDecoderResponse *rsp)
 		return;
 	}
 	if (req->op != GIK_DECODER_DECODE || req->out_offset % sizeof(float) != 0 ||
-		req->out_offset < GIK_DECODER_SHM_HEADER + req->msg_len || req->out_offset > shm_size ||
-		req->out_capacity > (shm_size - req->out_offset) / sizeof(float))
+		req->out_offset < GIK_DECODER_SHM_HEADER || req->out_offset > shm_size ||
+		req->out_capacity > (shm_size - req->out_offset) / sizeof(float) ||
+		(req->out_offset < req->msg_offset + req->msg_len &&
+		 req->msg_offset < req->out_offset + req->out_capacity * sizeof(float)))
 	{
 		snprintf(rsp->errbuf, sizeof(rsp->errbuf), "The request is malformed.");
 		return;
@@ -210,7 +222,7 @@ main(int argc, char **argv)
 
 	ctx = codes_context_get_default();
 	codes_context_set_memory_proc(ctx, flagged_malloc, flagged_free, flagged_realloc);
-	codes_context_set_persistent_memory_proc(ctx, flagged_malloc, flagged_free);
+	codes_context_set_persistent_memory_proc(ctx, flagged_calloc, flagged_free);
 	codes_context_set_buffer_memory_proc(ctx, flagged_malloc, flagged_free, flagged_realloc);
 	gik_eccodes_log_init();
 	/* ecCodes frees and allocates field-sized buffers per message: keep them in the heap for reuse */

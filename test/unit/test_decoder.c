@@ -60,6 +60,7 @@ ask(GikDecoderOp op, const void *msg, size_t len, const GikDecodeOptions *opts, 
 	req.op = op;
 	req.id = next_id++;
 	req.shm_size = proc.shm_size;
+	req.msg_offset = GIK_DECODER_SHM_HEADER;
 	req.msg_len = len;
 	req.out_offset = out;
 	req.out_capacity = capacity;
