@@ -572,7 +572,7 @@ gik_decoder_submit(GikDecoderClient *client, GikDecodeJob *job)
 	job->done = false;
 	job->values = NULL;
 	job->errbuf[0] = '\0';
-	switch (gik_grib_sane(job->msg, (size_t) job->length, &shape, job->errbuf, sizeof(job->errbuf)))
+	switch (gik_grib_shape(job->msg, (size_t) job->length, &shape, job->errbuf, sizeof(job->errbuf)))
 	{
 		case GIK_SANE_OK:
 			break;

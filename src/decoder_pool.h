@@ -48,9 +48,9 @@ typedef struct GikDecodeJob
 extern GikDecoderClient *gik_decoder_client_create(void);
 
 /*
- * Queue a job. The message's structure is checked and its size held against
- * gik.max_message_points and gik.max_call_decoded_size here; a job that fails them is done
- * at once with its status.
+ * Queue a job. The message's structure is checked (gik_grib_shape; the decoder runs the full
+ * gik_grib_sane) and its size held against gik.max_message_points and gik.max_call_decoded_size
+ * here; a job that fails them is done at once with its status.
  */
 extern void gik_decoder_submit(GikDecoderClient *client, GikDecodeJob *job);
 

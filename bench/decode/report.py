@@ -6,17 +6,21 @@ Usage: report.py WORK CORES
 """
 import json
 import pathlib
+import statistics
 import sys
 
 work = pathlib.Path(sys.argv[1])
 cores = int(sys.argv[2])
 res = {}
+by_round = {}    # (dataset, method, round) -> pass, for ratios paired within a round
 for f in sorted(work.glob("*.json")):
     for line in f.read_text().splitlines():
         line = line.strip()
         if line.startswith("{"):
             d = json.loads(line)
             key = (d["dataset"], d["method"])
+            if "round" in d:
+                by_round[key + (d["round"],)] = d
             if key in res:  # several rounds: keep the best wall and the best CPU time
                 old = res[key]
                 for k in ("best_ms", "ms_per_msg", "cpu_ms", "cpu_ms_per_msg"):
@@ -71,9 +75,14 @@ for ds in ("gefs", "ecmwf", "gefs-realsize", "ecmwf-realsize"):
               f"{ideal:.0f} ms, so wall / (CPU / cores) = {batch['best_ms'] / ideal:.2f}")
     for m in ("gik.decode (s3 via nginx)", "gik.decode_batch (s3 via nginx)"):
         cur, base = res.get((ds, m)), res.get((ds, "0.1.0 " + m))
-        if cur and base:
-            print(f"  {m}: decoder processes / 0.1.0 in-process = {cur['ms_per_msg'] / base['ms_per_msg']:.2f}x wall, "
-                  f"{cur['cpu_ms_per_msg'] / base['cpu_ms_per_msg']:.2f}x CPU")
+        pairs = [(by_round[(ds, m, r)], by_round[(ds, "0.1.0 " + m, r)]) for (d_, m_, r) in by_round
+                 if d_ == ds and m_ == m and (ds, "0.1.0 " + m, r) in by_round]
+        if cur and base and pairs:
+            wall = sorted(c["ms_per_msg"] / b["ms_per_msg"] for c, b in pairs)
+            cpu = sorted(c["cpu_ms_per_msg"] / b["cpu_ms_per_msg"] for c, b in pairs)
+            print(f"  {m}: decoder processes / 0.1.0 in-process = {statistics.median(wall):.2f}x wall, "
+                  f"{statistics.median(cpu):.2f}x CPU (median of {len(pairs)} rounds, each pair measured together; "
+                  f"best against best {cur['ms_per_msg'] / base['ms_per_msg']:.2f}x wall)")
     g = res.get((ds, "GDAL 3.6 open+read"))
     c = res.get((ds, "cfgrib/xarray open+read"))
     if single and g:

@@ -82,7 +82,7 @@ sql_pass() { # conninfo dataset label method url-expression version
   "${PSQL[@]}" "$1" <<SQL | tail -1
 SET gik.decode_threads = ${THREADS:-2};
 SELECT bench_pass('$4', array_agg(($5, byte_offset, byte_length)::gik.ref ORDER BY ord)) IS NULL FROM bench_list WHERE dataset = '$2';
-SELECT json_build_object('dataset', '$2', 'method', '$3', 'version', '$6', 'messages', n,
+SELECT json_build_object('dataset', '$2', 'method', '$3', 'version', '$6', 'round', ${ROUND:-1}, 'messages', n,
                          'best_ms', round((b).wall_ms::numeric, 1), 'ms_per_msg', round(((b).wall_ms / n)::numeric, 3),
                          'cpu_ms', round((b).cpu_ms::numeric, 0), 'cpu_ms_per_msg', round(((b).cpu_ms / n)::numeric, 3),
                          'threads', ${THREADS:-2})
@@ -97,6 +97,7 @@ c_pass() { # dataset label [env]
 }
 
 for round in $(seq "${RUNS:-5}"); do
+  export ROUND=$round
   echo "round $round of ${RUNS:-5}" >&2
   for ds in "${DATASETS[@]}"; do
     url=$(url_of "$ds")

@@ -277,7 +277,7 @@ grib2_complex(const GikOctets *drs, int template, uint64_t coded, const GikOctet
  * packing is one whose count pg_gik does not know.
  */
 static bool
-grib2_field(const Field2 *f, const GikOctets *data, uint64_t *values, char *errbuf, size_t errlen)
+grib2_field(const Field2 *f, const GikOctets *data, bool deep, uint64_t *values, char *errbuf, size_t errlen)
 {
 	uint64_t	expected;
 	int			template;
@@ -342,7 +342,7 @@ grib2_field(const Field2 *f, const GikOctets *data, uint64_t *values, char *errb
 	if ((template == 40 || template == 41) && bits > 0 && f->coded > 0 && data->len < 12)
 		return fail(errbuf, errlen, "Its data section holds %llu octets, too few for a %s stream.",
 					(ull) data->len, template == 40 ? "JPEG 2000" : "PNG");
-	if (template == 2 || template == 3)
+	if ((template == 2 || template == 3) && deep)
 		return grib2_complex(&f->drs, template, f->coded, data, errbuf, errlen);
 	if (template == 42 && bits > 0)
 	{
@@ -410,7 +410,7 @@ grib2_product(const GikOctets *s, char *errbuf, size_t errlen)
 
 /* Walk a GRIB2 message's sections (m: the message without its trailer) and check each field. */
 static bool
-grib2_sane(const GikOctets *m, uint64_t *points, char *errbuf, size_t errlen)
+grib2_sane(const GikOctets *m, bool deep, uint64_t *points, char *errbuf, size_t errlen)
 {
 	uint64_t	pos = 16;
 	Field2		f = {.bitmap = -1};
@@ -464,7 +464,7 @@ grib2_sane(const GikOctets *m, uint64_t *points, char *errbuf, size_t errlen)
 				break;
 			case 7:
 				data = gik_octets_cut(&s, 5, slen - 5);
-				if (!grib2_field(&f, &data, &values, errbuf, errlen))
+				if (!grib2_field(&f, &data, deep, &values, errbuf, errlen))
 					return false;
 				known = known && values > 0;
 				*points = values > *points ? values : *points;
@@ -727,9 +727,9 @@ grib1_sane(const GikOctets *m, bool large, uint64_t *points, bool *unsupported, 
 	return true;
 }
 
-/* Check one framed message; see grib_sanity.h. */
-GikSanity
-gik_grib_sane(const unsigned char *msg, size_t len, GikGribShape *shape, char *errbuf, size_t errlen)
+/* Check one framed message, walking complex packing's groups when deep. */
+static GikSanity
+check_message(const unsigned char *msg, size_t len, bool deep, GikGribShape *shape, char *errbuf, size_t errlen)
 {
 	int			edition = 0;
 	bool		unsupported = false;
@@ -751,7 +751,7 @@ gik_grib_sane(const unsigned char *msg, size_t len, GikGribShape *shape, char *e
 	}
 	body = gik_octets(msg, len - TRAILER, &overrun);
 	if (edition == 2)
-		ok = grib2_sane(&body, &points, errbuf, errlen);
+		ok = grib2_sane(&body, deep, &points, errbuf, errlen);
 	else
 		ok = grib1_sane(&body, (gik_octets_u8(&body, 4) & 0x80) != 0, &points, &unsupported, errbuf, errlen);
 	/* a read past a section that no check above reported still refuses the message */
@@ -762,4 +762,18 @@ gik_grib_sane(const unsigned char *msg, size_t len, GikGribShape *shape, char *e
 	if (shape)
 		shape->points = points;
 	return GIK_SANE_OK;
+}
+
+/* Check one framed message; see grib_sanity.h. */
+GikSanity
+gik_grib_sane(const unsigned char *msg, size_t len, GikGribShape *shape, char *errbuf, size_t errlen)
+{
+	return check_message(msg, len, true, shape, errbuf, errlen);
+}
+
+/* The checks that bound a message's size; see grib_sanity.h. */
+GikSanity
+gik_grib_shape(const unsigned char *msg, size_t len, GikGribShape *shape, char *errbuf, size_t errlen)
+{
+	return check_message(msg, len, false, shape, errbuf, errlen);
 }

@@ -61,4 +61,12 @@ typedef struct GikGribShape
 extern GikSanity gik_grib_sane(const unsigned char *msg, size_t len, GikGribShape *shape,
 							   char *errbuf, size_t errlen);
 
+/*
+ * The same checks but the walk of complex packing's groups through the data section: enough
+ * to trust shape (the backend's budgets), a fraction of the time. The decoder program runs the
+ * full gik_grib_sane before ecCodes reads a message.
+ */
+extern GikSanity gik_grib_shape(const unsigned char *msg, size_t len, GikGribShape *shape,
+								char *errbuf, size_t errlen);
+
 #endif

@@ -12,13 +12,6 @@ gik_octets(const void *p, uint64_t len, bool *overrun)
 	return o;
 }
 
-/* True when off + n <= len, computed without overflow. */
-bool
-gik_octets_fits(const GikOctets *o, uint64_t off, uint64_t n)
-{
-	return off <= o->len && n <= o->len - off;
-}
-
 /* Mark a read that did not fit and return false. */
 static bool
 overran(const GikOctets *o)
@@ -69,28 +62,6 @@ gik_octets_be(const GikOctets *o, uint64_t off, int n)
 	for (int i = 0; i < n; i++)
 		v = (v << 8) | o->p[off + (uint64_t) i];
 	return v;
-}
-
-/* nbits bits at bit offset bit, most significant first; 0 when they lie outside. */
-uint64_t
-gik_octets_bits(const GikOctets *o, uint64_t bit, int nbits)
-{
-	uint64_t	v = 0;
-	uint64_t	last;
-
-	if (nbits == 0)
-		return 0;
-	if (nbits < 0 || nbits > 32 || bit > UINT64_MAX - (uint64_t) nbits ||
-		!check(o, bit >> 3, ((bit + (uint64_t) nbits - 1) >> 3) - (bit >> 3) + 1))
-	{
-		overran(o);
-		return 0;
-	}
-	last = bit + (uint64_t) nbits - 1;
-	for (uint64_t b = bit >> 3; b <= last >> 3; b++)
-		v = (v << 8) | o->p[b];
-	v >>= 7 - (last & 7);
-	return v & ((UINT64_C(1) << nbits) - 1);
 }
 
 /* Set bits among the first nbits bits; 0 when the view holds fewer bits. */

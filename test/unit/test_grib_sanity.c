@@ -204,6 +204,13 @@ check_shape(const unsigned char *m, size_t len, int64_t expected_points, const c
 		tap_is_int((int64_t) shape.points, expected_points, "%s: declared points", what);
 	if (!tap_ok(shape.points == 0 ? true : (int64_t) shape.points >= n, "%s: points bound what ecCodes decodes", what))
 		tap_diag("points %llu, ecCodes %lld values", (unsigned long long) shape.points, (long long) n);
+	{
+		GikGribShape quick = {0, 0};
+
+		tap_ok(gik_grib_shape(m, len, &quick, err, sizeof(err)) == GIK_SANE_OK &&
+			   quick.points == shape.points && quick.edition == shape.edition,
+			   "%s: the backend's shape check agrees (%llu points)", what, (unsigned long long) quick.points);
+	}
 }
 
 /* GRIB2 grid definition sections cut short: the header, the template, the row lengths. */
