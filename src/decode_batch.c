@@ -23,8 +23,12 @@
 
 PG_FUNCTION_INFO_V1(gik_decode_batch);
 
-/* Largest merged request. */
-#define MAX_MERGED_BYTES (64 * 1024 * 1024)
+/*
+ * Largest merged request. Nothing of a request is decoded before all of it has arrived, so a
+ * large merge holds the decoders back (one ECMWF step file's 51 members are one 38 MB range),
+ * while over S3 parallel requests beat one long one anyway: merge small messages only.
+ */
+#define MAX_MERGED_BYTES (4 * 1024 * 1024)
 
 /* One distinct (url, offset, length) and the references that asked for it. */
 typedef struct BatchMsg

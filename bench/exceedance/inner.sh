@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The part of bench/exceedance_bench.sh that runs with its two clusters: the current pg_gik (PG*) and
 # the 0.1.0 baseline (BASE_PG). Both ingest the same four runs (GEFS and ECMWF, smooth and real-size);
-# then RUNS interleaved rounds time gik.exceedance in each version, the decode floor and the Python peer.
+# then RUNS rounds time gik.exceedance in each version and the decode floor (rounds.py), then the Python peer.
 set -euo pipefail
 PSQL=(psql -qXAt -v ON_ERROR_STOP=1)
 THR='{5,25,50,75,100,125}'
@@ -20,12 +20,6 @@ UPDATE gik.dataset_source s SET url_template = replace(s.url_template, 's3://', 
 FROM gik.dataset d WHERE d.dataset_id = s.dataset_id AND d.name IN ('gefs_real', 'ecmwf_real');
 SELECT gik.ingest_run(ds, $INIT, steps => gik.step_list('0-24/6')) FROM unnest('{gefs_0p25,gefs_real}'::text[]) ds;
 SELECT gik.ingest_run(ds, $INIT, steps => '{0,24}') FROM unnest('{ecmwf_ens_0p25,ecmwf_real}'::text[]) ds;
--- wall milliseconds of one gik.exceedance
-CREATE FUNCTION bench_exc(datasets text[]) RETURNS float8 LANGUAGE plpgsql AS \$\$
-DECLARE t0 timestamptz := clock_timestamp(); BEGIN
-    PERFORM count(*) FROM gik.exceedance(datasets, $INIT, 0, 24, '$THR', $BOX);
-    RETURN extract(epoch FROM clock_timestamp() - t0) * 1000;
-END \$\$;
 SQL
 done
 
@@ -41,24 +35,9 @@ for p in json.load(open('$W/plan_$ds.json')):
     print(u, p['offset'], p['length'])" > "$W/floor_$ds.txt"
 done
 
-CASES=("gefs:{gefs_0p25}" "ecmwf:{ecmwf_ens_0p25}" "grand:{gefs_0p25,ecmwf_ens_0p25}"
-       "gefs_real:{gefs_real}" "ecmwf_real:{ecmwf_real}" "grand_real:{gefs_real,ecmwf_real}")
+# warm sessions of both versions and the floor, round by round (bench/exceedance/rounds.py)
+/usr/bin/python3 "$BENCH_TOP/bench/exceedance/rounds.py" "$W" "$RUNS" > "$W/times.txt"
 TUNED=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728
-: > "$W/times.txt"
-# a warm-up call per version and dataset (ecCodes definitions, decoder processes, connections)
-for conn in "" "$BASE_PG"; do
-  for c in "${CASES[@]}"; do "${PSQL[@]}" "$conn" -c "SELECT bench_exc('${c#*:}')" >/dev/null; done
-done
-for round in $(seq "$RUNS"); do
-  echo "round $round of $RUNS" >&2
-  for c in "${CASES[@]}"; do
-    echo "current_${c%%:*} $("${PSQL[@]}" -c "SELECT bench_exc('${c#*:}')")" >> "$W/times.txt"
-    echo "base_${c%%:*} $("${PSQL[@]}" "$BASE_PG" -c "SELECT bench_exc('${c#*:}')")" >> "$W/times.txt"
-  done
-  for ds in gefs_0p25 ecmwf_ens_0p25 gefs_real ecmwf_real; do
-    GLIBC_TUNABLES=$TUNED "$W/decode_floor" < "$W/floor_$ds.txt" | awk -v k="floor_$ds" '{print k " " $1 * 1000 " " $2}' >> "$W/times.txt"
-  done
-done
 for ds in gefs_0p25 ecmwf_ens_0p25 gefs_real ecmwf_real; do
   GLIBC_TUNABLES=$TUNED /usr/bin/python3 "$BENCH_TOP/bench/exceedance/gik_pipeline.py" "$W/plan_$ds.json" \
     '[5,25,50,75,100,125]' '[21,-12,53,23]' "$RUNS" | awk -v k="python_$ds" '{print k " " $1 * 1000 " " $2}' >> "$W/times.txt"

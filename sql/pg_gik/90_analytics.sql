@@ -226,6 +226,8 @@ BEGIN
     END IF;
     IF to_regclass('pg_temp.gik_totals') IS NULL THEN
         CREATE TEMP TABLE gik_totals (dataset text, member int, grid gik.grid_desc, total real[]) ON COMMIT DROP;
+        -- member totals are read once or twice: compressing them cost more than the rest of the product
+        ALTER TABLE pg_temp.gik_totals ALTER COLUMN total SET STORAGE EXTERNAL;
     ELSE
         TRUNCATE pg_temp.gik_totals;
     END IF;
