@@ -3,6 +3,7 @@
 Every test here runs under server_watch: it fails if any backend crashed, because a crash makes the
 postmaster terminate every session (the watcher's own session among them) and reinitialise.
 """
+import contextlib
 import os
 import pathlib
 import re
@@ -113,6 +114,34 @@ def su(server_watch):
     conn.close()
 
 
+READER, INGEST = "gik_safety_reader", "gik_safety_ingest"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def safety_roles(db_setup):
+    """The roles that reported the findings: a gik_reader member and a gik_ingest member."""
+    conn = connect()
+    for role, group in ((READER, "gik_reader"), (INGEST, "gik_ingest")):
+        query(conn, f"DROP ROLE IF EXISTS {role}")
+        query(conn, f"CREATE ROLE {role}")
+        query(conn, f"GRANT {group} TO {role}")
+    yield
+    query(conn, "SELECT gik.drop_dataset(name) FROM gik.dataset WHERE name LIKE 'safety_%'")
+    for role in (READER, INGEST):
+        query(conn, f"DROP ROLE IF EXISTS {role}")
+    conn.close()
+
+
+@contextlib.contextmanager
+def acting(conn, role):
+    """Statements in the block run as role (settings made before stay)."""
+    query(conn, f"SET ROLE {role}")
+    try:
+        yield conn
+    finally:
+        query(conn, "RESET ROLE")
+
+
 @pytest.fixture(scope="module")
 def slow_message():
     """A 3000 x 3000 JPEG 2000 message of noise: it takes the decoder well over a second."""
@@ -161,7 +190,8 @@ def test_known_decoder_crashes_are_errors(su, name):
     """The inputs that still crash ecCodes or a codec under it: each is an ERROR naming the URL and range."""
     data = framed((KNOWN / name).read_bytes())
     url = serve("known-" + name, data)
-    code, msg, detail = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, len(data)))
+    with acting(su, READER):
+        code, msg, detail = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, len(data)))
     assert code in ("XX001", "53200", "54000", "0A000"), (code, msg, detail)
     assert url in msg and f"bytes 0-{len(data) - 1}" in msg
     # the decoder that died is replaced: a good message decodes next
@@ -173,7 +203,8 @@ def test_decoder_crash_names_signal_and_range(su):
     data = framed((KNOWN / "jpeg2000-openjpeg-invalid-free").read_bytes())
     url = serve("crash.grib2", data)
     before = {r[0] for r in decoders(su)}
-    code, msg, detail = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, len(data)))
+    with acting(su, READER):
+        code, msg, detail = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, len(data)))
     assert code == "XX001"
     assert "killed by signal" in detail and "server is unaffected" in detail, detail
     url2, off, length = first_message(su)
@@ -187,7 +218,8 @@ def test_decode_regressions_are_errors_through_sql(su, name):
     data = framed((REGRESSIONS / name).read_bytes())
     url = serve("regression-" + name, data)
     try:
-        query(su, "SELECT gik.decode(%s, 0, %s)", (url, len(data)))
+        with acting(su, READER):
+            query(su, "SELECT gik.decode(%s, 0, %s)", (url, len(data)))
     except psycopg2.Error as e:
         assert e.pgcode is not None and not (e.pgcode.startswith("XX") and e.pgcode != "XX001"), e
 
@@ -200,7 +232,8 @@ def test_bomb_is_refused_before_decoding(su):
     bomb = declared_points(small, 100_000_000)
     url = serve("bomb-1e8.grib2", bomb)
     t0 = time.monotonic()
-    code, msg, detail = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, len(bomb)))
+    with acting(su, READER):
+        code, msg, detail = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, len(bomb)))
     assert time.monotonic() - t0 < 1.0
     assert code == "54000" and url in msg and "gik.max_message_points" in detail, (code, msg, detail)
     for pid, *_ in decoders(su):
@@ -210,12 +243,14 @@ def test_bomb_is_refused_before_decoding(su):
 def test_points_and_call_limits_are_superuser_settings(su):
     url, off, length = first_message(su)
     query(su, "SET gik.max_message_points = 1000")
-    code, msg, detail = error_of(su, "SELECT gik.decode(%s, %s, %s)", (url, off, length))
+    with acting(su, READER):
+        code, msg, detail = error_of(su, "SELECT gik.decode(%s, %s, %s)", (url, off, length))
     assert code == "54000" and "gik.max_message_points (1000)" in detail
     query(su, "RESET gik.max_message_points")
     query(su, "SET gik.max_call_decoded_size = '1MB'")
     msgs = messages(su, 40)
-    code, msg, detail = error_of(su, f"SELECT count(*) FROM gik.decode_batch({refs_array(msgs)})")
+    with acting(su, READER):
+        code, msg, detail = error_of(su, f"SELECT count(*) FROM gik.decode_batch({refs_array(msgs)})")
     assert code == "54000" and "gik.max_call_decoded_size (1 MB" in detail, (code, detail)
     query(su, "RESET gik.max_call_decoded_size")
 
@@ -225,7 +260,8 @@ def test_decoder_memory_limit(su):
     bomb = constant_field(5000, 5000)
     url = serve("constant-25e6.grib2", bomb)
     query(su, "SET gik.decoder_memory_limit = '128MB'")
-    code, msg, detail = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, len(bomb)))
+    with acting(su, READER):
+        code, msg, detail = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, len(bomb)))
     assert code == "53200" and url in msg, (code, msg, detail)
     assert all(r[2] == 128 for r in decoders(su))
     query(su, "RESET gik.decoder_memory_limit")
@@ -236,7 +272,8 @@ def test_decoder_timeout(su, slow_message):
     url, length = slow_message
     query(su, "SET gik.decoder_timeout = '200ms'")
     t0 = time.monotonic()
-    code, msg, detail = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, length))
+    with acting(su, READER):
+        code, msg, detail = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, length))
     assert time.monotonic() - t0 < 1.5
     assert code == "57014" and "gik.decoder_timeout" in detail and url in msg, (code, msg, detail)
     query(su, "RESET gik.decoder_timeout")
@@ -245,10 +282,11 @@ def test_decoder_timeout(su, slow_message):
 def test_statement_timeout_stops_the_decoder(su, slow_message):
     url, length = slow_message
     query(su, "SELECT gik.decode(%s, %s, %s)", first_message(su))
-    query(su, "SET statement_timeout = '300ms'")
-    t0 = time.monotonic()
-    code, _, _ = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, length))
-    took = time.monotonic() - t0
+    with acting(su, READER):
+        query(su, "SET statement_timeout = '300ms'")
+        t0 = time.monotonic()
+        code, _, _ = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, length))
+        took = time.monotonic() - t0
     query(su, "RESET statement_timeout")
     assert code == "57014" and took < 1.3, (code, took)
     assert not any(busy for _, busy, *_ in decoders(su))
@@ -262,7 +300,8 @@ def test_cancel_stops_the_decoder_within_a_second(su, slow_message):
     def run():
         t0 = time.monotonic()
         try:
-            query(su, "SELECT gik.decode(%s, 0, %s)", (url, length))
+            with acting(su, READER):
+                query(su, "SELECT gik.decode(%s, 0, %s)", (url, length))
         except psycopg2.Error as e:
             result["code"] = e.pgcode
         result["took"] = time.monotonic() - t0
@@ -278,9 +317,11 @@ def test_cancel_stops_the_decoder_within_a_second(su, slow_message):
 
 def test_impossible_ranges_are_refused_before_anything_is_allocated(su):
     url, _, _ = first_message(su)
-    code, msg, _ = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, 2 ** 62))
+    with acting(su, READER):
+        code, msg, _ = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, 2 ** 62))
     assert code == "54000" and "gik.max_response_size" in msg
-    code, msg, detail = error_of(su, "SELECT gik.fetch_bytes(%s, %s, 16)", (url, 2 ** 63 - 8))
+    with acting(su, INGEST):
+        code, msg, detail = error_of(su, "SELECT gik.fetch_bytes(%s, %s, 16)", (url, 2 ** 63 - 8))
     assert code == "22023" and "64-bit" in detail
     assert kb(proc_status(scalar(su, "SELECT pg_backend_pid()")), "VmPeak") < 4 << 20
 
@@ -294,7 +335,8 @@ def test_batch_of_huge_ranges_stays_in_the_fetch_budget(su):
         f.truncate(200 << 20)
     big.chmod(0o644)
     url = f"{FAULT}/fault/hold-last/2/safety/zeros-200mb.bin"
-    query(su, "SET gik.max_connections = 32")
+    query(su, f"SET ROLE {READER}")
+    query(su, "SET gik.max_connections = 32")     # a reader's own setting
     refs = refs_array([(url, i, (200 << 20) - 16) for i in range(16)])
     pid = scalar(su, "SELECT pg_backend_pid()")
     peak = {"kb": 0}
@@ -316,23 +358,17 @@ def test_batch_of_huge_ranges_stays_in_the_fetch_budget(su):
         done.set()
         th.join()
     query(su, "RESET gik.max_connections")
+    query(su, "RESET ROLE")
     assert code == "XX001"      # zeros are not a GRIB message: refused once the first range arrives
     assert peak["kb"] < (512 + 256) * 1024, f"backend peak RSS {peak['kb']} kB"
 
 
-def test_readers_cannot_raise_the_budgets(db):
-    query(db, "DROP ROLE IF EXISTS gik_safety_reader")
-    query(db, "CREATE ROLE gik_safety_reader")
-    query(db, "GRANT gik_reader TO gik_safety_reader")
-    query(db, "SET ROLE gik_safety_reader")
-    try:
+def test_readers_cannot_raise_the_budgets(su):
+    with acting(su, READER):
         for setting in ("max_fetch_memory", "max_message_points", "max_call_decoded_size", "decoder_memory_limit",
                         "decoder_timeout", "decode_threads", "max_index_size", "max_response_size"):
-            code, _, _ = error_of(db, f"SET gik.{setting} = 1000000")
+            code, _, _ = error_of(su, f"SET gik.{setting} = 1000000")
             assert code == "42501", setting
-    finally:
-        query(db, "RESET ROLE")
-        query(db, "DROP ROLE gik_safety_reader")
 
 
 # --- index parsers -----------------------------------------------------------------------------------
@@ -347,7 +383,8 @@ def big_ecmwf_index(mb):
 
 def test_index_size_is_capped(su):
     text = "x" * (65 * 1024 * 1024)
-    code, msg, _ = error_of(su, "SELECT count(*) FROM gik.parse_idx(%s, NULL, 'http://example/x.idx')", (text,))
+    with acting(su, READER):
+        code, msg, _ = error_of(su, "SELECT count(*) FROM gik.parse_idx(%s, NULL, 'http://example/x.idx')", (text,))
     assert code == "54000" and "gik.max_index_size" in msg and "http://example/x.idx" in msg
 
 
@@ -360,26 +397,30 @@ def test_parsers_stop_on_statement_timeout(su, parser):
     else:
         text = big_ecmwf_index(120)
     query(su, "CREATE TEMP TABLE IF NOT EXISTS big_index (txt text)")
+    query(su, f"GRANT SELECT ON big_index TO {READER}")
     query(su, "TRUNCATE big_index")
     query(su, "INSERT INTO big_index VALUES (%s)", (text,))
     query(su, "SET gik.max_index_size = '256MB'")
-    query(su, "SET statement_timeout = '300ms'")
-    t0 = time.monotonic()
-    code, _, _ = error_of(su, f"SELECT count(*) FROM big_index t, gik.{parser}")
-    took = time.monotonic() - t0
-    query(su, "RESET statement_timeout")
+    with acting(su, READER):
+        query(su, "SET statement_timeout = '300ms'")
+        t0 = time.monotonic()
+        code, _, _ = error_of(su, f"SELECT count(*) FROM big_index t, gik.{parser}")
+        took = time.monotonic() - t0
+        query(su, "RESET statement_timeout")
     query(su, "RESET gik.max_index_size")
     assert code == "57014" and took < 1.3, (code, took)
 
 
 def test_long_key_names_the_line(su):
     idx = "1:0:d=2025100100:TMP:2 m above ground:anl:\n2:100:d=2025100100:" + "V" * (10 << 20) + ":surface:anl:\n"
-    code, msg, detail = error_of(su, "SELECT count(*) FROM gik.parse_idx(%s, 200, 'http://example/long.idx')", (idx,))
+    with acting(su, READER):
+        code, msg, detail = error_of(su, "SELECT count(*) FROM gik.parse_idx(%s, 200, 'http://example/long.idx')", (idx,))
     assert code == "22P02" and "line 2" in msg and "http://example/long.idx" in msg, (code, msg)
 
 
 def test_ensure_partition_refuses_unknown_datasets(su):
-    code, msg, _ = error_of(su, "SELECT gik.ensure_partition(32000::smallint, now())")
+    with acting(su, INGEST):
+        code, msg, _ = error_of(su, "SELECT gik.ensure_partition(32000::smallint, now())")
     assert code == "22023"
 
 
@@ -398,13 +439,15 @@ ECMWF_INDEX = "ecmwf-forecasts/20251001/00z/ifs/0p25/enfo/20251001000000-0h-enfo
 @pytest.mark.parametrize("escape", ["..%2f", "..%2F", "%2e%2e%2f", ".%2E%2F", "%2e%2e/", "./../", "..%5c"])
 def test_encoded_dot_segments_do_not_leave_the_prefix(narrow_allow_list, escape):
     url = f"{HTTP}/noaa-gefs-pds/{escape}{ECMWF_INDEX}"
-    code, msg, detail = error_of(narrow_allow_list, "SELECT gik.fetch_text(%s)", (url,))
+    with acting(narrow_allow_list, INGEST):
+        code, msg, detail = error_of(narrow_allow_list, "SELECT gik.fetch_text(%s)", (url,))
     assert code in ("42501", "22023"), (code, msg, detail)
 
 
 def test_redirect_with_dot_segments_is_refused(narrow_allow_list):
     url = redirect_url(f"{HTTP}/noaa-gefs-pds/../{ECMWF_INDEX}")
-    code, msg, detail = error_of(narrow_allow_list, "SELECT gik.fetch_text(%s)", (url,))
+    with acting(narrow_allow_list, INGEST):
+        code, msg, detail = error_of(narrow_allow_list, "SELECT gik.fetch_text(%s)", (url,))
     assert code in ("42501", "22023"), (code, msg, detail)
 
 
@@ -412,7 +455,8 @@ def test_too_many_redirects_is_a_protocol_error(su):
     url = f"{FAULT}/x"
     for _ in range(7):
         url = redirect_url(url)
-    code, msg, _ = error_of(su, "SELECT gik.fetch_text(%s)", (url,))
+    with acting(su, INGEST):
+        code, msg, _ = error_of(su, "SELECT gik.fetch_text(%s)", (url,))
     assert code == "08P01" and "too many redirects" in msg, (code, msg)
 
 
@@ -420,13 +464,10 @@ def test_too_many_redirects_is_a_protocol_error(su):
 
 @pytest.fixture
 def ingest_role(su):
-    query(su, "DROP ROLE IF EXISTS gik_safety_ingest")
-    query(su, "CREATE ROLE gik_safety_ingest")
-    query(su, "GRANT gik_ingest TO gik_safety_ingest")
-    yield "gik_safety_ingest"
+    """The gik_ingest member; its datasets are dropped afterwards."""
+    yield INGEST
     query(su, "RESET ROLE")
     query(su, "SELECT gik.drop_dataset(name) FROM gik.dataset WHERE name LIKE 'safety_%'")
-    query(su, "DROP ROLE IF EXISTS gik_safety_ingest")
 
 
 SECRET = ROOT / "safety-private.idx"
