@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config
   postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 postgresql-15-cron
-  libeccodes-dev libeccodes-tools libjansson-dev libcurl4-gnutls-dev
+  libeccodes-dev libeccodes-tools libjansson-dev libcurl4-gnutls-dev libseccomp-dev
   nginx
   python3 python3-venv python3-numpy python3-eccodes python3-cfgrib python3-xarray python3-gdal gdal-bin
   python3-fsspec python3-zarr python3-pandas python3-psycopg2 python3-pytest python3-requests python3-aiohttp
