@@ -542,7 +542,8 @@ grib1_grid(const GikOctets *s, Grid1 *g, char *errbuf, size_t errlen)
 		return fail(errbuf, errlen, "Its %u vertical coordinates at octet %u do not fit in its grid description section of %llu octets.",
 					nv, pv_pl, (ull) s->len);
 	list += 4 * (uint64_t) nv;	/* where the row lengths start */
-	pl_present = pv_pl != 255 && pv_pl > 0 && s->len > list && gik_octets_fits(s, list, 2 * nj);
+	/* ecCodes reads row lengths from octet 33 when octet 5 is 0 too: count them into the size bound */
+	pl_present = pv_pl != 255 && s->len > list && gik_octets_fits(s, list, 2 * nj);
 	if (pl_present)
 		for (uint64_t j = 0; j < nj; j++)
 			pl_sum += gik_octets_be(s, list + 2 * j, 2);

@@ -37,9 +37,13 @@ typedef enum GikSanity
  *   values that fit in the BDS at its bits per value when bits > 0, (J+1)(J+2) for spherical
  *   harmonics, 4186 (the largest predefined grid) without a GDS. For an ordinary grid that is
  *   Ni x Nj. 0 when none is known (bits 0 on a grid type pg_gik does not count, matrix values).
- * This holds for what ecCodes reads within the sections the message declares; ecCodes can
- * misread a section it sizes from its own tables (an ECMWF local GRIB1 PDS longer than its
- * length, test/fuzz/known/decode/grib1-16gb-allocation), and then its counts are not these.
+ * This holds for what ecCodes reads within the sections the message declares, for the grids
+ * above; ecCodes can misread a section it sizes from its own tables (an ECMWF local GRIB1 PDS
+ * longer than its length, test/fuzz/known/decode/grib1-16gb-allocation) and count GRIB1 grids
+ * of other kinds its own way (the decode fuzzer finds Lambert and rotated grids with 0 bits per
+ * value that decode to more), and then its counts are not these. So points is the room a decode
+ * is first given; a decoder that needs more says so before it writes anything, and the backend
+ * holds that count against the same limits (decoder_pool.c).
  * A GRIB2 bound is at most GIK_GRIB_MAX_POINTS; a GRIB1 bound from the bitmap or the BDS is
  * at most 8 values per octet of the message.
  */

@@ -3,9 +3,9 @@
  * gik_grib_check as the backend requires, then decoded with gik_decode_message, the decoder
  * program's own call, into a buffer of the size the message declares. GRIB2's
  * reserved octets 5-6 choose the longitude convention and a box. Invariants: a decode
- * either fails with a sentence or returns the values its output grid describes; a decode
- * returns no more values than gik_grib_sane declared (when it declared a size), and a
- * message it refuses is not decoded.
+ * either fails with a sentence or returns the values its output grid describes; it never writes
+ * more values than it was given room for (it asks for more instead, at most GIK_GRIB_MAX_POINTS),
+ * and a message gik_grib_sane refuses is not decoded.
  */
 #include <stdlib.h>
 
@@ -42,7 +42,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (st == GIK_DECODE_NEED_SPACE)
 		{
-			FZ_CHECK(shape.points == 0 && dec.nvalues > capacity);
+			/* the declared size is an estimate for the grids pg_gik knows; the backend bounds the announced one */
+			FZ_CHECK(dec.nvalues > capacity && dec.nvalues <= (size_t) GIK_GRIB_MAX_POINTS);
 			capacity = dec.nvalues;
 			free(values);
 			values = malloc(sizeof(float) * capacity);
@@ -51,7 +52,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (st == GIK_DECODE_OK)
 		{
 			FZ_CHECK(sane == GIK_SANE_OK);
-			FZ_CHECK(shape.points == 0 || dec.nvalues <= shape.points);
 			FZ_CHECK(dec.nvalues <= capacity);
 			if (dec.regular)
 				FZ_CHECK(dec.nvalues == (size_t) dec.out.ni * (size_t) dec.out.nj && dec.out.ni > 0 && dec.out.nj > 0);
