@@ -57,17 +57,9 @@ echo "== building pg_gik with -fsanitize=address,undefined in $ROOT/build"
 tar -C "$SRC" --exclude=.git --exclude='*.o' --exclude='*.bc' --exclude='*.so' --exclude=./test/fuzz/work \
   --exclude=./test/results --exclude=./test/unit/bin --exclude=./demo-output --exclude=./tmp_check -cf - . |
   tar -C "$ROOT/build" -xf -
-make -C "$ROOT/build" -s -j2 with_llvm=no \
-  COPT='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize=alignment'
-
 echo "== private PostgreSQL tree in $PRIV"
-mkdir -p "$PRIV/usr/lib/postgresql/$PGVER" "$PRIV/usr/share/postgresql"
-cp -r "$PGBIN" "$PRIVBIN"
-cp -rs "/usr/lib/postgresql/$PGVER/lib" "$PRIV/usr/lib/postgresql/$PGVER/lib"
-cp -rs "/usr/share/postgresql/$PGVER" "$PRIV/usr/share/postgresql/$PGVER"
-# drop links to the system's pg_gik before installing, so nothing is written through them
-find "$PRIV" -name 'pg_gik*' -exec rm -rf {} +
-make -C "$ROOT/build" -s with_llvm=no DESTDIR="$PRIV" install
+"$SRC/test/private-pg.sh" tree "$ROOT/build" "$PRIV" with_llvm=no \
+  COPT='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize=alignment'
 
 # the mirror, nginx and the fault server, laid out as run_tests.sh does
 cp -r "$ROOT/build/test" "$ROOT/test"
