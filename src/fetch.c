@@ -407,6 +407,7 @@ setup_easy(Transfer *t)
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
+	curl_easy_setopt(e, CURLOPT_FILETIME, 1L);	/* Last-Modified, for the object's identity */
 	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) max_response_bytes());
 	if (f->mode == GIK_FETCH_HEAD)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -672,6 +673,12 @@ judge_attempt(Transfer *t, CURLcode code)
 	}
 	else
 		f->file_size = (int64) t->len;
+	{
+		curl_off_t	filetime = -1;
+
+		if (curl_easy_getinfo(t->easy, CURLINFO_FILETIME_T, &filetime) == CURLE_OK && filetime >= 0)
+			f->last_modified = (int64) filetime;
+	}
 	return OUTCOME_DONE;
 }
 
@@ -704,6 +711,7 @@ fetch_local(GikFetch *f, const char *path)
 							errmsg("\"%s\" is a directory", f->url)));
 		f->file_size = (int64) st.st_size;
 		f->etag = psprintf("\"%lx-%lx\"", (unsigned long) st.st_mtime, (unsigned long) st.st_size);
+		f->last_modified = (int64) st.st_mtime;
 		if (f->mode != GIK_FETCH_HEAD)
 		{
 			int64		start = f->mode == GIK_FETCH_RANGE ? f->offset : 0;
@@ -833,6 +841,7 @@ gik_fetch_begin(GikFetch *fetches, int nfetches)
 		f->size = 0;
 		f->file_size = -1;
 		f->etag = NULL;
+		f->last_modified = -1;
 		f->missing = false;
 		f->attempts = 0;
 		t->fetch = f;

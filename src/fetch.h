@@ -26,6 +26,7 @@ typedef struct GikFetch
 	int64		size;			/* bytes in data */
 	int64		file_size;		/* object size, -1 when the server did not say */
 	char	   *etag;			/* ETag header or local mtime+size, NULL if unknown */
+	int64		last_modified;	/* Last-Modified (or local mtime) in Unix seconds, -1 if unknown */
 	bool		missing;
 	int			attempts;		/* requests made, retries included */
 } GikFetch;

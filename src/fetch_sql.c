@@ -7,6 +7,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "args.h"
@@ -71,14 +72,14 @@ gik_fetch_bytes(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(result);
 }
 
-/* gik.file_info(url): size and etag from a HEAD request (or stat), found=false when missing. */
+/* gik.file_info(url): size, etag and Last-Modified from a HEAD request (or stat), found=false when missing. */
 Datum
 gik_file_info(PG_FUNCTION_ARGS)
 {
 	GikFetch	f = {0};
 	TupleDesc	tupdesc;
-	Datum		values[3];
-	bool		nulls[3] = {0};
+	Datum		values[4];
+	bool		nulls[4] = {0};
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -93,6 +94,8 @@ gik_file_info(PG_FUNCTION_ARGS)
 		values[2] = CStringGetTextDatum(f.etag);
 	else
 		nulls[2] = true;
+	values[3] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t) f.last_modified));
+	nulls[3] = f.missing || f.last_modified < 0;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
 
@@ -103,7 +106,7 @@ typedef struct FetchManyState
 	bool		head;
 } FetchManyState;
 
-#define FETCH_MANY_COLS 8
+#define FETCH_MANY_COLS 9
 
 /* Store one completed request as a row, then free its body. */
 static void
@@ -128,6 +131,8 @@ store_fetch_row(GikFetch *f, int index, void *arg)
 	else
 		nulls[6] = true;
 	values[7] = Int32GetDatum(f->attempts);
+	values[8] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t) f->last_modified));
+	nulls[8] = f->missing || f->last_modified < 0;
 	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
 	if (f->data)
 	{

@@ -28,6 +28,7 @@ int			gik_max_fetch_memory_mb = 512;
 int			gik_max_index_mb = 64;
 int			gik_decode_threads = 2;
 int			gik_merge_gap_bytes = 0;
+bool		gik_record_grib_identity = true;
 int			gik_decoder_memory_limit_mb = 2048;
 int			gik_decoder_timeout_ms = 60000;
 int			gik_max_message_points = 30000000;
@@ -106,6 +107,10 @@ _PG_init(void)
 							NULL, &gik_merge_gap_bytes, 0, 0, 16 * 1024 * 1024, PGC_USERSET,
 							GUC_UNIT_BYTE, NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("gik.record_grib_identity",
+							 "Record each GRIB file's size, ETag and Last-Modified at ingestion (a HEAD request per file).",
+							 "Exports write them into virtual references so that readers can refuse a replaced file.",
+							 &gik_record_grib_identity, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("gik.decoder_memory_limit",
 							"Address space each decoder process may use.",
 							"A decoder that needs more fails the message with an out-of-memory error; the server is unaffected.",

@@ -13,14 +13,15 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION gik.fetch_bytes(text, int8, int8) IS
 'Fetch a byte range with an HTTP Range request (or the whole object when offset and length are NULL).';
 
-CREATE FUNCTION gik.file_info(url text, OUT found bool, OUT size int8, OUT etag text)
+CREATE FUNCTION gik.file_info(url text, OUT found bool, OUT size int8, OUT etag text, OUT last_modified timestamptz)
 AS 'MODULE_PATHNAME', 'gik_file_info'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION gik.file_info(text) IS
-'Size and ETag of an object from a HEAD request (stat for local files); found is false when it does not exist.';
+'Size, ETag and Last-Modified of an object from a HEAD request (stat for local files); found is false when it does not exist.';
 
 CREATE FUNCTION gik.fetch_many(urls text[], missing_ok bool DEFAULT false, head bool DEFAULT false)
-RETURNS TABLE (ord int, url text, found bool, body text, bytes int8, file_size int8, etag text, attempts int)
+RETURNS TABLE (ord int, url text, found bool, body text, bytes int8, file_size int8, etag text, attempts int,
+               last_modified timestamptz)
 AS 'MODULE_PATHNAME', 'gik_fetch_many'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION gik.fetch_many(text[], bool, bool) IS

@@ -121,16 +121,20 @@ CREATE TABLE gik.file (
     url          text NOT NULL,
     found        bool NOT NULL,
     size         int8,
+    grib_etag    text,
+    grib_last_modified timestamptz,
     index_size   int8,
     index_etag   text,
     index_md5    text,
+    index_last_modified timestamptz,
+    index_older  bool GENERATED ALWAYS AS (index_last_modified < grib_last_modified) STORED,
     valid_from   int NOT NULL,
     valid_to     int,
     CHECK (valid_to IS NULL OR valid_to > valid_from)
 );
 CREATE INDEX ON gik.file (run_id, valid_to, step, member);
 COMMENT ON TABLE gik.file IS
-'A GRIB file of a run with what its index said (size, ETag, MD5), found or missing, valid from version valid_from until valid_to (NULL: current).';
+'A GRIB file of a run: its identity when ingested (size, ETag and Last-Modified from a HEAD request, unless gik.record_grib_identity is off), what its index said (size, ETag, MD5, Last-Modified), found or missing, valid from version valid_from until valid_to (NULL: current). index_older flags an index older than its GRIB file: its offsets may describe an earlier file.';
 
 -- Forecast time windows, shared by every dataset (minutes since the run start).
 CREATE TABLE gik.time_window (

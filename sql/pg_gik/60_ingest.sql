@@ -110,9 +110,7 @@ BEGIN
     -- One ingestion of a run at a time; a second session waits and then finds nothing new.
     PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM p_init) / 3600)::int);
 
-    IF to_regclass('pg_temp.gik_plan') IS NOT NULL THEN
-        DROP TABLE pg_temp.gik_plan, pg_temp.gik_index, pg_temp.gik_msg;
-    END IF;
+    DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_index, pg_temp.gik_msg, pg_temp.gik_grib;
     CREATE TEMP TABLE gik_plan ON COMMIT DROP AS
         SELECT * FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
     SELECT count(*) INTO n_expected FROM gik_plan;
@@ -124,7 +122,7 @@ BEGIN
 
     -- Fetch every index file at once.
     CREATE TEMP TABLE gik_index ON COMMIT DROP AS
-        SELECT f.ord AS file_no, f.found, f.body, f.bytes, f.etag, md5(f.body) AS body_md5
+        SELECT f.ord AS file_no, f.found, f.body, f.bytes, f.etag, md5(f.body) AS body_md5, f.last_modified
         FROM gik.fetch_many((SELECT array_agg(index_url ORDER BY file_no) FROM gik_plan), missing_ok => true) f;
     t_fetch := extract(epoch FROM clock_timestamp() - t0) * 1000;
     SELECT count(*) FILTER (WHERE NOT i.found), coalesce(sum(i.bytes), 0) INTO n_missing, idx_bytes FROM gik_index i;
@@ -186,15 +184,30 @@ BEGIN
         DELETE FROM gik_msg WHERE step_start IS NULL;
     END IF;
 
-    -- The last message of a file needs the file size (HEAD) for its length.
+    -- Each GRIB file's identity (size, ETag, Last-Modified), one concurrent HEAD per file: what exports
+    -- check chunks against. Without it, only files whose last message needs the size for its length.
+    CREATE TEMP TABLE gik_grib ON COMMIT DROP AS
+        SELECT p.file_no, x.file_size AS size, x.etag, x.last_modified
+        FROM gik.fetch_many((SELECT array_agg(DISTINCT p2.url) FROM gik_plan p2 JOIN gik_index i2 USING (file_no)
+                             WHERE i2.found AND (current_setting('gik.record_grib_identity')::bool
+                                                 OR p2.file_no IN (SELECT file_no FROM gik_msg WHERE byte_length IS NULL))),
+                            missing_ok => true, head => true) x
+        JOIN gik_plan p ON p.url = x.url
+        WHERE x.found;
+    SELECT p.index_url, p.url INTO bad FROM gik_plan p JOIN gik_index i USING (file_no) JOIN gik_grib g USING (file_no)
+    WHERE i.last_modified < g.last_modified LIMIT 1;
+    IF FOUND THEN
+        RAISE WARNING '% index files of dataset "%" at % are older than their GRIB files, e.g. "%"',
+            (SELECT count(*) FROM gik_index i JOIN gik_grib g USING (file_no) WHERE i.last_modified < g.last_modified),
+            p_dataset, p_init, bad.index_url
+            USING DETAIL = 'Their offsets may describe an earlier file; decoding checks every range (gik.file.index_older).';
+    END IF;
+
+    -- The last message of a file needs the file size for its length.
     IF EXISTS (SELECT FROM gik_msg WHERE byte_length IS NULL) THEN
-        UPDATE gik_msg m SET byte_length = h.file_size - m.byte_offset
-        FROM (SELECT p.file_no, x.file_size
-              FROM gik.fetch_many((SELECT array_agg(DISTINCT p2.url) FROM gik_plan p2
-                                   WHERE p2.file_no IN (SELECT file_no FROM gik_msg WHERE byte_length IS NULL)),
-                                  missing_ok => false, head => true) x
-              JOIN gik_plan p ON p.url = x.url) h
-        WHERE m.file_no = h.file_no AND m.byte_length IS NULL;
+        UPDATE gik_msg m SET byte_length = g.size - m.byte_offset
+        FROM gik_grib g
+        WHERE m.file_no = g.file_no AND m.byte_length IS NULL;
         SELECT p.url, m.byte_offset INTO bad FROM gik_msg m JOIN gik_plan p USING (file_no)
         WHERE m.byte_length IS NULL OR m.byte_length <= 0 LIMIT 1;
         IF FOUND THEN
@@ -223,7 +236,11 @@ BEGIN
     UPDATE gik_plan p SET old_file_id = f.file_id,
            changed = (r.selection IS DISTINCT FROM sel AND r.version > 0)
                      OR (i.found AND (NOT f.found OR f.index_md5 IS DISTINCT FROM i.body_md5))
-    FROM gik.file f, gik_index i
+                     -- the GRIB file itself was replaced (known both times)
+                     OR (f.grib_etag IS NOT NULL AND g.etag IS NOT NULL AND f.grib_etag <> g.etag)
+                     OR (f.grib_last_modified IS NOT NULL AND g.last_modified IS NOT NULL
+                         AND f.grib_last_modified <> g.last_modified)
+    FROM gik.file f, gik_index i LEFT JOIN gik_grib g USING (file_no)
     WHERE f.run_id = r.run_id AND f.valid_to IS NULL AND f.source = p.source AND f.step = p.step
       AND f.member IS NOT DISTINCT FROM p.member AND i.file_no = p.file_no;
     UPDATE gik_plan SET changed = true WHERE old_file_id IS NULL;
@@ -244,9 +261,11 @@ BEGIN
 
         ALTER TABLE gik_plan ADD COLUMN file_id int;
         WITH ins AS (
-            INSERT INTO gik.file (run_id, source, step, member, url, found, index_size, index_etag, index_md5, valid_from)
-            SELECT r.run_id, p.source, p.step, p.member, p.url, i.found, i.bytes, i.etag, i.body_md5, new_ver
-            FROM gik_plan p JOIN gik_index i USING (file_no)
+            INSERT INTO gik.file (run_id, source, step, member, url, found, size, grib_etag, grib_last_modified,
+                                  index_size, index_etag, index_md5, index_last_modified, valid_from)
+            SELECT r.run_id, p.source, p.step, p.member, p.url, i.found, g.size, g.etag, g.last_modified,
+                   i.bytes, i.etag, i.body_md5, i.last_modified, new_ver
+            FROM gik_plan p JOIN gik_index i USING (file_no) LEFT JOIN gik_grib g USING (file_no)
             WHERE p.changed
             ORDER BY p.file_no
             RETURNING file_id, source, step, member)
