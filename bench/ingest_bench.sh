@@ -11,11 +11,7 @@ MIRROR=$WORK/mirror
 RUN=noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25
 
 mkdir -p "$WORK"
-if [ ! -f "$MIRROR/$RUN/gep30.t00z.pgrb2s.0p25.f240.idx" ]; then
-  echo "generating the GEFS mirror (31 x 81 files, reduced 2.5 degree grids) ..." >&2
-  /usr/bin/python3 "$TOP/tools/gen_mirror.py" --out "$MIRROR" --jobs 2 gefs --date 20251001 --cycle 0 \
-    --members 0-30 --steps 0-240/3 --vars full --grid 2p5 --rain-grid 2p5 >&2
-fi
+"$TOP/bench/mirrors.sh" gefs-run "$MIRROR"
 chmod -R a+rX "$WORK"
 LINES=1000000 RUNS=1 sh "$TOP/bench/parse_idx_c.sh" >/dev/null   # builds the 1M-line idx
 BIGIDX=${TMPDIR:-/tmp}/gik_bench/gfs_1000000.idx

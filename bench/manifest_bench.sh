@@ -14,16 +14,8 @@ GEFS_RUN=noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25
 ECMWF_RUN=ecmwf-forecasts/20251001/00z/ifs/0p25/enfo
 
 mkdir -p "$WORK"
-if [ ! -f "$MIRROR/$GEFS_RUN/gep30.t00z.pgrb2s.0p25.f240.idx" ]; then
-  echo "generating the GEFS mirror (31 x 81 files, 2.5 degree grids) ..." >&2
-  /usr/bin/python3 "$TOP/tools/gen_mirror.py" --out "$MIRROR" --jobs 2 gefs --date 20251001 --cycle 0 \
-    --members 0-30 --steps 0-240/3 --vars full --grid 2p5 --rain-grid 2p5 >&2
-fi
-if [ ! -f "$MIRROR/$ECMWF_RUN/20251001000000-360h-enfo-ef.index" ]; then
-  echo "generating the ECMWF mirror (51 members x 85 steps, 5 params, 2.5 degree grids) ..." >&2
-  /usr/bin/python3 "$TOP/tools/gen_mirror.py" --out "$MIRROR" --jobs 2 ecmwf --date 20251001 --cycle 0 \
-    --members 0-50 --steps 0-144/3,150-360/6 --grid 2p5 --params tp,2t,msl,10u,10v >&2
-fi
+"$TOP/bench/mirrors.sh" gefs-run "$MIRROR"
+"$TOP/bench/mirrors.sh" ecmwf-run "$MIRROR"
 mkdir -p "$WORK/out"
 chmod -R a+rwX "$WORK/out"
 chmod -R a+rX "$WORK"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start or stop nginx on 127.0.0.1 serving a directory as an S3-style mirror (byte ranges, HEAD, ETag).
 # Usage: tools/mirror-server.sh start ROOT PORT STATE_DIR | stop STATE_DIR
-# start first stops a server left running with the same STATE_DIR.
+# start first stops a server left running with the same STATE_DIR. With GIK_ACCESS_LOG=FILE every request
+# is logged to FILE as "METHOD STATUS BYTES URI" (bench/: bytes each client read).
 set -euo pipefail
 
 # Stop the nginx whose pid file is in a state dir, if it runs.
@@ -33,7 +34,8 @@ pid $state/nginx.pid;
 error_log $state/error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  log_format bytes '\$request_method \$status \$body_bytes_sent \$uri';
+  access_log ${GIK_ACCESS_LOG:-off}${GIK_ACCESS_LOG:+ bytes};
   client_body_temp_path $state/body;
   proxy_temp_path $state/proxy;
   fastcgi_temp_path $state/fastcgi;

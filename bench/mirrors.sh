@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The full-run mirrors the benchmarks share, generated once into a directory (tools/gen_mirror.py, real layouts
+# and inventories on reduced 2.5 degree grids): bench/mirrors.sh gefs-run|ecmwf-run MIRROR
+#   gefs-run   GEFS 2025-10-01 00z: 31 members x 81 steps = 2,511 pgrb2s files with their .idx (38 messages each)
+#   ecmwf-run  ECMWF ENS 2025-10-01 00z: 85 enfo-ef files (51 members, 5 params) with their .index
+set -euo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+what=${1:?gefs-run|ecmwf-run}; mirror=${2:?mirror directory}
+gen() { /usr/bin/python3 "$TOP/tools/gen_mirror.py" --out "$mirror" --jobs 2 "$@" >&2; }
+case $what in
+  gefs-run)
+    [ -f "$mirror/noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep30.t00z.pgrb2s.0p25.f240.idx" ] && exit 0
+    echo "generating the GEFS mirror (31 x 81 files, 2.5 degree grids) ..." >&2
+    gen gefs --date 20251001 --cycle 0 --members 0-30 --steps 0-240/3 --vars full --grid 2p5 --rain-grid 2p5 ;;
+  ecmwf-run)
+    [ -f "$mirror/ecmwf-forecasts/20251001/00z/ifs/0p25/enfo/20251001000000-360h-enfo-ef.index" ] && exit 0
+    echo "generating the ECMWF mirror (51 members x 85 steps, 5 params, 2.5 degree grids) ..." >&2
+    gen ecmwf --date 20251001 --cycle 0 --members 0-50 --steps 0-144/3,150-360/6 --grid 2p5 --params tp,2t,msl,10u,10v ;;
+  *) echo "usage: bench/mirrors.sh gefs-run|ecmwf-run MIRROR" >&2; exit 2 ;;
+esac
