@@ -154,7 +154,8 @@ fi
 # object, comments, ACLs and initial privileges, extension membership and config tables. Normalised:
 #  - binary_upgrade_set_next_* lines: OIDs, relfilenodes and attribute LSNs a database assigns;
 #  - relfrozenxid/relminmxid values and the TOAST table OIDs they are set for (transaction ids);
-#  - config-table OIDs in binary_upgrade_create_empty_extension (the names are compared below);
+#  - in binary_upgrade_create_empty_extension, config-table OIDs and the order of the required
+#    extensions (pg_dump lists them in pg_depend's physical order); both are compared below by name;
 #  - sequence positions (setval: how many rows the upgraded catalog has made, data not schema);
 #  - pg_dump's \restrict key (random per run);
 #  - relations in gik that belong to no extension are left out: the chunk_pack partitions that
@@ -171,18 +172,24 @@ SQL
 }
 for db in "$OLD" "$NEW"; do
   dump "$db" 2>>"$work/dump.err" | grep -Ev '^(SELECT pg_catalog\.binary_upgrade_set_next_|SELECT pg_catalog\.setval\(|\\(un)?restrict )' |
-    sed -E -e "/^SELECT pg_catalog\.binary_upgrade_create_empty_extension/s/'\{[0-9,]+\}'/'{OIDS}'/" \
-      -e "s/^SET relfrozenxid = '[0-9]+', relminmxid = '[0-9]+'$/SET relfrozenxid = XID, relminmxid = XID/" \
+    perl -pe 'if (/^SELECT pg_catalog\.binary_upgrade_create_empty_extension/) {
+                s/\x27\{[0-9,]+\}\x27/\x27{OIDS}\x27/; s/ARRAY\[([^\]]+)\]/"ARRAY[" . join(",", sort split(m{,}, $1)) . "]"/e }' |
+    sed -E -e "s/^SET relfrozenxid = '[0-9]+', relminmxid = '[0-9]+'$/SET relfrozenxid = XID, relminmxid = XID/" \
       -e "s/^WHERE oid = '[0-9]+';$/WHERE oid = OID;/" >"$work/schema.$db"
 done
 [ -s "$work/dump.err" ] && { not_ok "pg_dump"; sed 's/^/#   /' "$work/dump.err"; }
 same "pg_dump --binary-upgrade --schema-only: upgraded = fresh ($(wc -l <"$work/schema.$NEW") lines)" \
   "$work/schema.$NEW" "$work/schema.$OLD"
 # The same from the catalogs, independently of pg_dump: each member of each extension, the config
-# tables with their filters, and each gik routine's full definition, settings and ACL.
+# tables with their filters, each gik routine's definition, settings and ACL, the columns in order
+# (SELECT *, row types and positional INSERTs depend on it) with types, defaults, NOT NULL, storage
+# and stored missing values, constraints, indexes, triggers, views, comments and initial privileges.
 catalog() {
   q "$1" <<'SQL'
 SELECT e.extname, e.extversion, e.extrelocatable, e.extconfig::regclass[]::text, e.extcondition FROM pg_extension e ORDER BY 1;
+SELECT e.extname, r.extname, d.deptype FROM pg_depend d
+JOIN pg_extension e ON d.classid = 'pg_extension'::regclass AND d.objid = e.oid
+JOIN pg_extension r ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = r.oid ORDER BY 1, 2;
 SELECT e.extname, pg_describe_object(d.classid, d.objid, d.objsubid)
 FROM pg_depend d JOIN pg_extension e ON d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid
 WHERE d.deptype = 'e' ORDER BY 1, 2;
@@ -199,13 +206,23 @@ LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
 WHERE c.relnamespace = 'gik'::regnamespace
   AND EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 ORDER BY c.oid::regclass::text, a.attnum;
+SELECT c.conrelid::regclass, c.contypid::regtype, c.conname, pg_get_constraintdef(c.oid) FROM pg_constraint c
+WHERE c.connamespace = 'gik'::regnamespace AND (c.conrelid = 0 OR EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.conrelid AND d.deptype = 'e'))
+ORDER BY c.conrelid::regclass::text, c.contypid::regtype::text, c.conname;
+SELECT i.indrelid::regclass, pg_get_indexdef(i.indexrelid) FROM pg_index i
+WHERE EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indrelid AND d.deptype = 'e') ORDER BY i.indrelid::regclass::text, 2;
+SELECT t.tgrelid::regclass, pg_get_triggerdef(t.oid) FROM pg_trigger t
+WHERE NOT t.tgisinternal AND EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = t.tgrelid AND d.deptype = 'e') ORDER BY t.tgrelid::regclass::text, 2;
+SELECT c.oid::regclass, pg_get_viewdef(c.oid) FROM pg_class c
+WHERE c.relkind IN ('v', 'm') AND EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e') ORDER BY c.oid::regclass::text;
+SELECT pg_describe_object(ds.classoid, ds.objoid, ds.objsubid), ds.description FROM pg_description ds
+WHERE EXISTS (SELECT FROM pg_depend d WHERE d.classid = ds.classoid AND d.objid = ds.objoid AND d.deptype = 'e') ORDER BY 1, 2;
 SELECT i.privtype, pg_describe_object(i.classoid, i.objoid, i.objsubid), i.initprivs FROM pg_init_privs i
-JOIN pg_namespace n ON n.nspname = 'gik'
 WHERE pg_describe_object(i.classoid, i.objoid, i.objsubid) ~ ' gik\.|^schema gik$' ORDER BY 2, 1;
 SQL
 }
 if catalog "$NEW" >"$work/catalog.$NEW" 2>"$work/catalog.err" && catalog "$OLD" >"$work/catalog.$OLD" 2>>"$work/catalog.err"; then
-  same "catalogs: extension members, config tables, routines, columns, initial privileges: upgraded = fresh" \
+  same "catalogs: extension members, config tables, routines, columns, constraints, indexes, triggers, views, comments, initial privileges: upgraded = fresh" \
     "$work/catalog.$NEW" "$work/catalog.$OLD"
 else
   not_ok "catalog queries"; sed 's/^/#   /' "$work/catalog.err"
