@@ -1,7 +1,7 @@
 """Decode chunk references through pg_gik and, independently, with ecCodes on the same bytes
 (fetched from the mirror with an HTTP Range request): the value sets must agree, and
 gik.decode_raster (pg_gik_postgis) must have the message's Ni x Nj.
-Usage: /usr/bin/python3 decode_check.py DBNAME HTTP_BASE SQL  (SQL yields url, byte_offset, byte_length)
+Usage: /usr/bin/python3 decode_check.py DBNAME HTTP_BASE SQL  (SQL yields url, byte_offset, byte_length, label)
 Prints one TAP-like line per reference; exits 1 when any disagrees."""
 import sys
 import urllib.request
@@ -19,8 +19,8 @@ bad = 0
 if not refs:
     print(f"not ok - no references from: {refs_sql}")
     sys.exit(1)
-for url, off, length in refs:
-    name = f"{url} [{off}, +{length}]"
+for url, off, length, label in refs:
+    name = f"{label}: {url} [{off}, +{length}]"
     # s3://bucket/key is served by the mirror as HTTP_BASE/bucket/key
     mirror = http.rstrip("/") + "/" + url.removeprefix("s3://")
     req = urllib.request.Request(mirror, headers={"Range": f"bytes={off}-{off + length - 1}"})

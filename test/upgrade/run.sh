@@ -74,7 +74,7 @@ for f in pg_gik--$FROM--$TO.sql pg_gik_postgis--$FROM--$TO.sql; do
 done
 
 # ---- 0.1.0 and a catalog
-for db in "$OLD" "$NEW"; do dropdb --if-exists "$db" && createdb "$db" || { not_ok "create database $db"; finish; }; done
+for db in "$OLD" "$NEW"; do dropdb --if-exists "$db" 2>/dev/null; createdb "$db" || { not_ok "create database $db"; finish; }; done
 if q "$OLD" 2>"$work/install.err" <<SQL
 SET client_min_messages = warning;
 CREATE EXTENSION pg_gik VERSION '$FROM';
@@ -86,7 +86,7 @@ else not_ok "pg_gik and pg_gik_postgis $FROM install"; sed 's/^/#   /' "$work/in
 fi
 
 GEFS="'gefs_0p25', '2025-10-01 00:00+00', variables => '{APCP}', members => '{0,1,2}', steps => gik.step_list('0-24/3')"
-EXC="SELECT threshold, probability, grid, members_used FROM gik.exceedance('gefs_0p25', '2025-10-01 00:00+00', 0, 24, '{0.1,1,5}', gik.bbox(30, -5, 40, 5))"
+EXC="SELECT threshold, probability, grid, members_used FROM gik.exceedance('gefs_0p25', '2025-10-01 00:00+00', 0, 24, '{0.1,1,5,25}', gik.bbox(20, -20, 60, 20))"
 if q "$OLD" >"$work/ingest.out" 2>"$work/ingest.err" <<SQL
 SET client_min_messages = warning;
 SELECT status, files_found, refs FROM gik.ingest_run($GEFS);
@@ -115,6 +115,10 @@ rows() {
 }
 rows >"$work/rows.before"
 q "$OLD" -c "$EXC" >"$work/exceedance.before"
+# the product to compare must not be trivial: 3 members, so probabilities 0, 1/3, 2/3 and 1 somewhere
+got=$(q "$OLD" -c "SELECT min(e.members_used) || ' ' || count(DISTINCT x) FROM ($EXC) e, unnest(e.probability) x")
+[ "$got" = "3 4" ] && ok "under $FROM: gik.exceedance over 3 members gives all 4 probabilities" ||
+  not_ok "under $FROM: gik.exceedance over 3 members gives all 4 probabilities (members, distinct values: $got)"
 echo "# $(wc -l <"$work/columns") tables and views, $(awk '{s += $2} END {print s}' "$work/rows.before") rows"
 
 # ---- the update
@@ -136,7 +140,7 @@ got=$(q "$OLD" -c "SELECT count(*) FILTER (WHERE grib_etag IS NULL AND grib_last
 got=$(q "$OLD" -c "SELECT count(*) FILTER (WHERE defined_by = current_user), count(*) FROM gik.dataset_source")
 [ "${got%|*}" = "${got#*|}" ] && ok "0.1.0 file series are defined_by the updating role ($got)" ||
   not_ok "0.1.0 file series defined_by the updating role (theirs|all: $got)"
-REFS="SELECT url, byte_offset, byte_length FROM (
+REFS="SELECT url, byte_offset, byte_length, dataset FROM (
         SELECT c.*, row_number() OVER (PARTITION BY dataset ORDER BY step_end DESC, member) AS k FROM gik.chunk_ref c
         WHERE init_time = '2025-10-01 00:00+00' AND dataset IN ('gefs_0p25', 'ecmwf_ens_0p25', 'upgrade_imported')) s
       WHERE k <= 2 ORDER BY dataset, k"
@@ -265,8 +269,8 @@ got=$(q "$OLD" -c "SET client_min_messages = warning" -c "SELECT version || ' ' 
 q "$OLD" -c "$EXC" >"$work/exceedance.after" 2>&1
 [ -s "$work/exceedance.before" ] && same "gik.exceedance of the 0.1.0 run is what 0.1.0 computed ($(wc -l <"$work/exceedance.before") thresholds)" \
   "$work/exceedance.before" "$work/exceedance.after" || not_ok "gik.exceedance gave rows before the update"
-REFS="SELECT url, byte_offset, byte_length FROM gik.chunk_ref WHERE dataset = 'gefs_0p25' AND init_time = '2025-10-02 00:00+00'
-      ORDER BY step_end DESC, member LIMIT 3"
+REFS="SELECT url, byte_offset, byte_length, dataset FROM gik.chunk_ref WHERE dataset = 'gefs_0p25'
+      AND init_time = '2025-10-02 00:00+00' ORDER BY step_end DESC, member LIMIT 3"
 /usr/bin/python3 "$here/decode_check.py" "$OLD" "$HTTP" "$REFS" >"$work/decode" 2>&1
 while read -r line; do case $line in ok*) ok "new run: ${line#ok - }" ;; "not ok"*) not_ok "new run: ${line#not ok - }" ;; *) echo "#   $line" ;; esac; done <"$work/decode"
 
