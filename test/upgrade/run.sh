@@ -9,7 +9,7 @@
 # scripts are copied into its extension directory for the test, then the originals put back), with
 # pg_gik in shared_preload_libraries and pointed at the loopback mirror (tools/point-at-mirror.sh).
 # Prints TAP-like ok / not ok lines and every differing line; exits 1 on any failure.
-#   test/upgrade/run.sh            GIK_HTTP (mirror, default http://127.0.0.1:18765), GIK_UPGRADE_DB
+#   test/upgrade/run.sh            GIK_HTTP (mirror, default http://127.0.0.1:18765), GIK_PY (python), GIK_UPGRADE_DB
 #                                  (database prefix), GIK_RELEASE_REV (git revision of 0.1.0, default v0.1.0)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +19,7 @@ TO=$(sed -n "s/^default_version = '\(.*\)'$/\1/p" "$src/pg_gik.control")
 OLD=${GIK_UPGRADE_DB:-gik_upgrade}
 NEW=${OLD}_fresh
 HTTP=${GIK_HTTP:-http://127.0.0.1:18765}
+PY=${GIK_PY:-/usr/bin/python3}  # with psycopg2, eccodes and numpy
 REV=${GIK_RELEASE_REV:-v0.1.0}
 work=$(mktemp -d)
 n=0
@@ -28,6 +29,19 @@ not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 # same DESC FILE-A FILE-B: ok when equal, else not ok and every differing line
 same() {
   if diff -u "$2" "$3" >"$work/diff"; then ok "$1"; else not_ok "$1"; sed 's/^/#   /' "$work/diff"; fi
+}
+# decode_check PREFIX: decode_check.py on $REFS in $OLD, its lines as ours; it must report every reference
+decode_check() {
+  local line bad=0
+  "$PY" "$here/decode_check.py" "$OLD" "$HTTP" "$REFS" >"$work/decode" 2>&1 || bad=1
+  while read -r line; do
+    case $line in
+      ok*) ok "$1${line#ok - }" ;;
+      "not ok"*) not_ok "$1${line#not ok - }"; bad=0 ;;
+      *) echo "#   $line" ;;
+    esac
+  done <"$work/decode"
+  [ $bad -eq 0 ] || not_ok "${1}decode_check.py ran to the end"
 }
 q() { local db=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 finish() {
@@ -144,8 +158,7 @@ REFS="SELECT url, byte_offset, byte_length, dataset FROM (
         SELECT c.*, row_number() OVER (PARTITION BY dataset ORDER BY step_end DESC, member) AS k FROM gik.chunk_ref c
         WHERE init_time = '2025-10-01 00:00+00' AND dataset IN ('gefs_0p25', 'ecmwf_ens_0p25', 'upgrade_imported')) s
       WHERE k <= 2 ORDER BY dataset, k"
-/usr/bin/python3 "$here/decode_check.py" "$OLD" "$HTTP" "$REFS" >"$work/decode" 2>&1
-while read -r line; do case $line in ok*) ok "${line#ok - }" ;; "not ok"*) not_ok "${line#not ok - }" ;; *) echo "#   $line" ;; esac; done <"$work/decode"
+decode_check ""
 
 # ---- (b) the schema equals a fresh install
 if q "$NEW" 2>"$work/fresh.err" -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_gik" \
@@ -271,8 +284,7 @@ q "$OLD" -c "$EXC" >"$work/exceedance.after" 2>&1
   "$work/exceedance.before" "$work/exceedance.after" || not_ok "gik.exceedance gave rows before the update"
 REFS="SELECT url, byte_offset, byte_length, dataset FROM gik.chunk_ref WHERE dataset = 'gefs_0p25'
       AND init_time = '2025-10-02 00:00+00' ORDER BY step_end DESC, member LIMIT 3"
-/usr/bin/python3 "$here/decode_check.py" "$OLD" "$HTTP" "$REFS" >"$work/decode" 2>&1
-while read -r line; do case $line in ok*) ok "new run: ${line#ok - }" ;; "not ok"*) not_ok "new run: ${line#not ok - }" ;; *) echo "#   $line" ;; esac; done <"$work/decode"
+decode_check "new run: "
 
 dropdb --if-exists "$NEW"
 [ "$failed" -eq 0 ] && dropdb --if-exists "$OLD"
