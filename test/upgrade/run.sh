@@ -8,7 +8,8 @@
 # Runs against the server psql reaches (PG* environment): a superuser on the same host (the frozen
 # scripts are copied into its extension directory for the test, then the originals put back), with
 # pg_gik in shared_preload_libraries and pointed at the loopback mirror (tools/point-at-mirror.sh).
-# Prints TAP-like ok / not ok lines and every differing line; exits 1 on any failure.
+# Prints TAP-like ok / not ok lines and every differing line; exits 1 on any failure (and then keeps
+# the upgraded database, GIK_UPGRADE_DB, for a look).
 #   test/upgrade/run.sh            GIK_HTTP (mirror, default http://127.0.0.1:18765), GIK_PY (python), GIK_UPGRADE_DB
 #                                  (database prefix), GIK_RELEASE_REV (git revision of 0.1.0, default v0.1.0)
 set -uo pipefail
@@ -62,9 +63,12 @@ extdir=$(q postgres -c "SELECT setting FROM pg_config WHERE name = 'SHAREDIR'")/
 
 # ---- the frozen 0.1.0 scripts: equal to the release's build when this clone has the release
 if git -C "$src" rev-parse -q --verify "$REV^{commit}" >/dev/null 2>&1; then
-  "$here/freeze.sh" "$REV" "$FROM" "$work/release" &&
-    same "frozen pg_gik--$FROM.sql is the build of $REV" "$work/release/pg_gik--$FROM.sql" "$here/pg_gik--$FROM.sql" &&
+  if "$here/freeze.sh" "$REV" "$FROM" "$work/release" 2>"$work/freeze.err"; then
+    same "frozen pg_gik--$FROM.sql is the build of $REV" "$work/release/pg_gik--$FROM.sql" "$here/pg_gik--$FROM.sql"
     same "frozen pg_gik_postgis--$FROM.sql is that of $REV" "$work/release/pg_gik_postgis--$FROM.sql" "$here/pg_gik_postgis--$FROM.sql"
+  else
+    not_ok "freeze.sh $REV"; sed 's/^/#   /' "$work/freeze.err"
+  fi
 else
   echo "# $REV is not in this clone (shallow or without tags): the frozen scripts are used unchecked"
 fi
