@@ -111,8 +111,9 @@ SELECT status, files_found, refs FROM gik.ingest_run($GEFS);
 SELECT status, files_found, refs FROM gik.ingest_run('ecmwf_ens_0p25', '2025-10-01 00:00+00', variables => '{tp}', steps => '{0,24}');
 SELECT init_time, refs FROM gik.import_kerchunk('upgrade_imported', gik.manifest_kerchunk('gefs_0p25', '2025-10-01 00:00+00'));
 SELECT gik.clone_dataset('gefs_0p25', 'upgrade_clone', '{APCP}');
+SELECT gik.define_dataset('upgrade_local', 'idx', '/srv/grib/{date}/{cycle}/f{step3}.grib2', '{0}', '{0,6}');
 SQL
-then ok "under $FROM: GEFS and ECMWF runs ingested, a kerchunk run imported, a dataset cloned"; sed 's/^/#   /' "$work/ingest.out"
+then ok "under $FROM: GEFS and ECMWF runs ingested, a kerchunk run imported, datasets cloned and defined"; sed 's/^/#   /' "$work/ingest.out"
 else not_ok "under $FROM: ingestion and import"; sed 's/^/#   /' "$work/ingest.err"; finish
 fi
 
@@ -145,6 +146,11 @@ if q "$OLD" 2>"$work/update.err" -c "ALTER EXTENSION pg_gik UPDATE" -c "ALTER EX
 else
   not_ok "ALTER EXTENSION ... UPDATE"; sed 's/^/#   /' "$work/update.err"; finish
 fi
+sed 's/^/#   /' "$work/update.err"
+grep -q 'WARNING:  1 file series name server files, e.g. "upgrade_local/files"; their author is now recorded as' "$work/update.err" &&
+  ! grep -q shared_preload_libraries "$work/update.err" &&
+  ok "the update names the file series that name server files, and only that" ||
+  not_ok "the update warns of the one file series that names server files (upgrade_local/files), and of nothing else"
 got=$(q "$OLD" -c "SELECT string_agg(extname || ' ' || extversion, ', ' ORDER BY extname) FROM pg_extension WHERE extname LIKE 'pg_gik%'")
 [ "$got" = "pg_gik $TO, pg_gik_postgis $TO" ] && ok "both extensions are at $TO" || not_ok "both extensions at $TO (got: $got)"
 
