@@ -63,6 +63,7 @@ COMMENT ON FUNCTION gik.dataset_source_guard() IS
 CREATE TRIGGER dataset_source_guard BEFORE INSERT OR UPDATE ON gik.dataset_source
 FOR EACH ROW EXECUTE FUNCTION gik.dataset_source_guard();
 
+-- Say which existing series name server files: the updating role now vouches for them.
 DO $$
 DECLARE
     n int;

@@ -4,7 +4,8 @@
 # ALTER EXTENSION ... UPDATE, and check that
 #   (a) the catalog's rows are unchanged and readable, and a reference still decodes (ecCodes agrees),
 #   (b) the schema equals a fresh install of the current version in another database,
-#   (c) the functions work: a new run ingests, a re-ingestion makes no new version, exceedance is unchanged.
+#   (c) the functions work: a new run ingests, a re-ingestion makes no new version, exceedance is
+#       unchanged and agrees with ecCodes.
 # Runs against the server psql reaches (PG* environment): a superuser on the same host (the frozen
 # scripts are copied into its extension directory for the test, then the originals put back), with
 # pg_gik in shared_preload_libraries and pointed at the loopback mirror (tools/point-at-mirror.sh).
@@ -31,18 +32,19 @@ not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"; }
 same() {
   if diff -u "$2" "$3" >"$work/diff"; then ok "$1"; else not_ok "$1"; sed 's/^/#   /' "$work/diff"; fi
 }
-# decode_check PREFIX: decode_check.py on $REFS in $OLD, its lines as ours; it must report every reference
-decode_check() {
-  local line bad=0
-  "$PY" "$here/decode_check.py" "$OLD" "$HTTP" "$REFS" >"$work/decode" 2>&1 || bad=1
+# py_check PREFIX SCRIPT ARGS...: a Python check of test/upgrade, its lines as ours; it must finish
+py_check() {
+  local line bad=0 prefix=$1 script=$2
+  shift 2
+  "$PY" "$here/$script" "$@" >"$work/py" 2>&1 || bad=1
   while read -r line; do
     case $line in
-      ok*) ok "$1${line#ok - }" ;;
-      "not ok"*) not_ok "$1${line#not ok - }"; bad=0 ;;
+      ok*) ok "$prefix${line#ok - }" ;;
+      "not ok"*) not_ok "$prefix${line#not ok - }"; bad=0 ;;
       *) echo "#   $line" ;;
     esac
-  done <"$work/decode"
-  [ $bad -eq 0 ] || not_ok "${1}decode_check.py ran to the end"
+  done <"$work/py"
+  [ $bad -eq 0 ] || not_ok "$prefix$script ran to the end"
 }
 q() { local db=$1; shift; psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 finish() {
@@ -168,7 +170,7 @@ REFS="SELECT url, byte_offset, byte_length, dataset FROM (
         SELECT c.*, row_number() OVER (PARTITION BY dataset ORDER BY step_end DESC, member) AS k FROM gik.chunk_ref c
         WHERE init_time = '2025-10-01 00:00+00' AND dataset IN ('gefs_0p25', 'ecmwf_ens_0p25', 'upgrade_imported')) s
       WHERE k <= 2 ORDER BY dataset, k"
-decode_check ""
+py_check "" decode_check.py "$OLD" "$HTTP" "$REFS"
 
 # ---- (b) the schema equals a fresh install
 if q "$NEW" 2>"$work/fresh.err" -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_gik" \
@@ -292,9 +294,10 @@ got=$(q "$OLD" -c "SET client_min_messages = warning" -c "SELECT version || ' ' 
 q "$OLD" -c "$EXC" >"$work/exceedance.after" 2>&1
 [ -s "$work/exceedance.before" ] && same "gik.exceedance of the 0.1.0 run is what 0.1.0 computed ($(wc -l <"$work/exceedance.before") thresholds)" \
   "$work/exceedance.before" "$work/exceedance.after" || not_ok "gik.exceedance gave rows before the update"
+py_check "" exceedance_check.py "$OLD" "$HTTP" 20251001 20 -20 60 20 0.1,1,5,25
 REFS="SELECT url, byte_offset, byte_length, dataset FROM gik.chunk_ref WHERE dataset = 'gefs_0p25'
       AND init_time = '2025-10-02 00:00+00' ORDER BY step_end DESC, member LIMIT 3"
-decode_check "new run: "
+py_check "new run: " decode_check.py "$OLD" "$HTTP" "$REFS"
 
 dropdb --if-exists "$NEW"
 [ "$failed" -eq 0 ] && dropdb --if-exists "$OLD"
