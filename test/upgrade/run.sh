@@ -85,6 +85,7 @@ restore() {
   rm -rf "$work"
 }
 trap restore EXIT
+trap "exit 130" INT TERM
 for f in pg_gik--$FROM.sql pg_gik_postgis--$FROM.sql; do
   [ -f "$extdir/$f" ] && cp "$extdir/$f" "$work/saved/$f"
   put "$here/$f" "$extdir/$f" || { not_ok "install $f into $extdir"; finish; }
