@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Run every pg_gik test on this machine: installs dependencies, builds and installs the extensions,
 # generates a loopback mirror, starts nginx and the fault-injecting server, then runs the C unit tests,
-# pg_regress, the Python comparison tests and the TAP tests inside throwaway PostgreSQL clusters.
+# pg_regress, the Python comparison tests, the 0.1.0 upgrade test and the TAP tests inside throwaway
+# PostgreSQL clusters.
 # and a 30-second libFuzzer smoke of every harness (ASan + UBSan).
-# Usage: ./run_tests.sh [--only unit|regress|py|tap|fuzz ...] [--keep]
+# Usage: ./run_tests.sh [--only unit|regress|py|upgrade|tap|fuzz ...] [--keep]
 # GIK_TEST_ROOT, GIK_HTTP_PORT and GIK_FAULT_PORT override the work directory and ports
 # (pg_regress expected files assume the default ports).
 set -euo pipefail
@@ -88,6 +89,18 @@ if wanted regress || wanted py; then
     [ -z "$line" ] && f=1
     record python "${p:-0}" "$f"
   fi
+fi
+
+if wanted upgrade; then
+  # 0.1.0 -> current: ALTER EXTENSION UPDATE against a fresh install, in its own throwaway cluster.
+  set +e
+  pgport=$(tools/free-port.sh)
+  pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik \
+    bash -c '"$SRC/tools/point-at-mirror.sh" "$GIK_HTTP" "$GIK_FAULT/" && "$SRC/test/upgrade/run.sh"' 2>&1 |
+    tee "$GIK_TEST_ROOT/upgrade.log"
+  set -e
+  record upgrade "$(grep -c '^ok ' "$GIK_TEST_ROOT/upgrade.log" || true)" \
+    "$(( $(grep -c '^not ok ' "$GIK_TEST_ROOT/upgrade.log" || true) + $(grep -q '^# upgrade .* passed, ' "$GIK_TEST_ROOT/upgrade.log" && echo 0 || echo 1) ))"
 fi
 
 if wanted tap; then

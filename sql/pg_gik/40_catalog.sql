@@ -32,7 +32,7 @@ CREATE TABLE gik.dataset_source (
     steps         int[],
     valid_from    timestamptz NOT NULL DEFAULT '-infinity',
     valid_until   timestamptz NOT NULL DEFAULT 'infinity',
-    defined_by    name NOT NULL DEFAULT current_user,
+    defined_by    name NOT NULL DEFAULT current_user,  -- added in 0.2.0
     PRIMARY KEY (dataset_id, source),
     CHECK (cardinality(members) = cardinality(member_tokens)),
     CHECK (members IS NULL OR index_members IS NULL)
@@ -134,16 +134,17 @@ CREATE TABLE gik.file (
     url          text NOT NULL,
     found        bool NOT NULL,
     size         int8,
-    grib_etag    text,
-    grib_last_modified timestamptz,
     index_size   int8,
     index_etag   text,
     index_md5    text,
+    valid_from   int NOT NULL,
+    valid_to     int,
+    -- added in 0.2.0: last, where ALTER TABLE ADD COLUMN puts them in an upgraded catalog
+    grib_etag    text,
+    grib_last_modified timestamptz,
     index_last_modified timestamptz,
     index_older  bool GENERATED ALWAYS AS (index_last_modified < grib_last_modified) STORED,
     mirror       text,
-    valid_from   int NOT NULL,
-    valid_to     int,
     CHECK (valid_to IS NULL OR valid_to > valid_from)
 );
 CREATE INDEX ON gik.file (run_id, valid_to, step, member);
