@@ -13,13 +13,21 @@ COMMENT ON FUNCTION gik.file_info(text) IS
 'Size, ETag and Last-Modified of an object from a HEAD request (stat for local files); found is false when it does not exist.';
 
 DROP FUNCTION gik.fetch_many(text[], bool, bool);
-CREATE FUNCTION gik.fetch_many(urls text[], missing_ok bool DEFAULT false, head bool DEFAULT false)
+CREATE FUNCTION gik.fetch_many(urls text[], missing_ok bool DEFAULT false, head bool DEFAULT false,
+                               unavailable_ok bool DEFAULT false)
 RETURNS TABLE (ord int, url text, found bool, body text, bytes int8, file_size int8, etag text, attempts int,
-               last_modified timestamptz)
+               last_modified timestamptz, unavailable bool, failure text)
 AS 'MODULE_PATHNAME', 'gik_fetch_many'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
-COMMENT ON FUNCTION gik.fetch_many(text[], bool, bool) IS
-'Fetch many whole objects as text (or HEAD them) concurrently, gik.max_connections at a time, with retries; rows come in completion order with ord giving the array position.';
+COMMENT ON FUNCTION gik.fetch_many(text[], bool, bool, bool) IS
+'Fetch many whole objects as text (or HEAD them) concurrently, gik.max_connections at a time, with retries; rows come in completion order with ord giving the array position. With missing_ok an object that is not there (404, 410, no such file), with unavailable_ok one whose server kept failing (5xx, 429, no connection, after the retries) is a row with found false (and unavailable true for the second kind) and the reason in failure; otherwise such a failure is an error.';
+
+-- Whether the URL policy lets a URL be fetched (mirrors it refuses are not tried).
+CREATE FUNCTION gik.url_allowed(url text) RETURNS bool
+AS 'MODULE_PATHNAME', 'gik_url_allowed'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION gik.url_allowed(text) IS
+'Whether gik.allowed_url_prefixes lets a URL be fetched (s3:// and gs:// mapped as requests are). Server files are governed by the server-file permission instead and count as allowed.';
 
 -- File series record who defined them (defined_by); server files are read only for an author who may
 -- read them. Rows from 0.1.0 get the role running the update, who vouches for them (warned below).
@@ -84,9 +92,23 @@ END $$;
 ALTER TABLE gik.file ADD COLUMN grib_etag text,
                      ADD COLUMN grib_last_modified timestamptz,
                      ADD COLUMN index_last_modified timestamptz,
-                     ADD COLUMN index_older bool GENERATED ALWAYS AS (index_last_modified < grib_last_modified) STORED;
+                     ADD COLUMN index_older bool GENERATED ALWAYS AS (index_last_modified < grib_last_modified) STORED,
+                     ADD COLUMN mirror text;
 COMMENT ON TABLE gik.file IS
-'A GRIB file of a run: its identity when ingested (size, ETag and Last-Modified from a HEAD request, unless gik.record_grib_identity is off), what its index said (size, ETag, MD5, Last-Modified), found or missing, valid from version valid_from until valid_to (NULL: current). index_older flags an index older than its GRIB file: its offsets may describe an earlier file.';
+'A GRIB file of a run (url: where it was found, on the mirror named in mirror, NULL for a URL with no mirrors): its identity when ingested (size, ETag and Last-Modified from a HEAD request, unless gik.record_grib_identity is off), what its index said (size, ETag, MD5, Last-Modified), found or missing, valid from version valid_from until valid_to (NULL: current). index_older flags an index older than its GRIB file: its offsets may describe an earlier file.';
+
+-- Public mirrors of the buckets that dataset templates name, tried in order by ingestion.
+CREATE TABLE gik.mirror (
+    prefix      text NOT NULL CHECK (prefix ~ '/$'),
+    name        text NOT NULL CHECK (name ~ '^[a-z][a-z0-9_-]{0,40}$'),
+    priority    smallint NOT NULL,
+    url_prefix  text NOT NULL CHECK (url_prefix ~ '/$'),
+    description text,
+    PRIMARY KEY (prefix, name),
+    UNIQUE (prefix, priority)
+);
+COMMENT ON TABLE gik.mirror IS
+'Where the files under a URL prefix of the dataset templates (a bucket such as s3://noaa-gefs-pds/) can also be had: url_prefix replaces prefix. Ingestion tries a file''s mirrors by priority (or in the order gik.mirrors names them, using only those), moving on when one answers 404 or keeps failing (5xx, no connection), and records which one served each file; decoding reads the recorded URL. A mirror that gik.allowed_url_prefixes does not allow is skipped.';
 
 -- A NULL dataset name and unknown dataset ids are refused with their own errors.
 CREATE OR REPLACE FUNCTION gik.dataset_named(p_name text) RETURNS gik.dataset
@@ -218,9 +240,10 @@ BEGIN
     -- One ingestion of a run at a time; a second session waits and then finds nothing new.
     PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM p_init) / 3600)::int);
 
-    DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_index, pg_temp.gik_msg, pg_temp.gik_grib;
+    DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_route, pg_temp.gik_try, pg_temp.gik_index, pg_temp.gik_msg,
+                         pg_temp.gik_grib;
     CREATE TEMP TABLE gik_plan ON COMMIT DROP AS
-        SELECT * FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
+        SELECT *, NULL::text AS mirror FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
     SELECT count(*) INTO n_expected FROM gik_plan;
     IF n_expected = 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -228,19 +251,53 @@ BEGIN
             DETAIL = 'The members and steps asked for match none of the dataset''s files.';
     END IF;
 
-    -- Fetch every index file at once.
-    CREATE TEMP TABLE gik_index ON COMMIT DROP AS
-        SELECT f.ord AS file_no, f.found, f.body, f.bytes, f.etag, md5(f.body) AS body_md5, f.last_modified
-        FROM gik.fetch_many((SELECT array_agg(index_url ORDER BY file_no) FROM gik_plan), missing_ok => true) f;
+    -- Fetch every index file at once from its first mirror, then the files one mirror lacks (404) or could
+    -- not serve (5xx, no connection) from the next; each file keeps the URLs of the mirror that had it.
+    CREATE TEMP TABLE gik_route ON COMMIT DROP AS
+        SELECT p.file_no, g.rank, g.mirror, g.url,
+               coalesce((SELECT i.url FROM gik.mirror_urls(p.index_url) i WHERE i.mirror = g.mirror), p.index_url) AS index_url
+        FROM gik_plan p CROSS JOIN LATERAL gik.mirror_urls(p.url) g;
+    CREATE TEMP TABLE gik_index (file_no int PRIMARY KEY, found bool, body text, bytes int8, etag text, body_md5 text,
+                                 last_modified timestamptz, unavailable bool, tried text) ON COMMIT DROP;
+    FOR k IN 1 .. (SELECT max(rank) FROM gik_route) LOOP
+        CREATE TEMP TABLE gik_try ON COMMIT DROP AS
+            SELECT row_number() OVER (ORDER BY r.file_no)::int AS ord, r.*
+            FROM gik_route r LEFT JOIN gik_index i USING (file_no)
+            WHERE r.rank = k AND i.found IS NOT TRUE;
+        INSERT INTO gik_index AS x
+            SELECT t.file_no, f.found, f.body, f.bytes, f.etag, md5(f.body), f.last_modified, f.unavailable,
+                   CASE WHEN NOT f.found THEN format('%s%s (%s)', t.index_url, ' on ' || t.mirror, rtrim(f.failure, '.')) END
+            FROM gik.fetch_many((SELECT array_agg(index_url ORDER BY ord) FROM gik_try), missing_ok => true,
+                                unavailable_ok => true) f
+            JOIN gik_try t USING (ord)
+        ON CONFLICT (file_no) DO UPDATE
+            SET found = EXCLUDED.found, body = EXCLUDED.body, bytes = EXCLUDED.bytes, etag = EXCLUDED.etag,
+                body_md5 = EXCLUDED.body_md5, last_modified = EXCLUDED.last_modified, unavailable = EXCLUDED.unavailable,
+                tried = concat_ws('; ', x.tried, EXCLUDED.tried);
+        -- a file takes the URLs of the mirror that had it (a file no mirror has keeps the first one's)
+        UPDATE gik_plan p SET url = t.url, index_url = t.index_url, mirror = t.mirror
+        FROM gik_try t JOIN gik_index i USING (file_no)
+        WHERE p.file_no = t.file_no AND (i.found OR k = 1);
+        DROP TABLE gik_try;
+    END LOOP;
     t_fetch := extract(epoch FROM clock_timestamp() - t0) * 1000;
+    -- A server that kept failing is not a missing file: the run would be recorded without files that exist.
+    SELECT p.index_url, i.tried INTO bad FROM gik_plan p JOIN gik_index i USING (file_no)
+    WHERE NOT i.found AND i.unavailable ORDER BY p.file_no LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'connection_failure',
+            MESSAGE = format('%s of %s index files of dataset "%s" at %s could not be fetched from any mirror',
+                             (SELECT count(*) FROM gik_index i WHERE NOT i.found AND i.unavailable), n_expected, p_dataset, p_init),
+            DETAIL = format('Tried %s.', bad.tried),
+            HINT = 'The servers answered 5xx or could not be reached after the retries (gik.fetch_retries); nothing was recorded.';
+    END IF;
     SELECT count(*) FILTER (WHERE NOT i.found), coalesce(sum(i.bytes), 0) INTO n_missing, idx_bytes FROM gik_index i;
 
     IF n_missing > 0 AND NOT allow_missing THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_file',
             MESSAGE = format('%s of %s index files of dataset "%s" at %s are missing', n_missing, n_expected, p_dataset, p_init),
-            DETAIL = 'Missing: ' || (SELECT string_agg(p.index_url, ', ' ORDER BY p.file_no)
-                                     FROM (SELECT p.* FROM gik_plan p JOIN gik_index i USING (file_no)
-                                           WHERE NOT i.found ORDER BY p.file_no LIMIT 5) p)
+            DETAIL = 'Missing: ' || (SELECT string_agg(x.tried, ', ' ORDER BY x.file_no)
+                                     FROM (SELECT i.* FROM gik_index i WHERE NOT i.found ORDER BY i.file_no LIMIT 5) x)
                       || CASE WHEN n_missing > 5 THEN format(' and %s more.', n_missing - 5) ELSE '.' END,
             HINT = 'Pass allow_missing => true to record a partial run.';
     END IF;
@@ -264,7 +321,8 @@ BEGIN
                    CASE WHEN l.param = ANY (d.accumulated_params) AND l.step_start = l.step_end THEN 0
                         ELSE l.step_start END AS step_start,
                    l.step_end, l.step AS ftime,
-                   gik.member_code(l.member, l.member_kind) AS member,
+                   -- a deterministic product (no members) has none, though oper-fc rows read as a control
+                   CASE WHEN d.members IS NOT NULL THEN gik.member_code(l.member, l.member_kind) END AS member,
                    l.byte_offset, l.byte_length
             FROM gik_plan p
             JOIN gik_index i ON i.file_no = p.file_no AND i.found
@@ -344,10 +402,11 @@ BEGIN
     UPDATE gik_plan p SET old_file_id = f.file_id,
            changed = (r.selection IS DISTINCT FROM sel AND r.version > 0)
                      OR (i.found AND (NOT f.found OR f.index_md5 IS DISTINCT FROM i.body_md5))
-                     -- the GRIB file itself was replaced (known both times)
-                     OR (f.grib_etag IS NOT NULL AND g.etag IS NOT NULL AND f.grib_etag <> g.etag)
-                     OR (f.grib_last_modified IS NOT NULL AND g.last_modified IS NOT NULL
-                         AND f.grib_last_modified <> g.last_modified)
+                     -- the GRIB file itself was replaced (known both times, on the same mirror: stores differ in ETags)
+                     OR (f.mirror IS NOT DISTINCT FROM p.mirror
+                         AND ((f.grib_etag IS NOT NULL AND g.etag IS NOT NULL AND f.grib_etag <> g.etag)
+                              OR (f.grib_last_modified IS NOT NULL AND g.last_modified IS NOT NULL
+                                  AND f.grib_last_modified <> g.last_modified)))
     FROM gik.file f, gik_index i LEFT JOIN gik_grib g USING (file_no)
     WHERE f.run_id = r.run_id AND f.valid_to IS NULL AND f.source = p.source AND f.step = p.step
       AND f.member IS NOT DISTINCT FROM p.member AND i.file_no = p.file_no;
@@ -370,9 +429,9 @@ BEGIN
         ALTER TABLE gik_plan ADD COLUMN file_id int;
         WITH ins AS (
             INSERT INTO gik.file (run_id, source, step, member, url, found, size, grib_etag, grib_last_modified,
-                                  index_size, index_etag, index_md5, index_last_modified, valid_from)
+                                  index_size, index_etag, index_md5, index_last_modified, mirror, valid_from)
             SELECT r.run_id, p.source, p.step, p.member, p.url, i.found, g.size, g.etag, g.last_modified,
-                   i.bytes, i.etag, i.body_md5, i.last_modified, new_ver
+                   i.bytes, i.etag, i.body_md5, i.last_modified, p.mirror, new_ver
             FROM gik_plan p JOIN gik_index i USING (file_no) LEFT JOIN gik_grib g USING (file_no)
             WHERE p.changed
             ORDER BY p.file_no
@@ -417,6 +476,320 @@ BEGIN
     RETURNING * INTO r;
     RETURN r;
 END $$;
+
+-- Datasets like Herbie's: the new built-in datasets and their series (a user's dataset of the same name
+-- is kept); the two of 0.1.0 get their new descriptions, and ECMWF ENS its layouts before 2024-02-28 06z.
+-- Public mirrors of their buckets, and the GEFS member tokens and mirror lookup they use.
+CREATE FUNCTION gik.gefs_member_tokens(members int[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN (SELECT array_agg(CASE WHEN m = 0 THEN 'gec00' WHEN m = -1 THEN 'geavg' WHEN m = -2 THEN 'gespr'
+                              ELSE 'gep' || lpad(m::text, 2, '0') END ORDER BY o)
+        FROM unnest(members) WITH ORDINALITY AS u(m, o));
+COMMENT ON FUNCTION gik.gefs_member_tokens(int[]) IS
+'The GEFS file-name tokens of members (in order): gec00 for 0, gepNN for 1-30, geavg for -1 (mean), gespr for -2 (spread).';
+
+CREATE FUNCTION gik.mirror_urls(file_url text)
+RETURNS TABLE (rank int, mirror text, url text)
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    wanted  text[] := array_remove(string_to_array(replace(current_setting('gik.mirrors'), ' ', ''), ','), '');
+    unknown text;
+BEGIN
+    SELECT string_agg(w, ', ') INTO unknown FROM unnest(wanted) w WHERE NOT EXISTS (SELECT FROM gik.mirror m WHERE m.name = w);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('gik.mirrors names no mirror called %s', unknown),
+            HINT = 'The mirrors are listed in gik.mirror.';
+    END IF;
+    RETURN QUERY
+        SELECT (row_number() OVER (ORDER BY coalesce(array_position(wanted, m.name), 0), m.priority))::int,
+               m.name, m.url_prefix || substr(file_url, length(m.prefix) + 1)
+        FROM gik.mirror m
+        WHERE left(file_url, length(m.prefix)) = m.prefix
+          AND (cardinality(wanted) = 0 OR m.name = ANY (wanted))
+          AND gik.url_allowed(m.url_prefix || substr(file_url, length(m.prefix) + 1));
+    IF NOT FOUND THEN
+        -- no mirror of this prefix is wanted and allowed: the URL as it is (its fetch applies the policy)
+        rank := 1; mirror := NULL; url := file_url;
+        RETURN NEXT;
+    END IF;
+END $$;
+COMMENT ON FUNCTION gik.mirror_urls(text) IS
+'The URLs a file can be fetched from, in the order ingestion tries them: for a URL under a prefix of gik.mirror, that prefix''s mirrors in the order gik.mirrors names them (only those), else by priority, leaving out those gik.allowed_url_prefixes refuses; otherwise, or when none is left, the URL itself.';
+
+-- Built-in datasets. The dates are those of the public archives' layouts (see docs/datasets.md).
+INSERT INTO gik.dataset AS d (name, description, index_format, cycles, steps, variables, accumulated_params, members,
+                         precip_variable, precip_level) VALUES
+  ('gefs_0p25', 'NOAA GEFS 0.25 degree primary fields (pgrb2sp25): control gec00 and members gep01-gep30, f000-f240 every 3 h. Layout of GEFS v12, from 2020-09-23 12z.',
+   'idx', '{0,6,12,18}', gik.step_list('0-240/3'), NULL, '{}', gik.step_list('0-30'), 'APCP', 'surface'),
+  ('gefs_0p50', 'NOAA GEFS 0.5 degree primary fields (pgrb2ap5): control gec00, members gep01-gep30, ensemble mean geavg (member -1) and spread gespr (-2); f000-f240 every 3 h, then every 6 h to f384 (the 00z run to f840, 35 days). Layout of GEFS v12, from 2020-09-23 12z.',
+   'idx', '{0,6,12,18}', gik.step_list('0-240/3,246-840/6'), NULL, '{}', gik.step_list('0-30'), 'APCP', 'surface'),
+  ('gefs_0p50_b', 'NOAA GEFS 0.5 degree secondary fields (pgrb2bp5, about 500 less common fields): control gec00 and members gep01-gep30; steps as gefs_0p50. From 2020-09-23 12z.',
+   'idx', '{0,6,12,18}', gik.step_list('0-240/3,246-840/6'), NULL, '{}', gik.step_list('0-30'), NULL, NULL),
+  ('gfs_0p25', 'NOAA GFS 0.25 degree (pgrb2), deterministic: f000-f120 hourly, then every 3 h to f384. The AWS archive starts 2021-01-01; files sit under atmos/ from 2021-03-23.',
+   'idx', '{0,6,12,18}', gik.step_list('0-120,123-384/3'), NULL, '{}', NULL, 'APCP', 'surface'),
+  ('gfs_0p25_b', 'NOAA GFS 0.25 degree secondary fields (pgrb2b), deterministic; steps as gfs_0p25. The AWS archive starts 2021-01-01; files sit under atmos/ from 2021-03-23.',
+   'idx', '{0,6,12,18}', gik.step_list('0-120,123-384/3'), NULL, '{}', NULL, NULL, NULL),
+  ('hrrr', 'NOAA HRRR CONUS 3 km surface fields (wrfsfc, Lambert conformal grid), deterministic: hourly runs to f18, the 00, 06, 12 and 18z runs to f48 (HRRR v4, from 2020-12-02 12z). The AWS archive starts 2014-07-30.',
+   'idx', gik.step_list('0-23')::smallint[], gik.step_list('0-48'), NULL, '{}', NULL, 'APCP', 'surface'),
+  ('hrrr_prs', 'NOAA HRRR CONUS 3 km pressure-level fields (wrfprs), deterministic; runs and steps as hrrr (f48 from 2020-12-02 12z). The AWS archive starts 2014-07-30.',
+   'idx', gik.step_list('0-23')::smallint[], gik.step_list('0-48'), NULL, '{}', NULL, NULL, NULL),
+  ('hrrr_nat', 'NOAA HRRR CONUS 3 km native-level fields (wrfnat), deterministic; runs and steps as hrrr (f48 from 2020-12-02 12z). The AWS archive starts 2014-07-30.',
+   'idx', gik.step_list('0-23')::smallint[], gik.step_list('0-48'), NULL, '{}', NULL, NULL, NULL),
+  ('hrrr_subh', 'NOAA HRRR CONUS 3 km sub-hourly fields (wrfsubh), deterministic: one file per hour f00-f18 holding the 15, 30, 45 and 60 minute steps (N min fcst) of that hour. The AWS archive starts 2014-07-30.',
+   'idx', gik.step_list('0-23')::smallint[], gik.step_list('0-18'), NULL, '{}', NULL, 'APCP', 'surface'),
+  ('ecmwf_ens_0p25', 'ECMWF ENS open data: 50 perturbed members in enfo-ef, control as cf before IFS 50r1 and as oper-fc from 2026-05-12 06z; 0-144 h every 3 h, then every 6 h to 360 h (06/18z: to 144 h). 0.25 degree from 2024-02-01 (under ifs/ from 2024-02-28 06z); before, the 0.4 degree 0p4-beta layout, from 2022-01-25.',
+   'ecmwf_index', '{0,6,12,18}', gik.step_list('0-144/3,150-360/6'), NULL,
+   '{tp,cp,lsp,sf,ssrd,strd,ssr,str,ttr,tsr,sshf,slhf,e,ro,sro,ssro}', gik.step_list('0-50'), 'tp', 'sfc'),
+  ('ecmwf_hres_0p25', 'ECMWF IFS HRES open data (oper fc), deterministic: 00/12z 0-144 h every 3 h then every 6 h to 240 h; 06/18z 0-90 h every 3 h (stream scda until 2026-05-12, then oper). 0.25 degree from 2024-02-01 (under ifs/ from 2024-02-28 06z); before, 0p4-beta from 2022-01-25.',
+   'ecmwf_index', '{0,6,12,18}', gik.step_list('0-144/3,150-240/6'), NULL,
+   '{tp,cp,lsp,sf,ssrd,strd,ssr,str,ttr,tsr,sshf,slhf,e,ro,sro,ssro}', NULL, 'tp', 'sfc'),
+  ('aifs_single', 'ECMWF AIFS Single (machine-learned, deterministic) open data, 0.25 degree: 00/06/12/18z, 0-360 h every 6 h. Under aifs-single/ from 2025-02-25 06z (experimental/ from 2025-02-09 12z), aifs/ before.',
+   'ecmwf_index', '{0,6,12,18}', gik.step_list('0-360/6'), NULL, '{tp,cp,sf,ssrd,strd}', NULL, 'tp', 'sfc'),
+  ('aifs_ens', 'ECMWF AIFS ENS (machine-learned ensemble) open data, 0.25 degree: 50 perturbed members (enfo-pf) and the control (enfo-cf); 00/06/12/18z, 0-360 h every 6 h. Operational from 2025-07-01.',
+   'ecmwf_index', '{0,6,12,18}', gik.step_list('0-360/6'), NULL, '{tp,cp,sf,ssrd,strd}', gik.step_list('0-50'), 'tp', 'sfc')
+ON CONFLICT ON CONSTRAINT dataset_name_key DO UPDATE SET description = EXCLUDED.description
+    WHERE d.name IN ('gefs_0p25', 'ecmwf_ens_0p25');
+
+-- Their file series: GRIB URL template (the index template follows from it), members with one file each
+-- and their tokens, the members an index may hold, cycles and steps when not the dataset's, and the runs
+-- [valid_from, valid_until) the layout applies to.
+INSERT INTO gik.dataset_source (dataset_id, source, url_template, index_template, members, member_tokens, index_members, cycles, steps, valid_from, valid_until)
+SELECT d.dataset_id, s.source, s.url_template, gik.default_index_template(d.index_format, s.url_template), s.members,
+       s.member_tokens, s.index_members, s.cycles, gik.step_list(s.steps), s.valid_from, s.valid_until
+FROM (VALUES
+  ('gefs_0p25', 'members',
+   's3://noaa-gefs-pds/gefs.{date}/{cycle}/atmos/pgrb2sp25/{member}.t{cycle}z.pgrb2s.0p25.f{step3}',
+   gik.step_list('0-30'), gik.gefs_member_tokens(gik.step_list('0-30')), NULL::int[], NULL::smallint[], NULL::text,
+   '-infinity'::timestamptz, 'infinity'::timestamptz),
+  ('gefs_0p50', 'members',
+   's3://noaa-gefs-pds/gefs.{date}/{cycle}/atmos/pgrb2ap5/{member}.t{cycle}z.pgrb2a.0p50.f{step3}',
+   gik.step_list('0-30') || '{-1,-2}', gik.gefs_member_tokens(gik.step_list('0-30') || '{-1,-2}'), NULL, '{6,12,18}', '0-240/3,246-384/6',
+   '-infinity', 'infinity'),
+  ('gefs_0p50', 'members-00z',
+   's3://noaa-gefs-pds/gefs.{date}/{cycle}/atmos/pgrb2ap5/{member}.t{cycle}z.pgrb2a.0p50.f{step3}',
+   gik.step_list('0-30') || '{-1,-2}', gik.gefs_member_tokens(gik.step_list('0-30') || '{-1,-2}'), NULL, '{0}', '0-240/3,246-840/6',
+   '-infinity', 'infinity'),
+  ('gefs_0p50_b', 'members',
+   's3://noaa-gefs-pds/gefs.{date}/{cycle}/atmos/pgrb2bp5/{member}.t{cycle}z.pgrb2b.0p50.f{step3}',
+   gik.step_list('0-30'), gik.gefs_member_tokens(gik.step_list('0-30')), NULL, '{6,12,18}', '0-240/3,246-384/6',
+   '-infinity', 'infinity'),
+  ('gefs_0p50_b', 'members-00z',
+   's3://noaa-gefs-pds/gefs.{date}/{cycle}/atmos/pgrb2bp5/{member}.t{cycle}z.pgrb2b.0p50.f{step3}',
+   gik.step_list('0-30'), gik.gefs_member_tokens(gik.step_list('0-30')), NULL, '{0}', '0-240/3,246-840/6',
+   '-infinity', 'infinity'),
+  ('gfs_0p25', 'pgrb2',
+   's3://noaa-gfs-bdp-pds/gfs.{date}/{cycle}/atmos/gfs.t{cycle}z.pgrb2.0p25.f{step3}',
+   NULL, NULL, NULL, NULL, NULL, '2021-03-23 00:00+00', 'infinity'),
+  ('gfs_0p25', 'pgrb2-before-atmos',
+   's3://noaa-gfs-bdp-pds/gfs.{date}/{cycle}/gfs.t{cycle}z.pgrb2.0p25.f{step3}',
+   NULL, NULL, NULL, NULL, NULL, '-infinity', '2021-03-23 00:00+00'),
+  ('gfs_0p25_b', 'pgrb2b',
+   's3://noaa-gfs-bdp-pds/gfs.{date}/{cycle}/atmos/gfs.t{cycle}z.pgrb2b.0p25.f{step3}',
+   NULL, NULL, NULL, NULL, NULL, '2021-03-23 00:00+00', 'infinity'),
+  ('gfs_0p25_b', 'pgrb2b-before-atmos',
+   's3://noaa-gfs-bdp-pds/gfs.{date}/{cycle}/gfs.t{cycle}z.pgrb2b.0p25.f{step3}',
+   NULL, NULL, NULL, NULL, NULL, '-infinity', '2021-03-23 00:00+00'),
+  ('hrrr', 'wrfsfc',
+   's3://noaa-hrrr-bdp-pds/hrrr.{date}/conus/hrrr.t{cycle}z.wrfsfcf{step2}.grib2',
+   NULL, NULL, NULL, NULL, '0-18', '-infinity', 'infinity'),
+  ('hrrr', 'wrfsfc-to-f48',
+   's3://noaa-hrrr-bdp-pds/hrrr.{date}/conus/hrrr.t{cycle}z.wrfsfcf{step2}.grib2',
+   NULL, NULL, NULL, '{0,6,12,18}', '19-48', '2020-12-02 12:00+00', 'infinity'),
+  ('hrrr_prs', 'wrfprs',
+   's3://noaa-hrrr-bdp-pds/hrrr.{date}/conus/hrrr.t{cycle}z.wrfprsf{step2}.grib2',
+   NULL, NULL, NULL, NULL, '0-18', '-infinity', 'infinity'),
+  ('hrrr_prs', 'wrfprs-to-f48',
+   's3://noaa-hrrr-bdp-pds/hrrr.{date}/conus/hrrr.t{cycle}z.wrfprsf{step2}.grib2',
+   NULL, NULL, NULL, '{0,6,12,18}', '19-48', '2020-12-02 12:00+00', 'infinity'),
+  ('hrrr_nat', 'wrfnat',
+   's3://noaa-hrrr-bdp-pds/hrrr.{date}/conus/hrrr.t{cycle}z.wrfnatf{step2}.grib2',
+   NULL, NULL, NULL, NULL, '0-18', '-infinity', 'infinity'),
+  ('hrrr_nat', 'wrfnat-to-f48',
+   's3://noaa-hrrr-bdp-pds/hrrr.{date}/conus/hrrr.t{cycle}z.wrfnatf{step2}.grib2',
+   NULL, NULL, NULL, '{0,6,12,18}', '19-48', '2020-12-02 12:00+00', 'infinity'),
+  ('hrrr_subh', 'wrfsubh',
+   's3://noaa-hrrr-bdp-pds/hrrr.{date}/conus/hrrr.t{cycle}z.wrfsubhf{step2}.grib2',
+   NULL, NULL, NULL, NULL, NULL, '-infinity', 'infinity'),
+  -- ECMWF ENS: perturbed members (and the control before 50r1) in enfo-ef, by layout era
+  ('ecmwf_ens_0p25', 'enfo-ef',
+   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/enfo/{date}{cycle}0000-{step}h-enfo-ef.grib2',
+   NULL, NULL, NULL, '{0,12}', '0-144/3,150-360/6', '2024-02-28 06:00+00', 'infinity'),
+  ('ecmwf_ens_0p25', 'enfo-ef-short',
+   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/enfo/{date}{cycle}0000-{step}h-enfo-ef.grib2',
+   NULL, NULL, NULL, '{6,18}', '0-144/3', '2024-02-28 06:00+00', 'infinity'),
+  ('ecmwf_ens_0p25', 'enfo-ef-before-ifs',
+   's3://ecmwf-forecasts/{date}/{cycle}z/0p25/enfo/{date}{cycle}0000-{step}h-enfo-ef.grib2',
+   NULL, NULL, NULL, '{0,12}', '0-144/3,150-360/6', '2024-02-01 00:00+00', '2024-02-28 06:00+00'),
+  ('ecmwf_ens_0p25', 'enfo-ef-0p4-beta',
+   's3://ecmwf-forecasts/{date}/{cycle}z/0p4-beta/enfo/{date}{cycle}0000-{step}h-enfo-ef.grib2',
+   NULL, NULL, NULL, '{0,12}', '0-144/3,150-360/6', '-infinity', '2024-02-01 00:00+00'),
+  -- from 50r1 the control is the oper-fc control forecast
+  ('ecmwf_ens_0p25', 'oper-fc-control',
+   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/oper/{date}{cycle}0000-{step}h-oper-fc.grib2',
+   NULL, NULL, '{0}', '{0,12}', '0-144/3,150-360/6', '2026-05-12 06:00+00', 'infinity'),
+  ('ecmwf_ens_0p25', 'oper-fc-control-short',
+   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/oper/{date}{cycle}0000-{step}h-oper-fc.grib2',
+   NULL, NULL, '{0}', '{6,18}', '0-144/3', '2026-05-12 06:00+00', 'infinity'),
+  -- ECMWF HRES: oper at 00/12z, scda (then oper) at 06/18z
+  ('ecmwf_hres_0p25', 'oper',
+   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/oper/{date}{cycle}0000-{step}h-oper-fc.grib2',
+   NULL, NULL, NULL, '{0,12}', NULL, '2024-02-28 06:00+00', 'infinity'),
+  ('ecmwf_hres_0p25', 'oper-before-ifs',
+   's3://ecmwf-forecasts/{date}/{cycle}z/0p25/oper/{date}{cycle}0000-{step}h-oper-fc.grib2',
+   NULL, NULL, NULL, '{0,12}', NULL, '2024-02-01 00:00+00', '2024-02-28 06:00+00'),
+  ('ecmwf_hres_0p25', 'oper-0p4-beta',
+   's3://ecmwf-forecasts/{date}/{cycle}z/0p4-beta/oper/{date}{cycle}0000-{step}h-oper-fc.grib2',
+   NULL, NULL, NULL, '{0,12}', NULL, '-infinity', '2024-02-01 00:00+00'),
+  ('ecmwf_hres_0p25', 'oper-short',
+   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/oper/{date}{cycle}0000-{step}h-oper-fc.grib2',
+   NULL, NULL, NULL, '{6,18}', '0-90/3', '2026-05-12 06:00+00', 'infinity'),
+  ('ecmwf_hres_0p25', 'scda',
+   's3://ecmwf-forecasts/{date}/{cycle}z/ifs/0p25/scda/{date}{cycle}0000-{step}h-scda-fc.grib2',
+   NULL, NULL, NULL, '{6,18}', '0-90/3', '2024-02-28 06:00+00', '2026-05-12 06:00+00'),
+  ('ecmwf_hres_0p25', 'scda-before-ifs',
+   's3://ecmwf-forecasts/{date}/{cycle}z/0p25/scda/{date}{cycle}0000-{step}h-scda-fc.grib2',
+   NULL, NULL, NULL, '{6,18}', '0-90/3', '2024-02-01 00:00+00', '2024-02-28 06:00+00'),
+  ('ecmwf_hres_0p25', 'scda-0p4-beta',
+   's3://ecmwf-forecasts/{date}/{cycle}z/0p4-beta/scda/{date}{cycle}0000-{step}h-scda-fc.grib2',
+   NULL, NULL, NULL, '{6,18}', '0-90/3', '-infinity', '2024-02-01 00:00+00'),
+  -- AIFS
+  ('aifs_single', 'oper',
+   's3://ecmwf-forecasts/{date}/{cycle}z/aifs-single/0p25/oper/{date}{cycle}0000-{step}h-oper-fc.grib2',
+   NULL, NULL, NULL, NULL, NULL, '2025-02-25 06:00+00', 'infinity'),
+  ('aifs_single', 'oper-experimental',
+   's3://ecmwf-forecasts/{date}/{cycle}z/aifs-single/0p25/experimental/oper/{date}{cycle}0000-{step}h-oper-fc.grib2',
+   NULL, NULL, NULL, NULL, NULL, '2025-02-09 12:00+00', '2025-02-25 06:00+00'),
+  ('aifs_single', 'oper-aifs',
+   's3://ecmwf-forecasts/{date}/{cycle}z/aifs/0p25/oper/{date}{cycle}0000-{step}h-oper-fc.grib2',
+   NULL, NULL, NULL, NULL, NULL, '-infinity', '2025-02-09 12:00+00'),
+  ('aifs_ens', 'enfo-pf',
+   's3://ecmwf-forecasts/{date}/{cycle}z/aifs-ens/0p25/enfo/{date}{cycle}0000-{step}h-enfo-pf.grib2',
+   NULL, NULL, gik.step_list('1-50'), NULL, NULL, '-infinity', 'infinity'),
+  ('aifs_ens', 'enfo-cf',
+   's3://ecmwf-forecasts/{date}/{cycle}z/aifs-ens/0p25/enfo/{date}{cycle}0000-{step}h-enfo-cf.grib2',
+   NULL, NULL, '{0}', NULL, NULL, '-infinity', 'infinity')
+) AS s(dataset, source, url_template, members, member_tokens, index_members, cycles, steps, valid_from, valid_until)
+JOIN gik.dataset d ON d.name = s.dataset
+-- the built-in datasets only: those of 0.1.0 and those made just now, not a user's of the same name
+WHERE s.dataset IN ('gefs_0p25', 'ecmwf_ens_0p25') OR d.created = now()
+ON CONFLICT (dataset_id, source) DO UPDATE SET valid_from = EXCLUDED.valid_from, valid_until = EXCLUDED.valid_until
+    WHERE gik.dataset_source.url_template = EXCLUDED.url_template;
+
+-- Public mirrors of the buckets above, in Herbie's order: AWS (the templates' own s3:// URLs), Google Cloud,
+-- Azure, then the producer's own server (which keeps only recent runs).
+INSERT INTO gik.mirror (prefix, name, priority, url_prefix, description) VALUES
+  ('s3://noaa-gefs-pds/', 'aws', 1, 's3://noaa-gefs-pds/', 'NOAA Open Data Dissemination on AWS'),
+  ('s3://noaa-gefs-pds/', 'google', 2, 'https://storage.googleapis.com/gfs-ensemble-forecast-system/', 'NOAA Open Data Dissemination on Google Cloud'),
+  ('s3://noaa-gefs-pds/', 'azure', 3, 'https://noaagefs.blob.core.windows.net/gefs/', 'NOAA Open Data Dissemination on Azure'),
+  ('s3://noaa-gefs-pds/', 'nomads', 4, 'https://nomads.ncep.noaa.gov/pub/data/nccf/com/gens/prod/', 'NCEP NOMADS (the last days only)'),
+  ('s3://noaa-gfs-bdp-pds/', 'aws', 1, 's3://noaa-gfs-bdp-pds/', 'NOAA Open Data Dissemination on AWS'),
+  ('s3://noaa-gfs-bdp-pds/', 'google', 2, 'https://storage.googleapis.com/global-forecast-system/', 'NOAA Open Data Dissemination on Google Cloud'),
+  ('s3://noaa-gfs-bdp-pds/', 'azure', 3, 'https://noaagfs.blob.core.windows.net/gfs/', 'NOAA Open Data Dissemination on Azure'),
+  ('s3://noaa-gfs-bdp-pds/', 'nomads', 4, 'https://nomads.ncep.noaa.gov/pub/data/nccf/com/gfs/prod/', 'NCEP NOMADS (the last days only)'),
+  ('s3://noaa-hrrr-bdp-pds/', 'aws', 1, 's3://noaa-hrrr-bdp-pds/', 'NOAA Open Data Dissemination on AWS'),
+  ('s3://noaa-hrrr-bdp-pds/', 'google', 2, 'https://storage.googleapis.com/high-resolution-rapid-refresh/', 'NOAA Open Data Dissemination on Google Cloud'),
+  ('s3://noaa-hrrr-bdp-pds/', 'azure', 3, 'https://noaahrrr.blob.core.windows.net/hrrr/', 'NOAA Open Data Dissemination on Azure'),
+  ('s3://noaa-hrrr-bdp-pds/', 'nomads', 4, 'https://nomads.ncep.noaa.gov/pub/data/nccf/com/hrrr/prod/', 'NCEP NOMADS (the last days only)'),
+  ('s3://ecmwf-forecasts/', 'aws', 1, 's3://ecmwf-forecasts/', 'ECMWF open data on AWS'),
+  ('s3://ecmwf-forecasts/', 'google', 2, 'https://storage.googleapis.com/ecmwf-open-data/', 'ECMWF open data on Google Cloud'),
+  ('s3://ecmwf-forecasts/', 'azure', 3, 'https://ai4edataeuwest.blob.core.windows.net/ecmwf/', 'ECMWF open data on Azure'),
+  ('s3://ecmwf-forecasts/', 'ecmwf', 4, 'https://data.ecmwf.int/forecasts/', 'ECMWF''s own data portal (the last days only)');
+
+-- The ensemble's members exclude the mean and spread; deterministic products have none.
+CREATE OR REPLACE FUNCTION gik.accumulation_refs(
+    dataset text, init_time timestamptz, window_start float8, window_end float8,
+    members int[] DEFAULT NULL, variable text DEFAULT NULL, level text DEFAULT NULL, missing_ok bool DEFAULT false)
+RETURNS TABLE (member int, ref gik.ref, weight float8, step_start float8, step_end float8, mm_per_unit float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    d       gik.dataset;
+    m       int;
+    a       int := round(window_start * 60);
+    b       int := round(window_end * 60);
+    w       record;
+    found_n int;
+BEGIN
+    d := gik.dataset_named(accumulation_refs.dataset);
+    IF window_start IS NULL OR window_end IS NULL OR window_end <= window_start THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('invalid accumulation window [%s, %s] h', window_start, window_end),
+            DETAIL = 'The window must end after it starts.';
+    END IF;
+    variable := coalesce(variable, d.precip_variable);
+    level := coalesce(level, d.precip_level);
+    IF variable IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('dataset "%s" names no precipitation field', d.name),
+            HINT = 'Pass variable (and level), or set precip_variable in gik.define_dataset().';
+    END IF;
+    -- Members: as asked; else the dataset's (missing ones reported) with missing_ok, or the run's.
+    FOR m IN
+        SELECT x FROM unnest(coalesce(accumulation_refs.members,
+                                      CASE WHEN missing_ok THEN d.members END,
+                                      -- the ensemble's members, not the mean (-1) or spread (-2); NULL: deterministic
+                                      (SELECT array_agg(DISTINCT c.member) FROM gik.chunk_ref c
+                                       WHERE c.dataset_id = d.dataset_id AND c.init_time = accumulation_refs.init_time
+                                         AND (c.member >= 0 OR c.member IS NULL)))) x
+        ORDER BY x
+    LOOP
+        found_n := 0;
+        FOR w IN
+            WITH win AS (
+                SELECT DISTINCT ON (c.window_id) c.url, c.byte_offset, c.byte_length, w.start_min, w.end_min, f.units
+                FROM gik.chunk_ref c
+                JOIN gik.time_window w USING (window_id)
+                JOIN gik.field f USING (field_id)
+                WHERE c.dataset_id = d.dataset_id AND c.init_time = accumulation_refs.init_time
+                  AND c.member IS NOT DISTINCT FROM m AND c.variable = accumulation_refs.variable
+                  AND (accumulation_refs.level IS NULL OR c.level = accumulation_refs.level) AND c.stat = 'acc'
+                ORDER BY c.window_id, c.byte_offset),
+            arr AS (
+                SELECT array_agg(start_min ORDER BY start_min, end_min) AS s, array_agg(end_min ORDER BY start_min, end_min) AS e,
+                       array_agg(url ORDER BY start_min, end_min) AS u, array_agg(byte_offset ORDER BY start_min, end_min) AS o,
+                       array_agg(byte_length ORDER BY start_min, end_min) AS l, array_agg(units ORDER BY start_min, end_min) AS un
+                FROM win)
+            SELECT arr.u[cv.idx] AS url, arr.o[cv.idx] AS byte_offset, arr.l[cv.idx] AS byte_length,
+                   arr.s[cv.idx] AS start_min, arr.e[cv.idx] AS end_min, arr.un[cv.idx] AS units, cv.weight
+            FROM arr, gik.cover_window(arr.s, arr.e, a, b) cv
+        LOOP
+            found_n := found_n + 1;
+            member := m;
+            ref := ROW(w.url, w.byte_offset, w.byte_length)::gik.ref;
+            weight := w.weight;
+            step_start := w.start_min / 60.0;
+            step_end := w.end_min / 60.0;
+            mm_per_unit := gik.mm_per_unit(w.units);
+            IF mm_per_unit IS NULL THEN
+                RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+                    MESSAGE = format('cannot convert %s of dataset "%s" from "%s" to mm', variable, d.name, coalesce(w.units, 'unknown units')),
+                    HINT = 'Learn the field''s template first (gik.ingest_run with learn_templates).';
+            END IF;
+            RETURN NEXT;
+        END LOOP;
+        IF found_n = 0 THEN
+            IF NOT missing_ok THEN
+                RAISE EXCEPTION USING ERRCODE = 'no_data_found',
+                    MESSAGE = format('the %s windows of member %s of dataset "%s" at %s cannot cover [%s, %s] h exactly',
+                                     variable, m, d.name, accumulation_refs.init_time, window_start, window_end),
+                    DETAIL = coalesce('Available windows (h): ' || (
+                        SELECT string_agg(format('%s-%s', trim_scale(w2.start_min / 60.0), trim_scale(w2.end_min / 60.0)), ', ' ORDER BY w2.start_min, w2.end_min)
+                        FROM (SELECT DISTINCT tw.start_min, tw.end_min FROM gik.chunk_ref c
+                              JOIN gik.time_window tw USING (window_id)
+                              WHERE c.dataset_id = d.dataset_id AND c.init_time = accumulation_refs.init_time
+                                AND c.member IS NOT DISTINCT FROM m AND c.variable = accumulation_refs.variable AND c.stat = 'acc') w2) || '.',
+                        'No window of this field was ingested for this member.'),
+                    HINT = 'Check that the run is complete (gik.run) and that the window matches the dataset''s accumulation periods.';
+            END IF;
+            member := m; ref := NULL; weight := NULL; step_start := NULL; step_end := NULL; mm_per_unit := NULL;
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION gik.accumulation_refs(text, timestamptz, float8, float8, int[], text, text, bool) IS
+'For each member (as asked; by default the run''s ensemble members, not its mean or spread, or the dataset''s with missing_ok), the messages whose signed sum is exactly the accumulation over [window_start, window_end] hours, chosen from the windows stored at ingestion (GEFS: consecutive 3/6-hour buckets, never 0-3 plus 0-6; ECMWF: tp[b] - tp[a]). A member that cannot be covered exactly raises an error, or with missing_ok gets one row with a NULL ref.';
+
 
 -- Exceedance stores member totals uncompressed.
 CREATE OR REPLACE FUNCTION gik.exceedance(
@@ -486,11 +859,16 @@ COMMENT ON FUNCTION gik.decoders() IS
 'This session''s decoder processes (pg_gik_decoder, one per gik.decode_threads, started on first use): process id, whether it is decoding, its address-space limit, its shared region, and its sandbox (Landlock ABI, 0 when the kernel has none, and a sentence on what it may do).';
 
 -- Privileges of the new and re-created functions, as sql/pg_gik/99_privileges.sql gives them.
-REVOKE ALL ON FUNCTION gik.file_info(text), gik.fetch_many(text[], bool, bool), gik.is_server_file(text),
-    gik.reads_server_files(name), gik.dataset_source_guard(), gik.decoders() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION gik.file_info(text), gik.fetch_many(text[], bool, bool), gik.is_server_file(text),
-    gik.reads_server_files(name), gik.dataset_source_guard(), gik.decoders() TO gik_ingest;
+REVOKE ALL ON FUNCTION gik.file_info(text), gik.fetch_many(text[], bool, bool, bool), gik.is_server_file(text),
+    gik.reads_server_files(name), gik.dataset_source_guard(), gik.decoders(), gik.url_allowed(text),
+    gik.gefs_member_tokens(int[]), gik.mirror_urls(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gik.file_info(text), gik.fetch_many(text[], bool, bool, bool), gik.is_server_file(text),
+    gik.reads_server_files(name), gik.dataset_source_guard(), gik.decoders(), gik.url_allowed(text),
+    gik.gefs_member_tokens(int[]), gik.mirror_urls(text) TO gik_ingest;
 GRANT EXECUTE ON FUNCTION gik.decoders() TO gik_reader;
+REVOKE ALL ON TABLE gik.mirror FROM PUBLIC;
+GRANT SELECT ON TABLE gik.mirror TO gik_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE gik.mirror TO gik_ingest;
 
 -- pg_gik 0.2.0 fetches only when preloaded (see _PG_init): say so now, as a fresh install does.
 DO $$

@@ -130,9 +130,24 @@ WHERE c.relnamespace = 'gik'::regnamespace AND c.relkind IN ('r', 'v')
        ('gik.storage', 'bytes_per_ref'), ('gik.ingest_health', 'latest_complete_age'), ('gik.ingest_health', 'state'))
 GROUP BY c.oid ORDER BY c.oid::regclass::text;
 SQL
+# The update adds built-in datasets and redefines those of 0.1.0 (checked with the seeded rows below): rows
+# are compared for the datasets that existed before it, and the definitions of the built-in ones left out.
+BEFORE_IDS=$(q "$OLD" -c "SELECT string_agg(dataset_id::text, ',') FROM gik.dataset")
+BEFORE_NAMES=$(q "$OLD" -c "SELECT string_agg(quote_literal(name), ',') FROM gik.dataset")
+BUILT_IN="'gefs_0p25', 'ecmwf_ens_0p25'"
 rows() {
+  local where
   while read -r rel cols; do
-    echo "SELECT '$rel', count(*), md5(coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '')) FROM (SELECT $cols FROM $rel) t;"
+    case ",$cols," in
+      *,dataset_id,*) where="WHERE dataset_id IN ($BEFORE_IDS)" ;;
+      *,dataset,*) where="WHERE dataset IN ($BEFORE_NAMES)" ;;
+      *) where= ;;
+    esac
+    case $rel in
+      gik.dataset|gik.dataset_source)
+        where="$where AND dataset_id NOT IN (SELECT dataset_id FROM gik.dataset WHERE name IN ($BUILT_IN))" ;;
+    esac
+    echo "SELECT '$rel', count(*), md5(coalesce(string_agg(t::text, E'\n' ORDER BY t::text), '')) FROM (SELECT $cols FROM $rel $where) t;"
   done <"$work/columns" | q "$OLD" -F ' '
 }
 rows >"$work/rows.before"
@@ -259,8 +274,11 @@ else
 fi
 # The rows a fresh install seeds (datasets, file series, ...) are in the upgraded catalog too, but for
 # the columns that record when a row was made (default now()): the upgraded rows were made by 0.1.0.
-MEMBERS="SELECT c.oid::regclass, string_agg(quote_ident(a.attname), ',' ORDER BY a.attnum) FROM pg_class c
-  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+# Identity columns are numbered in insertion order, so a dataset is named rather than numbered.
+MEMBERS="SELECT c.oid::regclass, string_agg(CASE WHEN a.attname = 'dataset_id' AND c.oid <> 'gik.dataset'::regclass
+    THEN '(SELECT d.name FROM gik.dataset d WHERE d.dataset_id = x.dataset_id)' ELSE 'x.' || quote_ident(a.attname) END,
+    ',' ORDER BY a.attnum) FROM pg_class c
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attidentity = ''
   LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
   WHERE c.relnamespace = 'gik'::regnamespace AND c.relkind = 'r' AND pg_get_expr(ad.adbin, ad.adrelid) IS DISTINCT FROM 'now()'
   AND EXISTS (SELECT FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
@@ -268,8 +286,8 @@ MEMBERS="SELECT c.oid::regclass, string_agg(quote_ident(a.attname), ',' ORDER BY
 : >"$work/seed.missing"
 seeded=()
 while read -r rel cols; do
-  q "$NEW" -c "SELECT t::text FROM (SELECT $cols FROM $rel) t" | LC_ALL=C sort >"$work/seed.new"
-  q "$OLD" -c "SELECT t::text FROM (SELECT $cols FROM $rel) t" | LC_ALL=C sort >"$work/seed.old"
+  q "$NEW" -c "SELECT t::text FROM (SELECT $cols FROM $rel x) t" | LC_ALL=C sort >"$work/seed.new"
+  q "$OLD" -c "SELECT t::text FROM (SELECT $cols FROM $rel x) t" | LC_ALL=C sort >"$work/seed.old"
   [ -s "$work/seed.new" ] && seeded+=("$rel:$(wc -l <"$work/seed.new")")
   LC_ALL=C comm -23 "$work/seed.new" "$work/seed.old" | sed "s/^/$rel: /" >>"$work/seed.missing"
 done < <(q "$NEW" -F ' ' -c "$MEMBERS")
