@@ -27,6 +27,10 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
 tools/install-deps.sh
+# One Python for every Python step of the suite (mirror generator, fault server, pytest): the project
+# venv's CPython 3.12, created or updated from python/requirements.lock.
+GIK_PY=$(tools/venv.sh)
+export GIK_PY
 make -s -j2
 $SUDO make -s install
 
@@ -51,7 +55,7 @@ cleanup() {
 }
 [ $keep -eq 1 ] || trap cleanup EXIT
 tools/mirror-server.sh start "$GIK_TEST_ROOT/mirror" "$GIK_HTTP_PORT" "$GIK_TEST_ROOT/nginx"
-/usr/bin/python3 test/fault_server.py --root "$GIK_TEST_ROOT/mirror" --port "$GIK_FAULT_PORT" \
+"$GIK_PY" test/fault_server.py --root "$GIK_TEST_ROOT/mirror" --port "$GIK_FAULT_PORT" \
   --pidfile "$GIK_TEST_ROOT/fault.pid" >"$GIK_TEST_ROOT/fault.log" 2>&1 &
 for _ in $(seq 50); do curl -sf -o /dev/null "$GIK_FAULT/__stats" && break; sleep 0.1; done
 
@@ -83,11 +87,16 @@ if wanted regress || wanted py; then
     [ -s test/regression.diffs ] && { head -200 test/regression.diffs || true; }
   fi
   if wanted py; then
-    line=$(grep -E '^(=+ )?[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' "$GIK_TEST_ROOT/cluster.log" | tail -1 || true)
-    p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || echo 0)
-    f=$(( $(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+' || echo 0) + $(echo "$line" | grep -oE '[0-9]+ error' | grep -oE '[0-9]+' || echo 0) ))
-    [ -z "$line" ] && f=1
-    record python "${p:-0}" "$f"
+    # one pytest session per directory (test/cluster-suites.sh): add up their summary lines; a session
+    # without one (it crashed, or collected nothing) counts as a failure
+    sessions=$(grep -c '^== pytest ' "$GIK_TEST_ROOT/cluster.log" || true)
+    summaries=$(grep -E '^(=+ )?[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' "$GIK_TEST_ROOT/cluster.log" || true)
+    count() { echo "$summaries" | { grep -oE "[0-9]+ $1" || true; } | awk '{ n += $1 } END { print n + 0 }'; }
+    p=$(count passed)
+    f=$(( $(count failed) + $(count error) ))
+    n=$(echo "$summaries" | grep -c . || true)
+    if [ "$n" -lt "$sessions" ] || [ "$sessions" -eq 0 ]; then f=$((f + 1)); fi
+    record python "$p" "$f"
   fi
 fi
 

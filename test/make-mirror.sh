@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Build the loopback mirror the tests read: generated GEFS and ECMWF runs (real layouts and index formats)
 # plus the real fixtures under fixtures/. Usage: test/make-mirror.sh DIR
+# GIK_PY: the Python to run the generator with (default: the project venv's, from tools/venv.sh).
 set -euo pipefail
 out=${1:?mirror dir}
 here=$(cd "$(dirname "$0")/.." && pwd)
-gen() { /usr/bin/python3 "$here/tools/gen_mirror.py" --out "$out" --jobs 2 "$@"; }
+py=${GIK_PY:-$("$here/tools/venv.sh")}
+gen() { "$py" "$here/tools/gen_mirror.py" --out "$out" --jobs 2 "$@"; }
 
 mkdir -p "$out"
 # GEFS: 3 members x 9 steps, full pgrb2s inventory (1 degree fields, 0.25 degree APCP).
