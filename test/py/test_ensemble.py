@@ -1,8 +1,8 @@
 """Ensemble aggregates of pg_gik compared with numpy, cell by cell.
 
 1,200 random members of a 50x40 grid with NaN cells (some cells NaN in every member, some valid in
-only one), NULL elements and values tied with the thresholds. The members fill about 100 heap pages,
-so that in a parallel plan every worker aggregates some of them and the leader merges non-empty
+only one), NULL elements and values tied with the thresholds. The members fill 81 heap pages,
+so that in a parallel plan both workers aggregate some of them and the leader merges their non-empty
 states (the plan of the very query is checked through auto_explain). Run with Debian's
 /usr/bin/python3 inside pg_virtualenv (PGHOST, PGPORT, ... set).
 """
@@ -80,6 +80,7 @@ def ens():
     conn.close()
 
 
+# without the leader's participation, the leader only combines: both partial states come from workers
 PARALLEL = ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0",
             "max_parallel_workers_per_gather = 2", "parallel_leader_participation = off")
 # auto_explain sends the executed plan, with each worker's row counts, to the client as a NOTICE
@@ -246,8 +247,7 @@ def test_plan_is_parallel(ens):
     conn, _ = ens
     cur = conn.cursor()
     cur.execute("BEGIN")
-    for s in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0",
-              "min_parallel_table_scan_size = 0", "max_parallel_workers_per_gather = 2"):
+    for s in PARALLEL:
         cur.execute("SET LOCAL " + s)
     cur.execute(f"EXPLAIN (COSTS OFF) SELECT gik.ens_exceedance(g, '{{1}}'), gik.ens_mean(g), "
                 f"gik.ens_stddev(g), gik.ens_percentile(g, '{{0.5}}'), gik.grid_sum(g, 1) FROM {TABLE}")
