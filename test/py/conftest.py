@@ -12,6 +12,8 @@ MIRROR = ROOT / "mirror"
 DATA = ROOT / "test" / "data"
 HTTP = os.environ.get("GIK_HTTP", "http://127.0.0.1:18765")
 FAULT = os.environ.get("GIK_FAULT", "http://127.0.0.1:18766")
+# skips not named in test/expected-skips.txt fail
+pytest_plugins = ["expected_skips"]
 
 
 def pytest_configure(config):

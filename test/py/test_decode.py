@@ -774,6 +774,7 @@ def test_batch_threads_and_connections(conn):
     """Results do not depend on gik.decode_threads or gik.max_connections."""
     refs = [(GEFS, o, n) for o, n, _ in idx_refs(conn, GEFS)][::3] + [(ENS + ".grib2", o, n) for o, n, _ in index_refs(conn, ENS)]
     base = batch(conn, refs)
+    assert sorted(base) == list(range(1, len(refs) + 1)) and len(refs) > 20
     for threads, conns in [(1, 1), (4, 2), (8, 16)]:
         query(conn, "SET gik.decode_threads = %s; SET gik.max_connections = %s", (threads, conns))
         rows = batch(conn, refs)
