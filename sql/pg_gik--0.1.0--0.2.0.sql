@@ -240,8 +240,10 @@ BEGIN
     -- One ingestion of a run at a time; a second session waits and then finds nothing new.
     PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM p_init) / 3600)::int);
 
-    DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_route, pg_temp.gik_try, pg_temp.gik_index, pg_temp.gik_msg,
-                         pg_temp.gik_grib;
+    IF pg_my_temp_schema() <> 0 THEN  -- tables an earlier call of this transaction left
+        DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_route, pg_temp.gik_try, pg_temp.gik_index, pg_temp.gik_msg,
+                             pg_temp.gik_grib;
+    END IF;
     CREATE TEMP TABLE gik_plan ON COMMIT DROP AS
         SELECT *, NULL::text AS mirror FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
     SELECT count(*) INTO n_expected FROM gik_plan;
@@ -840,6 +842,14 @@ BEGIN
             MESSAGE = format('no member of %s at %s covers [%s, %s] h', array_to_string(datasets, ', '), init_time, window_start, window_end),
             HINT = 'Check that the runs are ingested (gik.run).';
     END IF;
+    IF n_used < current_setting('gik.min_members')::int THEN
+        RAISE EXCEPTION USING ERRCODE = 'no_data_found',
+            MESSAGE = format('only %s of %s members of %s at %s cover [%s, %s] h, fewer than gik.min_members (%s)', n_used, n_exp,
+                             array_to_string(datasets, ', '), init_time, window_start, window_end, current_setting('gik.min_members')),
+            DETAIL = 'Missing: ' || array_to_string(missing[1:10], ', ')
+                     || CASE WHEN cardinality(missing) > 10 THEN format(' and %s more.', cardinality(missing) - 10) ELSE '.' END,
+            HINT = 'Lower gik.min_members to go on with fewer members (gik.run_members shows what each step holds).';
+    END IF;
     FOR i IN 1..cardinality(thresholds) LOOP
         threshold := thresholds[i];
         probability := gik.grid_band(probs, i);
@@ -851,6 +861,65 @@ BEGIN
     END LOOP;
 END $$;
 
+COMMENT ON FUNCTION gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text) IS
+'The one-call product: per threshold, the fraction of members whose precipitation over [window_start, window_end] hours is >= the threshold (mm), as a grid with its description, for one dataset or a grand ensemble of several on a common grid. Members that cannot be used (missing files or windows) are listed in members_missing and not counted in members_used; fewer than gik.min_members is an error.';
+
+-- Run completeness: the newest published run across the mirrors, and what each step of a run holds.
+-- The newest run of a dataset whose last step is published on one of its mirrors, as Herbie's "latest".
+CREATE FUNCTION gik.latest_run(dataset text, as_of timestamptz DEFAULT now(), lookback interval DEFAULT '2 days')
+RETURNS timestamptz
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d     gik.dataset;
+    best  timestamptz;
+BEGIN
+    d := gik.dataset_named(latest_run.dataset);
+    IF as_of IS NULL OR lookback IS NULL OR lookback <= interval '0' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'invalid arguments to gik.latest_run',
+            DETAIL = 'as_of must be given and lookback must be positive.';
+    END IF;
+    -- Every cycle in (as_of - lookback, as_of]: the index files of its last step (each member's, each series'),
+    -- on every mirror; a run is complete when each of them is on one mirror. One round of HEAD requests.
+    WITH cycles AS (
+        SELECT (day + c * interval '1 hour') AT TIME ZONE 'UTC' AS t
+        FROM generate_series(date_trunc('day', (as_of - lookback) AT TIME ZONE 'UTC'), as_of AT TIME ZONE 'UTC',
+                             interval '1 day') AS day, unnest(d.cycles) AS c),
+    last_files AS (
+        SELECT y.t, p.file_no, p.index_url
+        FROM cycles y
+        CROSS JOIN LATERAL (SELECT pf.*, max(pf.step) OVER () AS last_step
+                            FROM gik.plan_files(d.name, y.t) pf) p
+        WHERE y.t > as_of - lookback AND y.t <= as_of AND p.step = p.last_step),
+    probes AS (
+        SELECT row_number() OVER ()::int AS ord, l.t, l.file_no, u.url
+        FROM last_files l CROSS JOIN LATERAL gik.mirror_urls(l.index_url) u),
+    found AS (
+        SELECT DISTINCT p.t, p.file_no
+        FROM gik.fetch_many((SELECT array_agg(url ORDER BY ord) FROM probes), missing_ok => true, head => true,
+                            unavailable_ok => true) h
+        JOIN probes p USING (ord) WHERE h.found)
+    SELECT max(l.t) INTO best FROM (SELECT t, count(*) AS n FROM last_files GROUP BY t) l
+    WHERE l.n = (SELECT count(*) FROM found f WHERE f.t = l.t);
+    RETURN best;
+END $$;
+COMMENT ON FUNCTION gik.latest_run(text, timestamptz, interval) IS
+'The newest cycle of a dataset in (as_of - lookback, as_of] whose last step is published: every index file of that step (each member''s, each file series'') found on one of its mirrors (gik.mirror_urls), by one round of concurrent HEAD requests. NULL when none is.';
+
+-- What each step of a run holds: the ensemble members with references, and those missing.
+CREATE VIEW gik.run_members AS
+SELECT d.name AS dataset, x.init_time, x.step, coalesce(cardinality(x.present), 0) AS members_present,
+       cardinality(d.members) AS members_expected, x.present AS members,
+       ARRAY(SELECT m FROM unnest(d.members) m WHERE m <> ALL (coalesce(x.present, '{}')) ORDER BY m) AS members_missing
+FROM (SELECT r.dataset_id, r.init_time, f.step,
+             array_agg(DISTINCT p.member ORDER BY p.member) FILTER (WHERE p.member >= 0) AS present
+      FROM gik.run r
+      JOIN gik.file f ON f.run_id = r.run_id AND f.valid_to IS NULL
+      LEFT JOIN gik.chunk_pack p ON p.file_id = f.file_id AND p.dataset_id = r.dataset_id AND p.init_time = r.init_time
+      GROUP BY 1, 2, 3) x
+JOIN gik.dataset d ON d.dataset_id = x.dataset_id;
+COMMENT ON VIEW gik.run_members IS
+'Per run and forecast step: how many of the dataset''s ensemble members have references (not the mean or spread), which, and which are missing (a file not published, or an ECMWF file holding fewer members than the ensemble). Deterministic datasets show none. Filter on dataset and init_time.';
+
 CREATE FUNCTION gik.decoders()
 RETURNS TABLE (slot int, pid int, busy bool, memory_limit_mb int, region_bytes int8, landlock_abi int, sandbox text)
 AS 'MODULE_PATHNAME', 'gik_decoders'
@@ -861,14 +930,17 @@ COMMENT ON FUNCTION gik.decoders() IS
 -- Privileges of the new and re-created functions, as sql/pg_gik/99_privileges.sql gives them.
 REVOKE ALL ON FUNCTION gik.file_info(text), gik.fetch_many(text[], bool, bool, bool), gik.is_server_file(text),
     gik.reads_server_files(name), gik.dataset_source_guard(), gik.decoders(), gik.url_allowed(text),
-    gik.gefs_member_tokens(int[]), gik.mirror_urls(text) FROM PUBLIC;
+    gik.gefs_member_tokens(int[]), gik.mirror_urls(text), gik.latest_run(text, timestamptz, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION gik.file_info(text), gik.fetch_many(text[], bool, bool, bool), gik.is_server_file(text),
     gik.reads_server_files(name), gik.dataset_source_guard(), gik.decoders(), gik.url_allowed(text),
-    gik.gefs_member_tokens(int[]), gik.mirror_urls(text) TO gik_ingest;
+    gik.gefs_member_tokens(int[]), gik.mirror_urls(text), gik.latest_run(text, timestamptz, interval) TO gik_ingest;
 GRANT EXECUTE ON FUNCTION gik.decoders() TO gik_reader;
 REVOKE ALL ON TABLE gik.mirror FROM PUBLIC;
 GRANT SELECT ON TABLE gik.mirror TO gik_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE gik.mirror TO gik_ingest;
+REVOKE ALL ON TABLE gik.run_members FROM PUBLIC;
+GRANT SELECT ON TABLE gik.run_members TO gik_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE gik.run_members TO gik_ingest;
 
 -- pg_gik 0.2.0 fetches only when preloaded (see _PG_init): say so now, as a fresh install does.
 DO $$

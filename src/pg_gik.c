@@ -18,6 +18,7 @@ char	   *gik_gs_endpoint = NULL;
 char	   *gik_allowed_url_prefixes = NULL;
 char	   *gik_allowed_addresses = NULL;
 char	   *gik_mirrors = NULL;
+int			gik_min_members = 1;
 bool		gik_ssl_verify = true;
 int			gik_max_connections = 16;
 int			gik_connect_timeout_ms = 10000;
@@ -76,6 +77,11 @@ _PG_init(void)
 							   "Empty tries every mirror of a URL's bucket by priority; a mirror not named is not used. "
 							   "Which URLs may be fetched at all is still gik.allowed_url_prefixes.",
 							   &gik_mirrors, "", PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("gik.min_members",
+							"Fewest ensemble members an ensemble product (gik.exceedance) may be computed from.",
+							"With fewer members covering the window (files or members missing from a run), the product "
+							"is an error instead of a probability from a smaller ensemble.",
+							&gik_min_members, 1, 1, 100000, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("gik.allowed_addresses",
 							   "Comma-separated IP addresses or CIDR blocks that may be reached although they are "
 							   "loopback, private or link-local.",

@@ -110,8 +110,10 @@ BEGIN
     -- One ingestion of a run at a time; a second session waits and then finds nothing new.
     PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM p_init) / 3600)::int);
 
-    DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_route, pg_temp.gik_try, pg_temp.gik_index, pg_temp.gik_msg,
-                         pg_temp.gik_grib;
+    IF pg_my_temp_schema() <> 0 THEN  -- tables an earlier call of this transaction left
+        DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_route, pg_temp.gik_try, pg_temp.gik_index, pg_temp.gik_msg,
+                             pg_temp.gik_grib;
+    END IF;
     CREATE TEMP TABLE gik_plan ON COMMIT DROP AS
         SELECT *, NULL::text AS mirror FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
     SELECT count(*) INTO n_expected FROM gik_plan;

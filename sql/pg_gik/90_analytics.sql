@@ -257,6 +257,14 @@ BEGIN
             MESSAGE = format('no member of %s at %s covers [%s, %s] h', array_to_string(datasets, ', '), init_time, window_start, window_end),
             HINT = 'Check that the runs are ingested (gik.run).';
     END IF;
+    IF n_used < current_setting('gik.min_members')::int THEN
+        RAISE EXCEPTION USING ERRCODE = 'no_data_found',
+            MESSAGE = format('only %s of %s members of %s at %s cover [%s, %s] h, fewer than gik.min_members (%s)', n_used, n_exp,
+                             array_to_string(datasets, ', '), init_time, window_start, window_end, current_setting('gik.min_members')),
+            DETAIL = 'Missing: ' || array_to_string(missing[1:10], ', ')
+                     || CASE WHEN cardinality(missing) > 10 THEN format(' and %s more.', cardinality(missing) - 10) ELSE '.' END,
+            HINT = 'Lower gik.min_members to go on with fewer members (gik.run_members shows what each step holds).';
+    END IF;
     FOR i IN 1..cardinality(thresholds) LOOP
         threshold := thresholds[i];
         probability := gik.grid_band(probs, i);
@@ -268,7 +276,7 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON FUNCTION gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text) IS
-'The one-call product: per threshold, the fraction of members whose precipitation over [window_start, window_end] hours is >= the threshold (mm), as a grid with its description, for one dataset or a grand ensemble of several on a common grid. Members that cannot be used (missing files or windows) are listed in members_missing and not counted in members_used.';
+'The one-call product: per threshold, the fraction of members whose precipitation over [window_start, window_end] hours is >= the threshold (mm), as a grid with its description, for one dataset or a grand ensemble of several on a common grid. Members that cannot be used (missing files or windows) are listed in members_missing and not counted in members_used; fewer than gik.min_members is an error.';
 
 CREATE FUNCTION gik.exceedance(
     dataset text, init_time timestamptz, window_start float8, window_end float8, thresholds real[],

@@ -191,6 +191,61 @@ END $$;
 COMMENT ON FUNCTION gik.latest_runs(text, timestamptz, interval, interval, int, interval, bool) IS
 'The cycles of a dataset in (as_of - lookback, as_of] (and within its retention), newest first, with what gik.ingest_latest would do: ingest runs never seen whose index files exist upstream (probed with HEAD requests on the first, middle and last index file of each), partial runs, complete runs younger than recheck, and runs to retry after a failure (waiting retry_after, doubled after each consecutive failure, and giving up after max_attempts); skip the rest. probe => false assumes unseen runs are published.';
 
+-- The newest run of a dataset whose last step is published on one of its mirrors, as Herbie's "latest".
+CREATE FUNCTION gik.latest_run(dataset text, as_of timestamptz DEFAULT now(), lookback interval DEFAULT '2 days')
+RETURNS timestamptz
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d     gik.dataset;
+    best  timestamptz;
+BEGIN
+    d := gik.dataset_named(latest_run.dataset);
+    IF as_of IS NULL OR lookback IS NULL OR lookback <= interval '0' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'invalid arguments to gik.latest_run',
+            DETAIL = 'as_of must be given and lookback must be positive.';
+    END IF;
+    -- Every cycle in (as_of - lookback, as_of]: the index files of its last step (each member's, each series'),
+    -- on every mirror; a run is complete when each of them is on one mirror. One round of HEAD requests.
+    WITH cycles AS (
+        SELECT (day + c * interval '1 hour') AT TIME ZONE 'UTC' AS t
+        FROM generate_series(date_trunc('day', (as_of - lookback) AT TIME ZONE 'UTC'), as_of AT TIME ZONE 'UTC',
+                             interval '1 day') AS day, unnest(d.cycles) AS c),
+    last_files AS (
+        SELECT y.t, p.file_no, p.index_url
+        FROM cycles y
+        CROSS JOIN LATERAL (SELECT pf.*, max(pf.step) OVER () AS last_step
+                            FROM gik.plan_files(d.name, y.t) pf) p
+        WHERE y.t > as_of - lookback AND y.t <= as_of AND p.step = p.last_step),
+    probes AS (
+        SELECT row_number() OVER ()::int AS ord, l.t, l.file_no, u.url
+        FROM last_files l CROSS JOIN LATERAL gik.mirror_urls(l.index_url) u),
+    found AS (
+        SELECT DISTINCT p.t, p.file_no
+        FROM gik.fetch_many((SELECT array_agg(url ORDER BY ord) FROM probes), missing_ok => true, head => true,
+                            unavailable_ok => true) h
+        JOIN probes p USING (ord) WHERE h.found)
+    SELECT max(l.t) INTO best FROM (SELECT t, count(*) AS n FROM last_files GROUP BY t) l
+    WHERE l.n = (SELECT count(*) FROM found f WHERE f.t = l.t);
+    RETURN best;
+END $$;
+COMMENT ON FUNCTION gik.latest_run(text, timestamptz, interval) IS
+'The newest cycle of a dataset in (as_of - lookback, as_of] whose last step is published: every index file of that step (each member''s, each file series'') found on one of its mirrors (gik.mirror_urls), by one round of concurrent HEAD requests. NULL when none is.';
+
+-- What each step of a run holds: the ensemble members with references, and those missing.
+CREATE VIEW gik.run_members AS
+SELECT d.name AS dataset, x.init_time, x.step, coalesce(cardinality(x.present), 0) AS members_present,
+       cardinality(d.members) AS members_expected, x.present AS members,
+       ARRAY(SELECT m FROM unnest(d.members) m WHERE m <> ALL (coalesce(x.present, '{}')) ORDER BY m) AS members_missing
+FROM (SELECT r.dataset_id, r.init_time, f.step,
+             array_agg(DISTINCT p.member ORDER BY p.member) FILTER (WHERE p.member >= 0) AS present
+      FROM gik.run r
+      JOIN gik.file f ON f.run_id = r.run_id AND f.valid_to IS NULL
+      LEFT JOIN gik.chunk_pack p ON p.file_id = f.file_id AND p.dataset_id = r.dataset_id AND p.init_time = r.init_time
+      GROUP BY 1, 2, 3) x
+JOIN gik.dataset d ON d.dataset_id = x.dataset_id;
+COMMENT ON VIEW gik.run_members IS
+'Per run and forecast step: how many of the dataset''s ensemble members have references (not the mean or spread), which, and which are missing (a file not published, or an ECMWF file holding fewer members than the ensemble). Deterministic datasets show none. Filter on dataset and init_time.';
+
 -- Record the start of an ingestion attempt; returns its gik.ingest_log id.
 CREATE FUNCTION gik.ingest_log_open(dataset text, init_time timestamptz, call_id bigint DEFAULT NULL,
                                     call_pos int DEFAULT NULL, call_runs int DEFAULT NULL, reason text DEFAULT NULL)
