@@ -21,21 +21,21 @@ mkdir -p "$WORK" "$OUT"
 if [ ! -f "$WORK/mirror/.complete" ]; then
   rm -rf "$WORK/mirror"
   echo "Generating the mirror (GEFS 31 members x 17 steps, ECMWF 51 members x 9 steps, 0.25 degree rain) ..." >&2
-  /usr/bin/python3 tools/gen_mirror.py --out "$WORK/mirror" --jobs 2 gefs --date 20251001 --cycle 0 \
+  /usr/bin/python3 test/support/gen_mirror.py --out "$WORK/mirror" --jobs 2 gefs --date 20251001 --cycle 0 \
     --members 0-30 --steps 0-48/3 --vars apcp --grid 1p0 --rain-grid 0p25 >&2
-  /usr/bin/python3 tools/gen_mirror.py --out "$WORK/mirror" --jobs 2 ecmwf --date 20251001 --cycle 0 \
+  /usr/bin/python3 test/support/gen_mirror.py --out "$WORK/mirror" --jobs 2 ecmwf --date 20251001 --cycle 0 \
     --members 0-50 --steps 0-48/6 --grid 0p25 --params tp >&2
   touch "$WORK/mirror/.complete"
 fi
 chmod -R a+rX "$WORK"
 
-tools/mirror-server.sh start "$WORK/mirror" "$PORT" "$WORK/nginx"
-trap 'tools/mirror-server.sh stop "$WORK/nginx"' EXIT
-pgport=$(tools/free-port.sh)
+test/support/mirror-server.sh start "$WORK/mirror" "$PORT" "$WORK/nginx"
+trap 'test/support/mirror-server.sh stop "$WORK/nginx"' EXIT
+pgport=$(test/support/free-port.sh)
 
 export DEMO_HTTP="http://127.0.0.1:$PORT" DEMO_OUT="$OUT" DEMO_SQL="$TOP/demo/demo.sql" DEMO_TOP="$TOP"
 pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik bash -c '
 set -euo pipefail
-"$DEMO_TOP/tools/point-at-mirror.sh" "$DEMO_HTTP"
+"$DEMO_TOP/test/support/point-at-mirror.sh" "$DEMO_HTTP"
 psql -X -v ON_ERROR_STOP=1 -v out="$DEMO_OUT" -f "$DEMO_SQL"
 '

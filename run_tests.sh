@@ -5,8 +5,8 @@
 # PostgreSQL clusters.
 # and a 30-second libFuzzer smoke of every harness (ASan + UBSan).
 # Usage: ./run_tests.sh [--only unit|regress|py|upgrade|tap|fuzz ...] [--keep]
-# GIK_TEST_ROOT, GIK_HTTP_PORT and GIK_FAULT_PORT override the work directory and ports
-# (pg_regress expected files assume the default ports).
+# GIK_TEST_ROOT, GIK_HTTP_PORT and GIK_FAULT_PORT override the work directory and ports (default:
+# /tmp/pg_gik_test and free ports). Against a server of your own: test/start-servers.sh (README, Tests).
 set -euo pipefail
 cd "$(dirname "$0")"
 SRC=$(pwd)
@@ -34,30 +34,16 @@ export GIK_PY
 make -s -j2
 $SUDO make -s install
 
-# Everything the servers read lives in a world-readable work directory (the clone may be private).
+# Everything the servers read lives in a world-readable work directory (the clone may be private):
+# test/start-servers.sh copies test/ there, builds the mirror and starts nginx and the fault server on
+# GIK_HTTP_PORT and GIK_FAULT_PORT (default: free ports). Each cluster below is pointed at them itself.
 export GIK_TEST_ROOT=${GIK_TEST_ROOT:-/tmp/pg_gik_test}
-export GIK_HTTP_PORT=${GIK_HTTP_PORT:-18765}
-export GIK_FAULT_PORT=${GIK_FAULT_PORT:-18766}
-export GIK_HTTP="http://127.0.0.1:$GIK_HTTP_PORT"
-export GIK_FAULT="http://127.0.0.1:$GIK_FAULT_PORT"
-tools/mirror-server.sh stop "$GIK_TEST_ROOT/nginx" 2>/dev/null || true
-[ -f "$GIK_TEST_ROOT/fault.pid" ] && kill "$(cat "$GIK_TEST_ROOT/fault.pid")" 2>/dev/null || true
+test/start-servers.sh stop "$GIK_TEST_ROOT"
 rm -rf "$GIK_TEST_ROOT"
-mkdir -p "$GIK_TEST_ROOT"
-cp -r test "$GIK_TEST_ROOT/test"
-cp -r tools "$GIK_TEST_ROOT/tools"
-test/make-mirror.sh "$GIK_TEST_ROOT/mirror"
-chmod -R a+rX "$GIK_TEST_ROOT"
-
-cleanup() {
-  tools/mirror-server.sh stop "$GIK_TEST_ROOT/nginx" || true
-  [ -f "$GIK_TEST_ROOT/fault.pid" ] && kill "$(cat "$GIK_TEST_ROOT/fault.pid")" 2>/dev/null || true
-}
+cleanup() { test/start-servers.sh stop "$GIK_TEST_ROOT"; }
 [ $keep -eq 1 ] || trap cleanup EXIT
-tools/mirror-server.sh start "$GIK_TEST_ROOT/mirror" "$GIK_HTTP_PORT" "$GIK_TEST_ROOT/nginx"
-"$GIK_PY" test/fault_server.py --root "$GIK_TEST_ROOT/mirror" --port "$GIK_FAULT_PORT" \
-  --pidfile "$GIK_TEST_ROOT/fault.pid" >"$GIK_TEST_ROOT/fault.log" 2>&1 &
-for _ in $(seq 50); do curl -sf -o /dev/null "$GIK_FAULT/__stats" && break; sleep 0.1; done
+test/start-servers.sh --no-point "$GIK_TEST_ROOT" >/dev/null
+. "$GIK_TEST_ROOT/env.sh"
 
 passed=0
 failed=0
@@ -80,7 +66,7 @@ fi
 
 if wanted regress || wanted py; then
   set +e
-  pgport=$(tools/free-port.sh)
+  pgport=$(test/support/free-port.sh)
   pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik -o "max_parallel_workers_per_gather=2" \
     bash test/cluster-suites.sh "${only[@]:-all}" 2>&1 | tee "$GIK_TEST_ROOT/cluster.log"
   set -e
@@ -108,9 +94,9 @@ fi
 if wanted upgrade; then
   # 0.1.0 -> current: ALTER EXTENSION UPDATE against a fresh install, in its own throwaway cluster.
   set +e
-  pgport=$(tools/free-port.sh)
+  pgport=$(test/support/free-port.sh)
   pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik \
-    bash -c '"$SRC/tools/point-at-mirror.sh" "$GIK_HTTP" "$GIK_FAULT/" && "$SRC/test/upgrade/run.sh"' 2>&1 |
+    bash -c '"$SRC/test/support/point-at-mirror.sh" "$GIK_HTTP" "$GIK_FAULT/" && "$SRC/test/upgrade/run.sh"' 2>&1 |
     tee "$GIK_TEST_ROOT/upgrade.log"
   set -e
   record upgrade "$(grep -c '^ok ' "$GIK_TEST_ROOT/upgrade.log" || true)" \

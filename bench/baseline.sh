@@ -45,9 +45,9 @@ for v in PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGSYSCONFDIR; do
   eval "export CALLER_$v=\${$v:-}"
 done
 export BASE_HTTP=$http BASE_TOP=$TOP
-pg_virtualenv -t -c "-p $("$TOP/tools/free-port.sh")" bash -c '
+pg_virtualenv -t -c "-p $("$TOP/test/support/free-port.sh")" bash -c '
   set -euo pipefail
-  GIK_LIBRARY=pg_gik_base "$BASE_TOP/tools/point-at-mirror.sh" "$BASE_HTTP" ${BASE_PREFIXES:-} >/dev/null
+  GIK_LIBRARY=pg_gik_base "$BASE_TOP/test/support/point-at-mirror.sh" "$BASE_HTTP" ${BASE_PREFIXES:-} >/dev/null
   psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pg_gik_base" >/dev/null
   export BASE_PG="host=$PGHOST port=$PGPORT user=$PGUSER password=$PGPASSWORD dbname=$PGDATABASE"
   for v in PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGSYSCONFDIR; do

@@ -5,7 +5,7 @@
 # GDAL 3.6 (complex packing only: it cannot read CCSDS) and cfgrib/xarray.
 # Data: a generated GEFS run, 31 members x APCP f006-f024 (124 messages, 0.25 degree, complex
 # packing with spatial differencing), and an ECMWF run, 31 members x tp 6-24 h (124 messages,
-# 0.25 degree, CCSDS), made by tools/gen_mirror.py (smooth rain: messages of 40-140 KB, far below
+# 0.25 degree, CCSDS), made by test/support/gen_mirror.py (smooth rain: messages of 40-140 KB, far below
 # real sizes; the same runs at real sizes, --rain-model realistic, go to $WORK/mirror-realsize).
 # Starts its own nginx and a throwaway cluster (pg_virtualenv -t), so it runs on a fresh machine once
 # ./run_tests.sh has installed the dependencies.
@@ -24,7 +24,7 @@ CORES=$(nproc)
 THREADS=${THREADS:-$CORES}
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-free_port() { tools/free-port.sh; }
+free_port() { test/support/free-port.sh; }
 
 make -s -j2
 $SUDO make -s install
@@ -34,17 +34,17 @@ bench/baseline.sh install
 if [ "${KEEP_DATA:-0}" != 1 ] || [ ! -d "$WORK/mirror" ]; then
   rm -rf "$WORK"
   mkdir -p "$WORK"
-  gen() { /usr/bin/python3 tools/gen_mirror.py --out "$WORK/mirror" --jobs 2 "$@"; }
+  gen() { /usr/bin/python3 test/support/gen_mirror.py --out "$WORK/mirror" --jobs 2 "$@"; }
   gen gefs --date 20251001 --cycle 0 --members 0-30 --steps 6-24/6 --vars apcp --grid 1p0 --rain-grid 0p25
   gen ecmwf --date 20251001 --cycle 0 --members 0-30 --steps 6-24/6 --grid 0p25 --params tp
 fi
 # Real-size case: the same two runs with --rain-model realistic, whose messages have the sizes of real
 # ones (GEFS APCP about 300 KB for these 6 h windows, with NCEP-style variable group lengths; ECMWF tp
-# 600-770 KB; tools/README-gen.md), in a mirror of its own so that the lists above stay as they were.
+# 600-770 KB; test/support/README.md), in a mirror of its own so that the lists above stay as they were.
 # Its message lists are $WORK/gefs-realsize.tsv and $WORK/ecmwf-realsize.tsv; a second nginx serves it.
 if [ ! -f "$WORK/mirror-realsize/.complete" ]; then
   rm -rf "$WORK/mirror-realsize"
-  genreal() { /usr/bin/python3 tools/gen_mirror.py --out "$WORK/mirror-realsize" --jobs 2 "$@" --rain-model realistic; }
+  genreal() { /usr/bin/python3 test/support/gen_mirror.py --out "$WORK/mirror-realsize" --jobs 2 "$@" --rain-model realistic; }
   genreal gefs --date 20251001 --cycle 0 --members 0-30 --steps 6-24/6 --vars apcp --grid 1p0 --rain-grid 0p25
   genreal ecmwf --date 20251001 --cycle 0 --members 0-30 --steps 6-24/6 --grid 0p25 --params tp
   touch "$WORK/mirror-realsize/.complete"
@@ -62,11 +62,11 @@ done
 
 HTTP_PORT=$(free_port)
 GIK_HTTP="http://127.0.0.1:$HTTP_PORT"
-tools/mirror-server.sh start "$MIRROR" "$HTTP_PORT" "$WORK/nginx"
+test/support/mirror-server.sh start "$MIRROR" "$HTTP_PORT" "$WORK/nginx"
 REAL_PORT=$(free_port)
 GIK_HTTP_REAL="http://127.0.0.1:$REAL_PORT"
-tools/mirror-server.sh start "$MIRROR_REALSIZE" "$REAL_PORT" "$WORK/nginx-realsize"
-trap 'tools/mirror-server.sh stop "$WORK/nginx"; tools/mirror-server.sh stop "$WORK/nginx-realsize"' EXIT
+test/support/mirror-server.sh start "$MIRROR_REALSIZE" "$REAL_PORT" "$WORK/nginx-realsize"
+trap 'test/support/mirror-server.sh stop "$WORK/nginx"; test/support/mirror-server.sh stop "$WORK/nginx-realsize"' EXIT
 # With "tcp_nopush on" (TCP_CORK around sendfile) nginx holds the last segment of most range
 # responses on a kept-alive loopback connection until the client's delayed ACK: about 40 ms per
 # request whose offset is not a multiple of 64 KiB. S3 does not do that; turn it off here.

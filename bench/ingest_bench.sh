@@ -6,7 +6,7 @@
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${GIK_BENCH_ROOT:-/tmp/pg_gik_bench}
-PORT=${GIK_BENCH_PORT:-$("$TOP/tools/free-port.sh")}
+PORT=${GIK_BENCH_PORT:-$("$TOP/test/support/free-port.sh")}
 MIRROR=$WORK/mirror
 RUN=noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25
 
@@ -17,14 +17,14 @@ LINES=1000000 RUNS=1 sh "$TOP/bench/parse_idx_c.sh" >/dev/null   # builds the 1M
 BIGIDX=${TMPDIR:-/tmp}/gik_bench/gfs_1000000.idx
 chmod a+rx "$(dirname "$BIGIDX")"; chmod a+r "$BIGIDX"
 
-"$TOP/tools/mirror-server.sh" start "$MIRROR" "$PORT" "$WORK/nginx"
-trap '"$TOP/tools/mirror-server.sh" stop "$WORK/nginx"' EXIT
-pgport=$("$TOP/tools/free-port.sh")
+"$TOP/test/support/mirror-server.sh" start "$MIRROR" "$PORT" "$WORK/nginx"
+trap '"$TOP/test/support/mirror-server.sh" stop "$WORK/nginx"' EXIT
+pgport=$("$TOP/test/support/free-port.sh")
 
 export BENCH_HTTP="http://127.0.0.1:$PORT" BENCH_RUN="$RUN" BENCH_MIRROR="$MIRROR" BENCH_TOP="$TOP" BIGIDX
 pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik bash -s <<'INNER'
 set -euo pipefail
-"$BENCH_TOP/tools/point-at-mirror.sh" "$BENCH_HTTP"
+"$BENCH_TOP/test/support/point-at-mirror.sh" "$BENCH_HTTP"
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pg_gik"
 ms() { psql -qXAt -v ON_ERROR_STOP=1 -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1; }
 

@@ -16,22 +16,22 @@ part=${1:-all}; [ $# -gt 0 ] && shift
 PY=$("$TOP/tools/venv.sh")
 mkdir -p "$WORK"
 stop=()
-trap 'for s in "${stop[@]}"; do "$TOP/tools/mirror-server.sh" stop "$s"; done' EXIT
+trap 'for s in "${stop[@]}"; do "$TOP/test/support/mirror-server.sh" stop "$s"; done' EXIT
 
 # inside a throwaway cluster pointed at the mirror: SCRIPT ARGS...
 in_cluster() {
-  local pgport; pgport=$("$TOP/tools/free-port.sh")
+  local pgport; pgport=$("$TOP/test/support/free-port.sh")
   pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik bash -s -- "$@" <<'INNER'
 set -euo pipefail
-"$BENCH_TOP/tools/point-at-mirror.sh" "$BENCH_HTTP" >/dev/null
+"$BENCH_TOP/test/support/point-at-mirror.sh" "$BENCH_HTTP" >/dev/null
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pg_gik"
 "$PY" "$@"
 INNER
 }
 serve() { # mirror state-dir [access-log]
-  local port; port=$("$TOP/tools/free-port.sh")
+  local port; port=$("$TOP/test/support/free-port.sh")
   chmod -R a+rX "$1"
-  GIK_ACCESS_LOG=${3:-} "$TOP/tools/mirror-server.sh" start "$1" "$port" "$2" >&2
+  GIK_ACCESS_LOG=${3:-} "$TOP/test/support/mirror-server.sh" start "$1" "$port" "$2" >&2
   stop+=("$2")
   [ -n "${3:-}" ] && chmod a+rw "$3"
   echo "http://127.0.0.1:$port"

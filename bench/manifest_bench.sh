@@ -20,14 +20,14 @@ mkdir -p "$WORK/out"
 chmod -R a+rwX "$WORK/out"
 chmod -R a+rX "$WORK"
 
-"$TOP/tools/mirror-server.sh" start "$MIRROR" "$PORT" "$WORK/nginx" >&2
-trap '"$TOP/tools/mirror-server.sh" stop "$WORK/nginx"' EXIT
-pgport=$("$TOP/tools/free-port.sh")
+"$TOP/test/support/mirror-server.sh" start "$MIRROR" "$PORT" "$WORK/nginx" >&2
+trap '"$TOP/test/support/mirror-server.sh" stop "$WORK/nginx"' EXIT
+pgport=$("$TOP/test/support/free-port.sh")
 
 export BENCH_HTTP="http://127.0.0.1:$PORT" BENCH_OUT="$WORK/out" BENCH_TOP="$TOP"
 pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik bash -s <<'INNER'
 set -euo pipefail
-"$BENCH_TOP/tools/point-at-mirror.sh" "$BENCH_HTTP"
+"$BENCH_TOP/test/support/point-at-mirror.sh" "$BENCH_HTTP"
 psql -qX -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pg_gik"
 # Milliseconds of one statement (the last "Time:" line psql prints).
 ms() { psql -qXAt -v ON_ERROR_STOP=1 -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -1; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The full-run mirrors the benchmarks share, generated once into a directory (tools/gen_mirror.py, real layouts
+# The full-run mirrors the benchmarks share, generated once into a directory (test/support/gen_mirror.py, real layouts
 # and inventories): bench/mirrors.sh gefs-run|ecmwf-run|exceedance|exceedance-realsize MIRROR
 #   gefs-run   GEFS 2025-10-01 00z: 31 members x 81 steps = 2,511 pgrb2s files with their .idx (38 messages each),
 #              2.5 degree grids
@@ -10,7 +10,7 @@
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 what=${1:?gefs-run|ecmwf-run|exceedance|exceedance-realsize}; mirror=${2:?mirror directory}
-gen() { /usr/bin/python3 "$TOP/tools/gen_mirror.py" --out "$mirror" --jobs 2 "$@" >&2; }
+gen() { /usr/bin/python3 "$TOP/test/support/gen_mirror.py" --out "$mirror" --jobs 2 "$@" >&2; }
 case $what in
   gefs-run)
     [ -f "$mirror/noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep30.t00z.pgrb2s.0p25.f240.idx" ] && exit 0

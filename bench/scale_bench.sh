@@ -11,7 +11,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 export DAYS=${1:-${DAYS:-365}}
 export PROBE_DAYS=${BENCH_PROBE_DAYS:-30}
 export TOP
-pgport=$("$TOP/tools/free-port.sh")
+pgport=$("$TOP/test/support/free-port.sh")
 
 pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik -o "shared_buffers=512MB" -o "max_wal_size=8GB" -o "checkpoint_timeout=30min" \
   -o "maintenance_work_mem=256MB" -o "work_mem=64MB" bash -s <<'INNER'

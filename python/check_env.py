@@ -3,8 +3,8 @@ repository's GRIB fixtures, on loopback only. Prints one line per check and exit
 
 Usage: "$(tools/venv.sh)" python/check_env.py [--keep]     (--keep leaves the scratch directory)
 
-Servers it starts, each on a free port of 127.0.0.1 and stopped at the end: test/fault_server.py (Debian's
-/usr/bin/python3, serving test/data), moto_server (from the venv), and nginx through tools/mirror-server.sh
+Servers it starts, each on a free port of 127.0.0.1 and stopped at the end: test/support/fault_server.py (Debian's
+/usr/bin/python3, serving test/data), moto_server (from the venv), and nginx through test/support/mirror-server.sh
 when /usr/sbin/nginx exists.
 """
 import datetime
@@ -154,8 +154,8 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
 
-    # test/fault_server.py (standard library, Debian's python3): Range, HEAD, ETag, Last-Modified on test/data.
-    fault = subprocess.Popen(["/usr/bin/python3", str(TOP / "test" / "fault_server.py"), "--root", str(DATA), "--port", "0"],
+    # test/support/fault_server.py (standard library, Debian's python3): Range, HEAD, ETag, Last-Modified on test/data.
+    fault = subprocess.Popen(["/usr/bin/python3", str(TOP / "test" / "support" / "fault_server.py"), "--root", str(DATA), "--port", "0"],
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     servers.append(fault)
     http_base = f"http://127.0.0.1:{int(fault.stdout.readline())}"
@@ -308,12 +308,12 @@ def run_checks(work, wave, wave_msgs, wave_by_offset, off4, n4, vals4, short4, n
         return f"s3://gribberish/{WAVE.name} -> GET {http_base}/gribberish/...: {short4} = ecCodes; {stale_etag(make)}"
 
     if os.path.exists("/usr/sbin/nginx"):
-        @check("icechunk virtual chunks on the nginx mirror (tools/mirror-server.sh): etag / last-modified")
+        @check("icechunk virtual chunks on the nginx mirror (test/support/mirror-server.sh): etag / last-modified")
         def _():
             import icechunk as ic
             from icechunk.credentials import HttpAccess
             port, state = free_port(), work / "nginx"
-            subprocess.run([str(TOP / "tools" / "mirror-server.sh"), "start", str(DATA), str(port), str(state)],
+            subprocess.run([str(TOP / "test" / "support" / "mirror-server.sh"), "start", str(DATA), str(port), str(state)],
                            check=True, capture_output=True)
             try:
                 base = f"http://127.0.0.1:{port}"
@@ -341,7 +341,7 @@ def run_checks(work, wave, wave_msgs, wave_by_offset, off4, n4, vals4, short4, n
                 assert out["last-modified - 1 s"] == ["http refused", "s3 refused"], out
                 return "; ".join(f"{k}: {', '.join(v)}" for k, v in out.items())
             finally:
-                subprocess.run([str(TOP / "tools" / "mirror-server.sh"), "stop", str(state)], capture_output=True)
+                subprocess.run([str(TOP / "test" / "support" / "mirror-server.sh"), "stop", str(state)], capture_output=True)
 
     @check("moto_server: icechunk repository in S3 (endpoint override) + virtual refs with etag")
     def _():

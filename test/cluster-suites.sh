@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Suites that share one throwaway cluster (run by run_tests.sh under pg_virtualenv): pg_regress, then pytest.
 # GIK_PY: the Python that runs pytest (run_tests.sh sets it to the project venv's; default: tools/venv.sh).
+# Also run by test/other-pg.sh against PostgreSQL 16 and 17.
 set -uo pipefail
 cd "$SRC"
 what=${1:-all}
 status=0
 # Point s3:// at the loopback mirror and allow loopback addresses, for every session of this cluster.
-"$SRC/tools/point-at-mirror.sh" "$GIK_HTTP" "$GIK_FAULT/"
+"$SRC/test/support/point-at-mirror.sh" "$GIK_HTTP" "$GIK_FAULT/"
 if [ "$what" = all ] || [ "$what" = regress ] || [[ " $* " == *" regress "* ]]; then
   rm -rf test/results test/regression.diffs
   make -s installcheck || status=1
@@ -19,7 +20,8 @@ if [ "$what" = all ] || [ "$what" = py ] || [[ " $* " == *" py "* ]]; then
   py=${GIK_PY:-$("$SRC/tools/venv.sh")}
   for dir in "${py_dirs[@]}"; do
     echo "== pytest $dir ($py)"
-    "$py" -m pytest -p no:cacheprovider -q -rfE "$dir" || status=1
+    # shellcheck disable=SC2086 # GIK_PYTEST_ARGS: further pytest arguments (test/other-pg.sh)
+    "$py" -m pytest -p no:cacheprovider -q -rfE "$dir" ${GIK_PYTEST_ARGS:-} || status=1
   done
 fi
 exit $status

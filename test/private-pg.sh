@@ -5,7 +5,8 @@
 # tree copies bin/ and links everything else, minus the system's pg_gik files.
 #   test/private-pg.sh tree SRC PRIV [MAKE-ARGS...]   build SRC (make MAKE-ARGS) and install it into PRIV
 #   test/private-pg.sh start PRIV DATA PORT           initdb DATA once, start a server (pg_gik preloaded,
-#                                                     unix socket in DATA/sock); prints the PG* exports
+#                                                     unix socket in DATA/sock); prints the PG* exports.
+#                                                     PRIV may also be an installation with PRIV/bin/postgres
 #   test/private-pg.sh stop DATA                      stop that server
 set -euo pipefail
 PGVER=15
@@ -29,6 +30,7 @@ case $cmd in
   start)
     priv=${1:?private tree}; data=${2:?data dir}; port=${3:?port}
     bin=$priv/usr/lib/postgresql/$PGVER/bin
+    [ -x "$bin/postgres" ] || bin=$priv/bin   # a relocatable installation (test/other-pg.sh)
     mkdir -p "$data"
     [ "$(id -u)" -eq 0 ] && chown postgres "$data"
     if [ ! -f "$data/pgdata/PG_VERSION" ]; then

@@ -44,8 +44,7 @@ as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@
 
 stop_all() {
   [ -x "$PRIVBIN/pg_ctl" ] && [ -f "$ROOT/data/postmaster.pid" ] && as_owner "$PRIVBIN/pg_ctl" -D "$ROOT/data" -m immediate stop >/dev/null 2>&1 || true
-  "$SRC/tools/mirror-server.sh" stop "$ROOT/nginx" 2>/dev/null || true
-  [ -f "$ROOT/fault.pid" ] && kill "$(cat "$ROOT/fault.pid")" 2>/dev/null || true
+  "$SRC/test/start-servers.sh" stop "$ROOT"
 }
 
 "$SRC/tools/install-deps.sh"
@@ -64,20 +63,13 @@ echo "== private PostgreSQL tree in $PRIV"
 "$SRC/test/private-pg.sh" tree "$ROOT/build" "$PRIV" with_llvm=no \
   COPT='-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize=alignment'
 
-# the mirror, nginx and the fault server, laid out as run_tests.sh does
-cp -r "$ROOT/build/test" "$ROOT/test"
-cp -r "$ROOT/build/tools" "$ROOT/tools"
-"$ROOT/build/test/make-mirror.sh" "$ROOT/mirror" 2>"$ROOT/mirror.log"
-chmod -R a+rX "$ROOT"
-chmod a+rwx "$ROOT/asan"
+# the copy of test/, the mirror, nginx and the fault server, as run_tests.sh (from the copied tree)
 [ $keep -eq 1 ] || trap stop_all EXIT
-"$SRC/tools/mirror-server.sh" start "$ROOT/mirror" "$GIK_HTTP_PORT" "$ROOT/nginx"
-"$GIK_PY" "$SRC/test/fault_server.py" --root "$ROOT/mirror" --port "$GIK_FAULT_PORT" \
-  --pidfile "$ROOT/fault.pid" >"$ROOT/fault.log" 2>&1 &
-for _ in $(seq 50); do curl -sf -o /dev/null "$GIK_FAULT/__stats" && break; sleep 0.1; done
+"$ROOT/build/test/start-servers.sh" --no-point "$ROOT" >/dev/null 2>"$ROOT/mirror.log"
+chmod a+rwx "$ROOT/asan"
 
 echo "== server with the ASan runtime preloaded"
-pgport=${GIK_PG_PORT:-$("$SRC/tools/free-port.sh")}
+pgport=${GIK_PG_PORT:-$("$SRC/test/support/free-port.sh")}
 mkdir -p "$ROOT/data" "$ROOT/sock"
 touch "$ROOT/server.log"
 [ "$(id -u)" -eq 0 ] && chown postgres "$ROOT/data" "$ROOT/sock" "$ROOT/server.log"

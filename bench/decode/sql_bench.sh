@@ -65,7 +65,7 @@ SQL
     sed "s/^/$ds\t/" "$WORK/$ds.tsv" | "${PSQL[@]}" "$1" -c "COPY bench_list (dataset, path, byte_offset, byte_length) FROM STDIN"
   done
 }
-"$(dirname "$0")/../../tools/point-at-mirror.sh" "$GIK_HTTP" "$GIK_HTTP_REAL/" >/dev/null
+"$(dirname "$0")/../../test/support/point-at-mirror.sh" "$GIK_HTTP" "$GIK_HTTP_REAL/" >/dev/null
 setup ""
 setup "$BASE_PG"
 

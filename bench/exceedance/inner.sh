@@ -9,7 +9,7 @@ BOX='gik.bbox(21, -12, 53, 23)'
 INIT="'2025-10-01 00:00+00'"
 W=$BENCH_WORK
 
-"$BENCH_TOP/tools/point-at-mirror.sh" "$BENCH_HTTP" "$BENCH_HTTP_REAL/" >/dev/null
+"$BENCH_TOP/test/support/point-at-mirror.sh" "$BENCH_HTTP" "$BENCH_HTTP_REAL/" >/dev/null
 "${PSQL[@]}" -c "CREATE EXTENSION pg_gik" 2>/dev/null
 for conn in "" "$BASE_PG"; do
   "${PSQL[@]}" "$conn" >/dev/null <<SQL

@@ -2,7 +2,7 @@
 gik.ingest_run, gribberish's VirtualiZarr parser reading the index (use_index), the same through
 open_virtual_mfdataset, kerchunk's scan_grib on a subset (extrapolated per file), and Herbie's inventory
 reader; plus index parsing alone (local files) against Herbie's pandas reader. Bytes each peer read come from
-nginx's access log (tools/mirror-server.sh with GIK_ACCESS_LOG), not from the peer's own account.
+nginx's access log (test/support/mirror-server.sh with GIK_ACCESS_LOG), not from the peer's own account.
 Run by bench/interop_bench.sh (project venv; PG* environment of a server with pg_gik pointed at the mirror)."""
 import argparse
 import concurrent.futures as futures

@@ -2,7 +2,7 @@
 # The part of bench/load/run.sh that runs inside pg_virtualenv (libpq settings point at the cluster).
 set -euo pipefail
 OUT=$LOAD_OUT
-"$LOAD_TOP/tools/point-at-mirror.sh" "$LOAD_HTTP" >/dev/null
+"$LOAD_TOP/test/support/point-at-mirror.sh" "$LOAD_HTTP" >/dev/null
 
 # Two datasets over the mirror, and their first cycle ingested so that decodes have references at once;
 # the other 7 cycles of each are left to gik.ingest_latest.

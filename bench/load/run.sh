@@ -35,9 +35,9 @@ if [ ! -f "$MIRROR/.complete" ]; then
   echo "generating the mirror (8 GEFS and 8 ECMWF cycles) ..." >&2
   for date in 20251001 20251002; do
     for cycle in 0 6 12 18; do
-      /usr/bin/python3 "$TOP/tools/gen_mirror.py" --out "$MIRROR" --jobs 2 gefs --date $date --cycle $cycle \
+      /usr/bin/python3 "$TOP/test/support/gen_mirror.py" --out "$MIRROR" --jobs 2 gefs --date $date --cycle $cycle \
         --members 0-9 --steps 0-24/6 --vars apcp --grid 1p0 --rain-grid 1p0 >&2
-      /usr/bin/python3 "$TOP/tools/gen_mirror.py" --out "$MIRROR" --jobs 2 ecmwf --date $date --cycle $cycle \
+      /usr/bin/python3 "$TOP/test/support/gen_mirror.py" --out "$MIRROR" --jobs 2 ecmwf --date $date --cycle $cycle \
         --members 0-20 --steps 0-24/6 --grid 1p0 --params tp,2t >&2
     done
   done
@@ -48,9 +48,9 @@ mkdir -p "$WORK/out"
 chmod -R a+rX "$WORK"
 chmod a+rwx "$WORK/out"
 
-"$TOP/tools/mirror-server.sh" start "$MIRROR" "$PORT" "$WORK/nginx"
-trap '"$TOP/tools/mirror-server.sh" stop "$WORK/nginx"' EXIT
-pgport=$("$TOP/tools/free-port.sh")
+"$TOP/test/support/mirror-server.sh" start "$MIRROR" "$PORT" "$WORK/nginx"
+trap '"$TOP/test/support/mirror-server.sh" stop "$WORK/nginx"' EXIT
+pgport=$("$TOP/test/support/free-port.sh")
 
 export LOAD_HTTP="http://127.0.0.1:$PORT" LOAD_MIRROR="$MIRROR" LOAD_OUT="$WORK/out" LOAD_HERE="$HERE" LOAD_TOP="$TOP"
 pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik -o "max_connections=40" bash "$HERE/inner.sh"

@@ -2,7 +2,7 @@
 """Seed corpora of the fuzz harnesses, and the GRIB splitter run.sh uses.
 
   /usr/bin/python3 test/fuzz/make_seeds.py seeds       rewrite test/fuzz/corpus/* (needs python3-eccodes, numpy
-                                                      and, for the generated-mirror seeds, tools/gen_mirror.py)
+                                                      and, for the generated-mirror seeds, test/support/gen_mirror.py)
   /usr/bin/python3 test/fuzz/make_seeds.py split OUT FILE...   write every GRIB message of FILE... into OUT
   /usr/bin/python3 test/fuzz/make_seeds.py frame IN OUT        the GRIB message fuzz_decode makes of input IN
                                                       (for grib_dump, gik.decode(file://...), bug reports)
@@ -267,7 +267,7 @@ def seeds():
     tmp = None
     if not os.environ.get("GIK_SEED_MIRROR"):
         tmp = tempfile.mkdtemp()
-        gen = [sys.executable, os.path.join(TOP, "tools", "gen_mirror.py"), "--out", tmp, "--jobs", "1"]
+        gen = [sys.executable, os.path.join(TOP, "test", "support", "gen_mirror.py"), "--out", tmp, "--jobs", "1"]
         subprocess.run(gen + ["ecmwf", "--date", "20260601", "--cycle", "12", "--members", "0-1", "--steps", "6",
                               "--grid", "1p0", "--params", "tp", "--shuffle-index"], check=True, capture_output=True)
         subprocess.run(gen + ["gefs", "--date", "20251001", "--members", "1", "--steps", "6", "--vars", "full",

@@ -1,5 +1,5 @@
 """The built-in datasets: URL layouts against real paths, and ingestion of real index files placed at those
-paths on the loopback mirror (test/make-mirror.sh), compared with an independent reading of the index lines."""
+paths on the loopback mirror (test/support/make-mirror.sh), compared with an independent reading of the index lines."""
 import json
 
 import pytest

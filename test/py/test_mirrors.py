@@ -26,7 +26,7 @@ def run_file(member, step):
 @pytest.fixture(scope="module")
 def servers():
     """Two nginx servers on their own ports, each with part of the run, with access logs."""
-    tools = ROOT / "tools"
+    tools = ROOT / "test" / "support"
     out = {}
     for name, files in HOLDS.items():
         root = ROOT / "mirrors" / name

@@ -1,4 +1,4 @@
--- Ensemble analytics on generated known-answer runs (tools/gen_scenarios/basic.json and exceedance.json).
+-- Ensemble analytics on generated known-answer runs (test/support/gen_scenarios/basic.json and exceedance.json).
 SET client_min_messages = warning;
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';

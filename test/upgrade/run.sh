@@ -8,7 +8,7 @@
 #       unchanged and agrees with ecCodes.
 # Runs against the server psql reaches (PG* environment): a superuser on the same host (the frozen
 # scripts are copied into its extension directory for the test, then the originals put back), with
-# pg_gik in shared_preload_libraries and pointed at the loopback mirror (tools/point-at-mirror.sh).
+# pg_gik in shared_preload_libraries and pointed at the loopback mirror (test/support/point-at-mirror.sh).
 # Prints TAP-like ok / not ok lines and every differing line; exits 1 on any failure (and then keeps
 # the upgraded database, GIK_UPGRADE_DB, for a look).
 #   test/upgrade/run.sh            GIK_HTTP (mirror, default http://127.0.0.1:18765), GIK_PY (python), GIK_UPGRADE_DB

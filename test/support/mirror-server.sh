@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start or stop nginx on 127.0.0.1 serving a directory as an S3-style mirror (byte ranges, HEAD, ETag).
-# Usage: tools/mirror-server.sh start ROOT PORT STATE_DIR | stop STATE_DIR
+# Usage: test/support/mirror-server.sh start ROOT PORT STATE_DIR | stop STATE_DIR
 # start first stops a server left running with the same STATE_DIR. With GIK_ACCESS_LOG=FILE every request
 # is logged to FILE as "METHOD STATUS BYTES URI" (bench/: bytes each client read).
 set -euo pipefail

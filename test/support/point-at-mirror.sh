@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Point the PostgreSQL server that psql reaches (PG* environment) at a loopback mirror:
 # s3:// goes to HTTP_BASE, which with the NOAA and ECMWF buckets and any further prefixes is allowed,
-# and 127.0.0.1 may be reached. Usage: tools/point-at-mirror.sh HTTP_BASE [PREFIX ...]
+# and 127.0.0.1 may be reached. Usage: test/support/point-at-mirror.sh HTTP_BASE [PREFIX ...]
 # GIK_LIBRARY names the library that defines the settings (default pg_gik; bench/baseline.sh: pg_gik_base).
 set -euo pipefail
 base=${1:?HTTP base URL, e.g. http://127.0.0.1:18765}; shift

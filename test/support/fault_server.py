@@ -30,7 +30,7 @@ ETag, Last-Modified, keep-alive) on 127.0.0.1.  A path prefix selects a fault:
 
 Control endpoints: GET /__stats (JSON request counters), GET or POST /__reset.
 
-Usage: /usr/bin/python3 test/fault_server.py --root DIR --port N [--pidfile F] [-v]
+Usage: /usr/bin/python3 test/support/fault_server.py --root DIR --port N [--pidfile F] [-v]
 (--port 0 picks a free port and prints it on stdout).  Standard library only.
 """
 

@@ -12,7 +12,7 @@ checks those sizes against real ones.
 
 Runs with the project venv's Python (tools/venv.sh; the test suite's) or Debian's /usr/bin/python3
 (python3-eccodes, python3-numpy): both write byte-identical mirrors.
-See tools/README-gen.md for the full documentation.
+See test/support/README.md for the full documentation.
 """
 
 import argparse
@@ -516,7 +516,7 @@ RAIN_TYPES = {
 # --rain-size heavy: a wet day, more and stronger storms.
 RAIN_SIZE = {"normal": (1.0, 1.0), "heavy": (1.6, 1.6)}   # (rate factor, amount factor)
 # Dataset differences: (rate factor, rate factors by type). IFS rains a little almost everywhere,
-# GFS does not. These, with the rates above, set the message sizes (tools/README-gen.md).
+# GFS does not. These, with the rates above, set the message sizes (test/support/README.md).
 RAIN_DATASET = {"gefs": (0.70, {"drizzle": 0.0}), "ecmwf": (0.85, {"drizzle": 2.0, "light": 1.3})}
 
 
@@ -1467,7 +1467,7 @@ def run_generate(args):
 
     # Truth file.
     truth = {
-        "generator": "tools/gen_mirror.py", "generator_version": GENERATOR_VERSION,
+        "generator": "test/support/gen_mirror.py", "generator_version": GENERATOR_VERSION,
         "dataset": dataset, "date": args.date, "cycle": args.cycle, "run": "%s%02d" % (args.date, args.cycle),
         "config": {k: v for k, v in cfg.items() if k not in ("out", "scenario_slots", "dips", "mtime")},
         "mtime": cfg["mtime"],
@@ -1502,7 +1502,7 @@ def run_generate(args):
         }
     if cfg.get("rain_model") == "realistic":
         truth["rain"]["model"] = ("realistic (%s): textured storms, sized like real messages; "
-                                  "see tools/README-gen.md" % cfg["rain_size"])
+                                  "see test/support/README.md" % cfg["rain_size"])
         if dataset == "gefs":
             truth["precision"]["packing"] = ("grid_complex_spatial_differencing, order 2, E=0, R=min; APCP in "
                                              "variable-length groups (1-%d values), the other fields in groups "
@@ -1868,7 +1868,7 @@ def run_verify(args):
 # --------------------------------------------------------------------------
 
 # Real message lengths (next offset - offset in a real index) that --rain-model realistic is
-# calibrated to; tools/README-gen.md tabulates them with more context.
+# calibrated to; test/support/README.md tabulates them with more context.
 REAL_SIZES = {
     "gefs-0p25-3h": (242336, "test/data/dynamical/gep01.t00z.pgrb2s.0p25.f015.idx, APCP 12-15 h (2025-08-01 00z)"),
     "gefs-0p25-heavy-3h": (370000, "a wet day: about 370 KB, as measured on an independent real-size mirror"),
@@ -2010,14 +2010,14 @@ EPILOG = """examples:
       --vars apcp --grid 1p0 --rain-grid 0p25
   gen_mirror.py --out DIR ecmwf --date 20251001 --cycle 0 --members 0-50 \\
       --steps 0-144/3,150-360/6 --params tp,2t,msl,10u,10v --shuffle-index
-  gen_mirror.py --out DIR gefs ... --scenario tools/gen_scenarios/exceedance.json
+  gen_mirror.py --out DIR gefs ... --scenario test/support/gen_scenarios/exceedance.json
   gen_mirror.py --out DIR gefs ... --rain-model realistic [--rain-size heavy]   # real message sizes
   gen_mirror.py --verify DIR          # re-read DIR, compare with DIR/truth/*.json
   gen_mirror.py --self-check          # realistic rain: sizes against real ones, decoded values
 
 Global options (--out, --jobs, --seed, --mtime) may come before or after the dataset.
 
-scenario JSON (see tools/README-gen.md; boxes are [lon_min, lat_min, lon_max, lat_max]):
+scenario JSON (see test/support/README.md; boxes are [lon_min, lat_min, lon_max, lat_max]):
   {"background": "none",
    "entries": [
      {"member": 3, "from_h": 6, "to_h": 9, "mm": 30.0, "box": [30, -5, 40, 5]},
