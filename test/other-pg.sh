@@ -4,7 +4,8 @@
 # a copy of this tree is built against it and installed into an unpacked copy of the wheel's PostgreSQL,
 # and test/cluster-suites.sh runs against a throwaway server of that version.
 # Usage: test/other-pg.sh 16|17 WORK [regress|py ...]
-# Needs the servers of test/start-servers.sh (GIK_TEST_ROOT, GIK_HTTP, GIK_FAULT) and GIK_PY.
+# Needs the servers of test/start-servers.sh (GIK_TEST_ROOT, GIK_HTTP, GIK_FAULT) and GIK_PY; GIK_PG_PORT: the
+# server's port (default: a free one).
 # PostGIS is not run: Debian's is built for 15 (test/sql/postgis.sql, test/py/test_postgis.py).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,7 +46,7 @@ make -C "$work/build" -s -j2
 make -C "$work/build" -s install
 chmod -R a+rX "$work"
 
-"$SRC/test/private-pg.sh" start "$work/pg" "$data" "$("$SRC/test/support/free-port.sh")" >"$work/env.sh"
+"$SRC/test/private-pg.sh" start "$work/pg" "$data" "${GIK_PG_PORT:-$("$SRC/test/support/free-port.sh")}" >"$work/env.sh"
 trap '"$SRC/test/private-pg.sh" stop "$data"' EXIT
 . "$work/env.sh"
 echo "== server $(psql -XAtc 'SHOW server_version')"
