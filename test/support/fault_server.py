@@ -383,10 +383,13 @@ class Handler(BaseHTTPRequestHandler):
                 sent = min(limit, len(body))
                 self.wfile.flush()
                 self.close_connection = True
+                # recorded before the close that the client acts on: its next /__stats must see this request
+                stats.record(method, path, rng_header, status, sent)
                 try:
                     self.connection.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+                return
             elif kind == "slow":
                 deadline = time.time() + float(arg)
                 while sent < len(body) and time.time() < deadline:
