@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run every pg_gik test on this machine: installs dependencies, builds and installs the extensions,
 # generates a loopback mirror, starts nginx and the fault-injecting server, then runs the C unit tests,
-# pg_regress, the Python comparison tests, the 0.1.0 upgrade test and the TAP tests inside throwaway
-# PostgreSQL clusters.
+# pg_regress and the Python comparison tests (also against PostgreSQL 16 and 17), the 0.1.0 upgrade test
+# and the TAP tests inside throwaway PostgreSQL clusters,
 # and a 30-second libFuzzer smoke of every harness (ASan + UBSan).
 # Usage: ./run_tests.sh [--only unit|regress|py|upgrade|pg16|pg17|tap|fuzz ...] [--keep]
 # GIK_TEST_ROOT, GIK_HTTP_PORT and GIK_FAULT_PORT override the work directory and ports (default:
