@@ -1,6 +1,5 @@
 """pg_gik.icechunk.export_runs and `pg-gik icechunk`: local and S3 (moto) repositories read back with icechunk,
 zarr and xarray; values = gik.decode, chunk meaning = ecCodes; commits, versions, checksums and failures."""
-import datetime as dt
 import os
 import pathlib
 import shutil
@@ -9,7 +8,6 @@ import subprocess
 import sys
 import time
 
-import icechunk as ic
 import numpy as np
 import pytest
 import xarray as xr
@@ -114,7 +112,7 @@ def test_east_africa_values_equal_gik_decode(repo_dir, conn):
         want = np.array(conn.execute("SELECT gik.decode(%s, %s, %s, '-180..180', gik.bbox(21, -12, 53, 23))",
                                      (url, off, n)).fetchone()[0], dtype="float32")
         got = region.sel(init_time=np.datetime64(t.replace(tzinfo=None)), member=member, step=step).values
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=0)
+        np.testing.assert_array_equal(got, want)  # float32 both: gribberish = ecCodes exactly
 
 
 def test_every_icechunk_chunk_means_its_key(repo_dir):
@@ -122,6 +120,22 @@ def test_every_icechunk_chunk_means_its_key(repo_dir):
     store = repo.readonly_session("main").store
     group = zarr.open_group(store, mode="r", zarr_format=3)
     assert check_chunk_meaning(zarr_group_arrays(group), raw_chunk_reader(store)) == 24
+
+
+def test_http_references_get_the_mirror_container(datasets, conn, tmp_path):
+    res = export_runs("", ECMWF, ["2025-10-02T00Z"], tmp_path / "http", url_style="http")
+    assert res[0].action == "created"
+    repo = open_repository(tmp_path / "http")
+    assert set(repo.config.virtual_chunk_containers) == {"s3://noaa-gefs-pds/", "s3://ecmwf-forecasts/",
+                                                        "http://127.0.0.1:18765/"}
+    ds = xr.open_zarr(repo.readonly_session("main").store, zarr_format=3, consolidated=False)
+    t, member, step, url, off, n = conn.execute(
+        "SELECT init_time, member, step_end, url, byte_offset, byte_length FROM gik.manifest(%s, '2025-10-02 00:00+00', "
+        "zarr_format => 3, url_style => 'http') WHERE kind = 'chunk' ORDER BY member DESC, step_end DESC LIMIT 1",
+        (ECMWF,)).fetchone()
+    assert url.startswith("http://127.0.0.1:18765/ecmwf-forecasts/")
+    np.testing.assert_array_equal(ds["tp"].sel(init_time=ds.init_time[0], member=member, step=step).values,
+                                  gik_decode(conn, url, off, n))
 
 
 def test_cli_to_s3_repository_on_moto(datasets, tmp_path):

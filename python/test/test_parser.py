@@ -11,6 +11,7 @@ from conftest import GEFS, GEFS_RUNS, ECMWF, gik_decode
 from gribberish.zarr.codec import GribberishCodec
 from helpers import check_chunk_meaning, read_range, zarr_group_arrays
 from virtualizarr import open_virtual_dataset, open_virtual_mfdataset
+from virtualizarr.parsers import KerchunkJSONParser
 
 import pg_gik
 from pg_gik.catalog import format_init, parse_init
@@ -196,3 +197,12 @@ def test_to_kerchunk_json_zarr3_reads_values_with_fsspec_and_zarr(datasets, regi
     assert meta["codecs"] == [{"name": "gribberish", "configuration": {"var": "tp", "north_up": True}}]
     for member, step, url, off, n in refs_of(conn, GEFS, GEFS_RUNS[0])[::7]:
         np.testing.assert_array_equal(ds["tp"].sel(member=member, step=step).values, gik_decode(conn, url, off, n))
+    # and VirtualiZarr's own kerchunk reader takes it back: the same references, the codec kept
+    from obstore.store import LocalStore
+    from obspec_utils.registry import ObjectStoreRegistry
+    back = open_virtual_dataset(f"file://{path}", registry=ObjectStoreRegistry({"file://": LocalStore()}),
+                                parser=KerchunkJSONParser())
+    assert back["tp"].data.metadata.to_dict()["codecs"] == vds["tp"].data.metadata.to_dict()["codecs"]
+    np.testing.assert_array_equal(back["tp"].data.manifest._paths, vds["tp"].data.manifest._paths)
+    np.testing.assert_array_equal(back["tp"].data.manifest._offsets, vds["tp"].data.manifest._offsets)
+    np.testing.assert_array_equal(back["tp"].data.manifest._lengths, vds["tp"].data.manifest._lengths)

@@ -13,7 +13,7 @@ from icechunk.credentials import HttpAccess
 from zarr.core.sync import sync
 
 from . import __version__
-from .catalog import GikError, RunRefs, format_init, parse_init, read_run
+from .catalog import GikError, RunRefs, parse_init, read_run
 from .layout import DTYPE, Layout, run_layout
 from .registry import s3_endpoint
 
