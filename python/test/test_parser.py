@@ -148,6 +148,9 @@ def test_to_kerchunk_parquet_and_to_icechunk_unchanged(datasets, registry, tmp_p
 
 
 def test_open_virtual_mfdataset_appends_runs(datasets, registry, conn):
+    import pickle
+    parser = pickle.loads(pickle.dumps(pg_gik.GikParser("", init_time_dim=True)))  # process executors pickle it
+    assert parser(URL, registry)._group.arrays["tp"].shape == (1, 3, 8, 721, 1440)
     urls = [f"gik://{GEFS}/{format_init(parse_init(t))}" for t in GEFS_RUNS]
     vds = open_virtual_mfdataset(urls, registry=registry, parser=pg_gik.GikParser("", init_time_dim=True),
                                  combine="nested", concat_dim="init_time", coords="minimal", compat="override")
