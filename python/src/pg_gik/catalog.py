@@ -172,17 +172,19 @@ SELECT r.run_id, r.version, r.status, d.members, d.steps FROM gik.run r JOIN gik
 WHERE r.dataset_id = (gik.dataset_named(%(ds)s)).dataset_id AND r.init_time = %(t)s
 """
 
-# Data variables' zarr.json and every chunk of the run, with the file's identity and resolved URL.
+# Data variables' zarr.json and every chunk of the run.
 _MANIFEST_SQL = """
-WITH m AS MATERIALIZED (SELECT * FROM gik.manifest(%(ds)s, %(t)s, NULL, %(vars)s, 's3', 3)),
-files AS MATERIALIZED (
-    SELECT DISTINCT ON (f.url) f.url, f.grib_etag, f.grib_last_modified, f.size, gik.resolve_url(f.url) AS http_url
-    FROM gik.file f WHERE f.run_id = %(run)s AND f.valid_to IS NULL AND f.url IN (SELECT m.url FROM m)
-    ORDER BY f.url, f.file_id DESC)
-SELECT m.kind, m.variable, m.value, m.member, m.step_start, m.step_end, m.url, files.http_url,
-       m.byte_offset, m.byte_length, files.grib_etag, files.grib_last_modified, files.size
-FROM m LEFT JOIN files ON files.url = m.url
+SELECT m.kind, m.variable, m.value, m.member, m.step_start, m.step_end, m.url, m.byte_offset, m.byte_length
+FROM gik.manifest(%(ds)s, %(t)s, NULL, %(vars)s, 's3', 3) m
 WHERE m.kind = 'chunk' OR (m.kind = 'metadata' AND m.value -> 'codecs' -> 0 ->> 'name' = 'gribberish')
+"""
+
+# Each current GRIB file of the run: its identity when ingested and its resolved URL (joined in Python: the
+# planner cannot estimate gik.manifest's rows, and a nested loop over them costs seconds).
+_FILES_SQL = """
+SELECT DISTINCT ON (f.url) f.url, gik.resolve_url(f.url), f.grib_etag, f.grib_last_modified, f.size
+FROM gik.file f WHERE f.run_id = %(run)s AND f.valid_to IS NULL
+ORDER BY f.url, f.file_id DESC
 """
 
 _GRID_SQL = """
@@ -197,13 +199,8 @@ WHERE f.dataset_id = (gik.dataset_named(%(ds)s)).dataset_id
 """
 
 
-def read_run(conninfo, dataset: str, init_time, variables=None, members=None, steps=None,
-             longitude: str = "source") -> RunRefs:
-    """The references of one run (current version): variables as gik.manifest() takes them (index variables
-    'APCP', 'APCP:surface', 'tp/sfc'-style names are passed through; Zarr names), members and steps (hours)
-    to keep (None: all), longitude convention 'source', '-180..180' or '0..360'."""
-    if longitude not in LONGITUDES:
-        raise GikError(f"invalid longitude convention {longitude!r}: use one of {', '.join(LONGITUDES)}")
+def run_row(conninfo, dataset: str, init_time) -> tuple:
+    """(run_id, version, status, dataset members, dataset steps) of a run, or RunNotFound naming the runs there are."""
     t = parse_init(init_time)
     conn = connect(conninfo)
     try:
@@ -215,10 +212,27 @@ def read_run(conninfo, dataset: str, init_time, variables=None, members=None, st
             runs = [format_init(r[0]) for r in list_runs(conn, dataset)]
             raise RunNotFound(f"dataset {dataset!r} has no run {format_init(t)} (gik://{dataset}/{format_init(t)}); "
                               f"runs: {', '.join(runs) if runs else 'none'}")
-        run_id, version, status, d_members, d_steps = run
+        return run
+    finally:
+        if conn is not conninfo:
+            conn.close()
+
+
+def read_run(conninfo, dataset: str, init_time, variables=None, members=None, steps=None,
+             longitude: str = "source") -> RunRefs:
+    """The references of one run (current version): variables as gik.manifest() takes them (index variables
+    'APCP', 'APCP:surface', 'tp/sfc'-style names are passed through; Zarr names), members and steps (hours)
+    to keep (None: all), longitude convention 'source', '-180..180' or '0..360'."""
+    if longitude not in LONGITUDES:
+        raise GikError(f"invalid longitude convention {longitude!r}: use one of {', '.join(LONGITUDES)}")
+    t = parse_init(init_time)
+    conn = connect(conninfo)
+    try:
+        run_id, version, status, d_members, d_steps = run_row(conn, dataset, t)
         var_list = None if variables is None else [_index_variable(v) for v in _as_list(variables)]
         try:
-            rows = conn.execute(_MANIFEST_SQL, {"ds": dataset, "t": t, "vars": var_list, "run": run_id}).fetchall()
+            rows = conn.execute(_MANIFEST_SQL, {"ds": dataset, "t": t, "vars": var_list}).fetchall()
+            files = {r[0]: r[1:] for r in conn.execute(_FILES_SQL, {"run": run_id})}
         except psycopg.Error as e:
             raise _sql_error(e, f"run gik://{dataset}/{format_init(t)}") from e
         keep_m = None if members is None else {int(m) for m in _as_list(members)}
@@ -227,9 +241,10 @@ def read_run(conninfo, dataset: str, init_time, variables=None, members=None, st
         for kind, name, value, *rest in rows:
             if kind == "metadata":
                 out[name] = _variable(conn, dataset, name, value, longitude)
-        for kind, name, value, member, s0, s1, url, http_url, off, n, etag, lm, size in rows:
+        for kind, name, value, member, s0, s1, url, off, n in rows:
             if kind != "chunk":
                 continue
+            http_url, etag, lm, size = files.get(url, (url, None, None, None))
             if (keep_m is not None and member not in keep_m) or (keep_s is not None and s1 not in keep_s):
                 continue
             v = out[name]

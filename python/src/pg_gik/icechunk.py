@@ -13,7 +13,7 @@ from icechunk.credentials import HttpAccess
 from zarr.core.sync import sync
 
 from . import __version__
-from .catalog import GikError, RunRefs, parse_init, read_run
+from .catalog import GikError, RunRefs, format_init, parse_init, read_run, run_row
 from .layout import DTYPE, Layout, run_layout
 from .registry import s3_endpoint
 
@@ -137,11 +137,29 @@ def export_runs(conninfo, dataset: str, init_times, repo, variables=None, member
         endpoint = s3_endpoint(conninfo)
     results = []
     for init in init_times:
+        label = format_init(init)
+        version = run_row(conninfo, dataset, init)[1]
+        if _held_version(storage, branch, dataset, label) == version:   # nothing to read or write
+            results.append(ExportResult(label, version, "unchanged", None))
+            continue
         run = read_run(conninfo, dataset, parse_init(init), variables, members, steps, longitude)
         prefixes = sorted(set(SOURCE_PREFIXES) | set(run.url_prefixes(url_style)))
         r = _open_or_create(storage, prefixes, endpoint)
         results.append(_write_run(r, run, url_style, branch, checksum))
     return results
+
+
+def _held_version(storage, branch: str, dataset: str, label: str) -> int | None:
+    """The version of a run the repository's branch holds (None: no repository, branch or run)."""
+    _reachable(storage)
+    if not ic.Repository.exists(storage):
+        return None
+    try:
+        session = ic.Repository.open(storage).readonly_session(branch=branch)
+    except Exception:  # noqa: BLE001 - no such branch: the write reports it
+        return None
+    runs, root = _repo_state(session)
+    return runs.get(label) if root is not None and root.attrs.get("gik_dataset") == dataset else None
 
 
 def _repo_state(session) -> tuple[dict, zarr.Group | None]:
