@@ -106,6 +106,7 @@ def import_gik_parquet(conninfo, files, dataset, init_time=None, member=None, ur
     imported as dicts (init_time, version, refs)."""
     if not files:
         raise BridgeError("no GIK parquet file given")
+    export_runs = _icechunk_writer() if icechunk is not None else None
     staged = [(str(f), read_gik_parquet(f)) for f in files]     # every file is read and checked before any write
     names = [s for s, _ in staged]
     if len(set(names)) != len(names):
@@ -125,10 +126,18 @@ def import_gik_parquet(conninfo, files, dataset, init_time=None, member=None, ur
                 runs = [dict(init_time=r[0], version=r[1], refs=r[2]) for r in cur.fetchall()]
     except psycopg.Error as e:
         raise _database_error(f'import of {", ".join(names)} into dataset "{dataset}" failed', e) from e
-    if icechunk is not None:
-        from pg_gik.icechunk import export_runs   # pypkg's Icechunk writer
+    if export_runs is not None:
         export_runs(conninfo, dataset, [r["init_time"] for r in runs], icechunk)
     return runs
+
+
+def _icechunk_writer():
+    """pg_gik.icechunk.export_runs, checked before anything is imported."""
+    try:
+        from pg_gik.icechunk import export_runs
+    except ImportError as e:
+        raise BridgeError(f"--icechunk needs pg_gik.icechunk.export_runs, which cannot be imported: {e}") from e
+    return export_runs
 
 
 # kerchunk parquet references (fsspec LazyReferenceMapper) -----------------------------------------------------
