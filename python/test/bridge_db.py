@@ -15,7 +15,8 @@ CONNINFO = os.environ.get("PG_GIK_CONNINFO", "")
 MIRROR = pathlib.Path(os.environ.get("GIK_TEST_ROOT", "/tmp/pg_gik_test")) / "mirror"
 HTTP = os.environ.get("GIK_HTTP", "http://127.0.0.1:18765")
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src"
-GEFS_RUNS = ("2025-10-01 00:00+00", "2025-10-02 00:00+00")
+GEFS_RUN = "2025-10-01 00:00+00"                              # 0.25 degree, steps 0-24/3
+GEFS_RANGE = ("2025-10-02 00:00+00", "2025-10-03 00:00+00")   # the mirror's 1 degree runs, steps 0-24/6
 ECMWF_RUN = "2025-10-01 00:00+00"
 ECMWF_STEPS = (0, 6, 12, 18, 24)
 CATALOG = ("dataset", "run", "run_version", "file", "field", "time_window", "grid", "chunk_pack")
@@ -75,17 +76,28 @@ def db():
     conn.close()
 
 
-@pytest.fixture(scope="module")
-def gefs(db):
-    """Dataset brt_gefs: GEFS APCP, members 0-2, steps 0-24 h, two runs, ingested from the mirror."""
-    name = "brt_gefs"
+def _gefs_dataset(db, name, runs, steps):
+    """A clone of gefs_0p25 with APCP of members 0-2 ingested for the given runs and steps."""
     drop(db, name)
     db.execute("SELECT gik.clone_dataset('gefs_0p25', %s, '{APCP}')", (name,))
-    for run in GEFS_RUNS:
+    for run in runs:
         db.execute("SELECT gik.ingest_run(%s, %s, variables => '{APCP}', members => '{0,1,2}', "
-                   "steps => gik.step_list('0-24/3'))", (name, run))
-    yield name
-    drop(db, name)
+                   "steps => gik.step_list(%s))", (name, run, steps))
+    return name
+
+
+@pytest.fixture(scope="module")
+def gefs(db):
+    """Dataset brt_gefs: the GEFS run of 2025-10-01 00z, APCP, members 0-2, steps 0-24 h, from the mirror."""
+    yield _gefs_dataset(db, "brt_gefs", [GEFS_RUN], "0-24/3")
+    drop(db, "brt_gefs")
+
+
+@pytest.fixture(scope="module")
+def gefs_range(db):
+    """Dataset brt_gefs_range: two GEFS runs (2025-10-02 and -03 00z, 1 degree), APCP, members 0-2, steps 0-24/6."""
+    yield _gefs_dataset(db, "brt_gefs_range", GEFS_RANGE, "0-24/6")
+    drop(db, "brt_gefs_range")
 
 
 @pytest.fixture(scope="module")

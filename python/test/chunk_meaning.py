@@ -2,8 +2,8 @@
 
 Reading each reference two ways and comparing (fsspec vs zarr) cannot catch references filed under the wrong
 key: a store whose member order is reversed reads fine both ways. Here every chunk's message is opened with
-ecCodes and its `number`, `stepRange`, `shortName`, level and initialisation time must be what the coordinate
-arrays (read with zarr, never with pg_gik) say at the chunk's position.
+ecCodes and its `number`, `stepRange`, `shortName`, level, initialisation time and grid size must be what the
+coordinate arrays and the array (read with zarr, never with pg_gik) say at the chunk's position.
 
 - `chunk_mismatches(group, chunks)` is the check for any store zarr opens (kerchunk JSON or parquet through
   fsspec, Icechunk): `chunks` yields (array name, chunk index tuple, message bytes).
@@ -30,6 +30,8 @@ def message_keys(message):
         keys = {k: get(k) for k in ("shortName", "stepRange", "typeOfLevel", "level", "dataDate", "dataTime")}
         keys["number"] = get("number") if eccodes.codes_is_defined(h, "number") else None
         keys["levtype"] = get("levtype") if eccodes.codes_is_defined(h, "levtype") else None
+        for k in ("Ni", "Nj"):
+            keys[k] = get(k) if eccodes.codes_is_defined(h, k) else None
         return keys
     finally:
         eccodes.codes_release(h)
@@ -62,7 +64,8 @@ def expected_keys(group, name, index):
     arr = group[name]
     attrs = dict(arr.attrs)
     want = {}
-    pos = dict(zip(_dims(arr), index))
+    dims = _dims(arr)
+    pos = dict(zip(dims, index))
     coords = {c: group[c] for c in pos if c in group and _dims(group[c]) == [c]}
     if "number" in coords and coords["number"][pos["number"]] != -9:
         want["number"] = int(coords["number"][pos["number"]])
@@ -74,6 +77,8 @@ def expected_keys(group, name, index):
         starts = attrs.get("gik_window_start")
         start = float(starts[pos["step"]]) if starts is not None else end
         want["stepRange"] = _hours(end) if start == end else f"{_hours(start)}-{_hours(end)}"
+    if len(dims) >= 2 and (dims[-2].startswith("latitude") or dims[-2] == "y"):
+        want["Nj"], want["Ni"] = (int(n) for n in arr.chunks[-2:])    # one message per chunk: the whole grid
     if "GRIB_shortName" in attrs:
         want["shortName"] = attrs["GRIB_shortName"]
     if "gik_level" in attrs:

@@ -247,9 +247,9 @@ def export_kerchunk_parquet(conninfo, dataset, out_dir, init_from=None, init_to=
         with psycopg.connect(conninfo) as conn:
             conn.execute("SELECT gik.dataset_named(%s)", (dataset,))
             if not _runs_selected(conn, dataset, init_from, init_to):
-                which = ("any run" if init_from is None else f"a run at {init_from}" if init_to is None
-                         else f"a run between {init_from} and {init_to}")
-                raise BridgeError(f'dataset "{dataset}" has no {which}', sqlstate="P0002")
+                which = ("no run" if init_from is None else f"no run at {init_from}" if init_to is None
+                         else f"no run between {init_from} and {init_to}")
+                raise BridgeError(f'dataset "{dataset}" has {which}', sqlstate="P0002")
             rows = conn.execute("""SELECT key, value::text, kind FROM gik.manifest(%s, %s, %s, %s, %s, 2)""",
                                 (dataset, init_from, init_to, variables, url_style)).fetchall()
     except psycopg.Error as e:
