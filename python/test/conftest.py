@@ -38,7 +38,7 @@ def conn():
 
 @pytest.fixture(scope="session")
 def datasets(conn):
-    """pyt_gefs: GEFS 0.25° APCP, members 0-2, steps 0-24/3, two runs; pyt_ecmwf: ECMWF ENS tp, one run."""
+    """pyt_gefs: GEFS 0.25° APCP, members 0-2, steps 0-24/3, two runs; pyt_ecmwf: ECMWF ENS tp, runs 2025-10-02 (5 members) and 2025-10-03 (51)."""
     drop_datasets(conn, GEFS, ECMWF)
     conn.execute("SELECT gik.clone_dataset('gefs_0p25', %s, '{APCP}')", (GEFS,))
     conn.execute("SELECT gik.clone_dataset('ecmwf_ens_0p25', %s, '{tp}')", (ECMWF,))
@@ -46,6 +46,7 @@ def datasets(conn):
         conn.execute("SELECT gik.ingest_run(%s, %s, variables => '{APCP}', members => '{0,1,2}', "
                      "steps => gik.step_list('0-24/3'))", (GEFS, t))
     conn.execute("SELECT gik.ingest_run(%s, %s, variables => '{tp}', steps => '{0,6,12,18,24}')", (ECMWF, ECMWF_RUN))
+    conn.execute("SELECT gik.ingest_run(%s, '2025-10-03 00:00+00', variables => '{tp}', steps => '{0,24}')", (ECMWF,))
     yield {"gefs": GEFS, "ecmwf": ECMWF}
     drop_datasets(conn, GEFS, ECMWF)
 

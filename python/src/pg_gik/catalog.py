@@ -81,6 +81,8 @@ class RunRefs:
     status: str
     longitude: str
     variables: dict[str, VariableRefs]
+    dataset_members: list[int] | None = None   # what a complete run of the dataset has
+    dataset_steps: list[float] = field(default_factory=list)
 
     @property
     def members(self) -> list[int] | None:
@@ -166,7 +168,7 @@ def list_runs(conn, dataset: str) -> list[tuple[dt.datetime, int, str]]:
 
 
 _RUN_SQL = """
-SELECT r.run_id, r.version, r.status FROM gik.run r
+SELECT r.run_id, r.version, r.status, d.members, d.steps FROM gik.run r JOIN gik.dataset d USING (dataset_id)
 WHERE r.dataset_id = (gik.dataset_named(%(ds)s)).dataset_id AND r.init_time = %(t)s
 """
 
@@ -213,7 +215,7 @@ def read_run(conninfo, dataset: str, init_time, variables=None, members=None, st
             runs = [format_init(r[0]) for r in list_runs(conn, dataset)]
             raise RunNotFound(f"dataset {dataset!r} has no run {format_init(t)} (gik://{dataset}/{format_init(t)}); "
                               f"runs: {', '.join(runs) if runs else 'none'}")
-        run_id, version, status = run
+        run_id, version, status, d_members, d_steps = run
         var_list = None if variables is None else [_index_variable(v) for v in _as_list(variables)]
         try:
             rows = conn.execute(_MANIFEST_SQL, {"ds": dataset, "t": t, "vars": var_list, "run": run_id}).fetchall()
@@ -238,7 +240,8 @@ def read_run(conninfo, dataset: str, init_time, variables=None, members=None, st
         if not out:
             raise GikError(f"run gik://{dataset}/{format_init(t)} has no references for the selection "
                            f"(variables={variables}, members={members}, steps={steps})")
-        return RunRefs(dataset, t, run_id, version, status, longitude, dict(sorted(out.items())))
+        return RunRefs(dataset, t, run_id, version, status, longitude, dict(sorted(out.items())),
+                       d_members, [float(x) for x in d_steps])
     finally:
         if conn is not conninfo:
             conn.close()

@@ -166,7 +166,10 @@ def _write_run(repo: ic.Repository, run: RunRefs, url_style: str, branch: str, c
         raise GikError(f"the repository holds version {held} of gik://{run.dataset}/{label}, newer than the "
                        f"catalog's version {run.version}: refusing to go back")
     if root is None:
-        layout = run_layout(run, init_time_dim=True)
+        # the axes of a complete run of the dataset, so that later runs (more members or steps) append
+        members = None if run.members is None else sorted(set(run.dataset_members or []) | set(run.members))
+        layout = run_layout(run, init_time_dim=True, members=members,
+                            steps=sorted(set(run.dataset_steps) | set(run.steps)))
         _create(session, layout)
         t_index, action = 0, "created"
     else:
@@ -211,7 +214,7 @@ def _place(session, root, layout: Layout, run: RunRefs, label: str, rewrite: boo
     if missing:
         raise GikError(f"run gik://{run.dataset}/{label} has variables {sorted(missing)} that the repository has not")
     for c in layout.coords:
-        if c.dims == (c.name,) and c.name not in ("step", "member"):
+        if c.dims == (c.name,) and c.name not in ("step", "member", "init_time"):
             have = g[c.name][:]
             if have.shape != c.values.shape or not np.allclose(have, c.values):
                 var = next(a.name for a in layout.arrays if c.name in a.dims)
