@@ -100,9 +100,15 @@ def gefs_gik_store(refs, member, var="tp"):
         {"chunks": [1, ny, nx], "compressor": None, "dtype": "<f8", "fill_value": float("nan"),
          "filters": [{"dtype": "float64", "id": "grib", "var": var}], "order": "C", "shape": [len(keys), ny, nx],
          "zarr_format": 2})
-    store[f"{root}/{var}/.zattrs"] = json.dumps(
+    lat = _inline(refs, f"{grid}/0", "<f8")
+    lon = _inline(refs, f"{grid.replace('latitude', 'longitude')}/0", "<f8")
+    store[f"{root}/{var}/.zattrs"] = json.dumps(        # kerchunk's scan_grib attributes, as GIK keeps them
         {"GRIB_Nx": nx, "GRIB_Ny": ny, "GRIB_gridType": "regular_ll", "GRIB_shortName": var, "GRIB_stepType": "accum",
          "GRIB_typeOfLevel": "surface", "GRIB_units": "kg m**-2", "GRIB_paramId": 228228, "units": "kg m**-2",
+         "GRIB_latitudeOfFirstGridPointInDegrees": lat[0], "GRIB_longitudeOfFirstGridPointInDegrees": lon[0],
+         "GRIB_latitudeOfLastGridPointInDegrees": lat[-1], "GRIB_longitudeOfLastGridPointInDegrees": lon[-1],
+         "GRIB_iDirectionIncrementInDegrees": abs(lon[1] - lon[0]),
+         "GRIB_jDirectionIncrementInDegrees": abs(lat[1] - lat[0]),
          "_ARRAY_DIMENSIONS": ["valid_time", "latitude", "longitude"]})
     for i, k in enumerate(keys):
         store[f"{root}/{var}/{i}.0.0"] = refs[k]

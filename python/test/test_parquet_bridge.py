@@ -9,6 +9,7 @@
 """
 import json
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -17,6 +18,7 @@ from bridge_db import (ECMWF_RUN, ECMWF_STEPS, GEFS_RUN, MIRROR, catalog_counts,
                        ref_differences, run_cli, scalar)
 from gik_layouts import (ecmwf_gik_store, ecmwf_member_name, gefs_gik_store, write_ecmwf_gik_parquet,
                          write_gefs_gik_parquet)
+from pg_gik.catalog import GikError
 from pg_gik.parquet_bridge import BridgeError, import_gik_parquet, read_gik_parquet
 
 TARGET = "brt_gik"
@@ -94,9 +96,9 @@ def test_gefs_grib_tree_layout_imports_the_ingested_references(db, gefs, gefs_fi
 
 def test_command_line_import(db, ecmwf, ecmwf_files, target):
     """pg-gik parquet-import FILE... --dataset NAME prints the runs it imported."""
-    rc, out, err = run_cli("parquet-import", *ecmwf_files, "--dataset", target, "--init-time", ECMWF_RUN)
+    rc, out, err = run_cli("parquet-import", *ecmwf_files, "--dataset", target, "--init-time", "2025-10-01T00Z")
     assert rc == 0, err
-    assert out.strip() == "2025-10-01T00:00:00+00:00 version 1: 60 references"
+    assert out.strip() == "2025-10-01T00Z version 1: 60 references"
     assert ref_differences(db, ecmwf, target) == (0, 0, 60)
 
 
@@ -153,23 +155,38 @@ def test_a_bad_reference_in_one_file_imports_nothing(db, ecmwf_files, target, tm
     assert scalar(db, "SELECT count(*) FROM gik.dataset WHERE name = %s", (target,)) == 0
 
 
-def test_icechunk_option_needs_the_icechunk_writer_before_importing(db, ecmwf_files, target, tmp_path):
-    """--icechunk calls pg_gik.icechunk.export_runs after the import; without it, nothing is imported."""
-    try:
-        import pg_gik.icechunk  # noqa: F401
-    except ImportError:
-        before = catalog_counts(db)
-        with pytest.raises(BridgeError, match="--icechunk needs pg_gik.icechunk.export_runs"):
-            import_gik_parquet("", ecmwf_files, target, icechunk=tmp_path / "repo")
-        assert catalog_counts(db) == before
-        return
-    import icechunk
+def test_icechunk_option_writes_the_imported_runs(db, gefs, gefs_files, ecmwf_files, target, tmp_path):
+    """--icechunk: the import, then pg_gik.icechunk.export_runs of its runs (one commit each); the store's values
+    are gik.decode's. The ECMWF layout has no metadata: its templates are learned (one message per field)."""
     import xarray as xr
-    runs = import_gik_parquet("", ecmwf_files, target, icechunk=str(tmp_path / "repo"))
-    repo = icechunk.Repository.open(icechunk.local_filesystem_storage(str(tmp_path / "repo")))
-    assert len(list(repo.ancestry(branch="main"))) >= 1 + len(runs)
+    from conftest import gik_decode
+    from pg_gik.icechunk import open_repository
+    runs = import_gik_parquet("", gefs_files, target, window_reset=6, icechunk=tmp_path / "gefs")
+    assert [(r["refs"], r["icechunk"].action) for r in runs] == [(24, "created")]
+    repo = open_repository(tmp_path / "gefs")
+    assert next(repo.ancestry(branch="main")).message.startswith(f"pg_gik: {target} run 2025-10-01T00Z version 1")
     ds = xr.open_zarr(repo.readonly_session("main").store, zarr_format=3, consolidated=False)
-    assert "tp" in ds
+    url, offset, length = db.execute("SELECT url, byte_offset, byte_length FROM gik.chunk_ref WHERE dataset = %s "
+                                     "AND member = 2 AND step_end = 18", (target,)).fetchone()
+    np.testing.assert_array_equal(ds["tp"].sel(member=2, step=18).values[0],
+                                  gik_decode(db, url, offset, length))
+    # Unchanged on a second import: no new version, no new commit.
+    again = import_gik_parquet("", gefs_files, target, window_reset=6, icechunk=tmp_path / "gefs")
+    assert [(r["version"], r["icechunk"].action) for r in again] == [(1, "unchanged")]
+    drop(db, target)
+    runs = import_gik_parquet("", ecmwf_files, target, icechunk=tmp_path / "ecmwf")
+    assert [(r["refs"], r["icechunk"].action) for r in runs] == [(60, "created")]
+    ds = xr.open_zarr(open_repository(tmp_path / "ecmwf").readonly_session("main").store, zarr_format=3,
+                      consolidated=False)
+    url, offset, length = db.execute("SELECT url, byte_offset, byte_length FROM gik.chunk_ref WHERE dataset = %s "
+                                     "AND variable = 'tp' AND member = 3 AND step_end = 24", (target,)).fetchone()
+    np.testing.assert_array_equal(ds["tp"].sel(member=3, step=24).values[0], gik_decode(db, url, offset, length))
+
+
+def test_icechunk_export_failure_is_a_clear_error(db, ecmwf_files, target, tmp_path):
+    """Without templates the export cannot describe the grid: pg_gik.icechunk's error, naming the run."""
+    with pytest.raises(GikError, match=f"run gik://{target}/2025-10-01T00Z: .*has no template"):
+        import_gik_parquet("", ecmwf_files, target, learn_templates=False, icechunk=tmp_path / "repo")
 
 
 def test_read_gik_parquet_values_are_bytes(ecmwf_files, gefs_files):

@@ -8,6 +8,7 @@
 
 Every import is one transaction: an error leaves the catalog as it was. Nothing here reads GRIB bytes.
 """
+import argparse
 import base64
 import json
 import math
@@ -19,6 +20,8 @@ import tempfile
 import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from .catalog import GikError, format_init, parse_init
 
 # fsspec's LazyReferenceMapper layout.
 ZMETADATA = ".zmetadata"
@@ -37,7 +40,7 @@ REF_SCHEMA = pa.schema(
         "creator": {"library": "pg_gik"}})})
 
 
-class BridgeError(Exception):
+class BridgeError(GikError):
     """A parquet bridge failure, naming the file, key or run at fault (sqlstate: the database's, when it raised)."""
 
     def __init__(self, message, sqlstate=None):
@@ -52,6 +55,11 @@ def _database_error(what, err):
     if diag.message_detail:
         text += f" ({diag.message_detail})"
     return BridgeError(f"{what}: {text} [SQLSTATE {diag.sqlstate}]", sqlstate=diag.sqlstate)
+
+
+def _init(value):
+    """An initialisation time (datetime or text such as 2025-10-01T00Z) as a UTC datetime; None stays None."""
+    return None if value is None else parse_init(value)
 
 
 # GIK [key, value] parquet files ------------------------------------------------------------------------------
@@ -99,14 +107,19 @@ def read_gik_parquet(path):
 
 
 def import_gik_parquet(conninfo, files, dataset, init_time=None, member=None, url_prefix=None, window_reset=None,
-                       icechunk=None):
+                       learn_templates=None, icechunk=None):
     """Import GIK [key, value] parquet files into a dataset with gik.import_gik_table, in one transaction (each
-    file is one reference set: its name is the staging table's source). With icechunk (a repository path or
-    URL) the imported runs are then written to Icechunk with pg_gik.icechunk.export_runs. Returns the runs
-    imported as dicts (init_time, version, refs)."""
+    file is one reference set: its name is the staging table's source). With icechunk (a repository path, URL or
+    icechunk.Storage) the imported runs are then written to Icechunk with pg_gik.icechunk.export_runs, which
+    needs each field's grid: learn_templates (default: on with icechunk) fetches one message per field that the
+    files carry no metadata for (GIK's ECMWF layout has none). Returns the runs imported as dicts (init_time,
+    version, refs, and icechunk: the export's ExportResult)."""
     if not files:
         raise BridgeError("no GIK parquet file given")
+    init_time = _init(init_time)
     export_runs = _icechunk_writer() if icechunk is not None else None
+    if learn_templates is None:
+        learn_templates = icechunk is not None
     staged = [(str(f), read_gik_parquet(f)) for f in files]     # every file is read and checked before any write
     names = [s for s, _ in staged]
     if len(set(names)) != len(names):
@@ -121,13 +134,14 @@ def import_gik_parquet(conninfo, files, dataset, init_time=None, member=None, ur
                             copy.write_row((source, k, v))
                 cur.execute("""SELECT init_time, version, refs FROM gik.import_gik_table(
                                    %s, 'gik_parquet_staging'::regclass, init_time => %s, member => %s,
-                                   url_prefix => %s, window_reset => %s)""",
-                            (dataset, init_time, member, url_prefix, window_reset))
+                                   url_prefix => %s, window_reset => %s, learn_templates => %s)""",
+                            (dataset, init_time, member, url_prefix, window_reset, learn_templates))
                 runs = [dict(init_time=r[0], version=r[1], refs=r[2]) for r in cur.fetchall()]
     except psycopg.Error as e:
         raise _database_error(f'import of {", ".join(names)} into dataset "{dataset}" failed', e) from e
     if export_runs is not None:
-        export_runs(conninfo, dataset, [r["init_time"] for r in runs], icechunk)
+        for r, result in zip(runs, export_runs(conninfo, dataset, [r["init_time"] for r in runs], icechunk)):
+            r["icechunk"] = result
     return runs
 
 
@@ -243,12 +257,13 @@ def export_kerchunk_parquet(conninfo, dataset, out_dir, init_from=None, init_to=
                             url_style="s3", record_size=DEFAULT_RECORD_SIZE):
     """Export a run (init_from), a range of runs ([init_from, init_to]) or every run of a dataset from gik.manifest
     (Zarr format 2) as kerchunk parquet references in out_dir. Returns the number of chunk references written."""
+    init_from, init_to = _init(init_from), _init(init_to)
     try:
         with psycopg.connect(conninfo) as conn:
             conn.execute("SELECT gik.dataset_named(%s)", (dataset,))
             if not _runs_selected(conn, dataset, init_from, init_to):
-                which = ("no run" if init_from is None else f"no run at {init_from}" if init_to is None
-                         else f"no run between {init_from} and {init_to}")
+                which = ("no run" if init_from is None else f"no run at {format_init(init_from)}" if init_to is None
+                         else f"no run between {format_init(init_from)} and {format_init(init_to)}")
                 raise BridgeError(f'dataset "{dataset}" has {which}', sqlstate="P0002")
             rows = conn.execute("""SELECT key, value::text, kind FROM gik.manifest(%s, %s, %s, %s, %s, 2)""",
                                 (dataset, init_from, init_to, variables, url_style)).fetchall()
@@ -309,6 +324,7 @@ def import_kerchunk_parquet(conninfo, ref_dir, dataset, init_time=None, member=N
                             window_reset=None):
     """Import a kerchunk parquet reference directory into a dataset with gik.import_kerchunk (one transaction).
     Returns the runs imported as dicts (init_time, version, refs)."""
+    init_time = _init(init_time)
     doc = read_kerchunk_parquet(ref_dir)
     try:
         with psycopg.connect(conninfo) as conn:
@@ -326,54 +342,62 @@ def import_kerchunk_parquet(conninfo, ref_dir, dataset, init_time=None, member=N
 def _print_runs(runs):
     """One line per imported run."""
     for r in runs:
-        print(f"{r['init_time'].isoformat()} version {r['version']}: {r['refs']} references")
+        ic = r.get("icechunk")
+        print(f"{format_init(r['init_time'])} version {r['version']}: {r['refs']} references"
+              + (f"; icechunk: {ic.action} {ic.snapshot or ''}".rstrip() if ic else ""))
+
+
+def _conninfo(args):
+    """The connection string: pg-gik's --conninfo (default: the PG* environment)."""
+    return getattr(args, "conninfo", None) or ""
 
 
 def _cmd_parquet_import(args):
     """pg-gik parquet-import."""
-    _print_runs(import_gik_parquet(args.conninfo, args.files, args.dataset, init_time=args.init_time,
+    _print_runs(import_gik_parquet(_conninfo(args), args.files, args.dataset, init_time=args.init_time,
                                    member=args.member, url_prefix=args.url_prefix, window_reset=args.window_reset,
-                                   icechunk=args.icechunk))
+                                   learn_templates=args.learn_templates, icechunk=args.icechunk))
+    return 0
 
 
 def _cmd_kerchunk_export(args):
     """pg-gik kerchunk-parquet export."""
-    n = export_kerchunk_parquet(args.conninfo, args.dataset, args.out, init_from=args.init_from, init_to=args.init_to,
-                                variables=args.variables, url_style=args.url_style, record_size=args.record_size)
+    n = export_kerchunk_parquet(_conninfo(args), args.dataset, args.out, init_from=args.init_from,
+                                init_to=args.init_to, variables=args.variables, url_style=args.url_style,
+                                record_size=args.record_size)
     print(f"{n} references written to {args.out}")
+    return 0
 
 
 def _cmd_kerchunk_import(args):
     """pg-gik kerchunk-parquet import."""
-    _print_runs(import_kerchunk_parquet(args.conninfo, args.dir, args.dataset, init_time=args.init_time,
-                                        member=args.member, url_prefix=args.url_prefix, window_reset=args.window_reset))
+    _print_runs(import_kerchunk_parquet(_conninfo(args), args.dir, args.dataset, init_time=args.init_time,
+                                        member=args.member, url_prefix=args.url_prefix,
+                                        window_reset=args.window_reset))
+    return 0
 
 
 def _import_options(p):
     """The options that fill in what the references do not say (as gik.import_kerchunk's)."""
     p.add_argument("--dataset", required=True, help="the dataset to import into (created when it does not exist)")
-    p.add_argument("--init-time", help="initialisation time, when the references do not give it")
+    p.add_argument("--init-time", help="initialisation time (e.g. 2025-10-01T00Z), when the references do not give it")
     p.add_argument("--member", type=int, help="ensemble member, when the references do not give it")
     p.add_argument("--url-prefix", help="put before relative URLs")
     p.add_argument("--window-reset", type=int, help="statistical windows restart every N hours (GEFS APCP: 6)")
 
 
-def _conninfo_option(p):
-    """--conninfo, unless the parent parser defines it."""
-    p.add_argument("--conninfo", default=os.environ.get("PG_GIK_CONNINFO", ""),
-                   help="libpq connection string (default: $PG_GIK_CONNINFO, else the PG* environment)")
-
-
 def add_commands(subparsers):
-    """Register parquet-import and kerchunk-parquet {export,import} on an argparse subparsers object; each sets
-    args.func(args)."""
+    """Register parquet-import and kerchunk-parquet {export,import} on pg-gik's subparsers; each sets
+    args.func(args) -> exit status and reads the connection string from args.conninfo (pg-gik's --conninfo)."""
     p = subparsers.add_parser("parquet-import", help="import GIK [key, value] parquet files",
                               description="Import GIK [key, value] parquet files (one reference set per file) "
                                           "with gik.import_gik_table, in one transaction.")
     p.add_argument("files", nargs="+", metavar="FILE")
     _import_options(p)
-    p.add_argument("--icechunk", metavar="REPO", help="then write the imported runs to this Icechunk repository")
-    _conninfo_option(p)
+    p.add_argument("--icechunk", metavar="REPO",
+                   help="then write the imported runs to this Icechunk repository (pg_gik.icechunk.export_runs)")
+    p.add_argument("--learn-templates", action=argparse.BooleanOptionalAction, default=None,
+                   help="fetch one message per field for its template (default: only with --icechunk)")
     p.set_defaults(func=_cmd_parquet_import)
 
     k = subparsers.add_parser("kerchunk-parquet", help="kerchunk parquet references (fsspec LazyReferenceMapper)")
@@ -386,28 +410,25 @@ def add_commands(subparsers):
     e.add_argument("--variables", type=lambda s: s.split(","), help="comma-separated variables (default: all)")
     e.add_argument("--url-style", choices=("s3", "http"), default="s3")
     e.add_argument("--record-size", type=int, default=DEFAULT_RECORD_SIZE, help="references per refs.N.parq file")
-    _conninfo_option(e)
     e.set_defaults(func=_cmd_kerchunk_export)
     i = ks.add_parser("import", help="import a kerchunk parquet reference directory")
     i.add_argument("dir")
     _import_options(i)
-    _conninfo_option(i)
     i.set_defaults(func=_cmd_kerchunk_import)
 
 
 def main(argv=None):
-    """Run the parquet bridge commands on their own (pg_gik.cli:main registers them too)."""
-    import argparse
+    """The parquet bridge commands on their own (pg_gik.cli:main registers them with add_commands too)."""
     import sys
     parser = argparse.ArgumentParser(prog="pg-gik")
+    parser.add_argument("--conninfo", default="", help="libpq connection string (default: the PG* environment)")
     add_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     try:
-        args.func(args)
-    except BridgeError as e:
-        print(f"pg-gik: error: {e}", file=sys.stderr)
+        return args.func(args)
+    except GikError as e:
+        print(f"pg-gik: {e}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":
