@@ -54,7 +54,8 @@ def _database_error(what, err):
     text = diag.message_primary or str(err).strip()
     if diag.message_detail:
         text += f" ({diag.message_detail})"
-    return BridgeError(f"{what}: {text} [SQLSTATE {diag.sqlstate}]", sqlstate=diag.sqlstate)
+    return BridgeError(f"{what}: {text}" + (f" [SQLSTATE {diag.sqlstate}]" if diag.sqlstate else ""),
+                       sqlstate=diag.sqlstate)
 
 
 def _init(value):
