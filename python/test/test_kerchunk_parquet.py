@@ -27,8 +27,8 @@ from virtualizarr import open_virtual_dataset
 from virtualizarr.parsers import KerchunkParquetParser
 from zarr.storage import FsspecStore
 
-from bridge_db import (GEFS_RANGE, GEFS_RUN, HTTP, MIRROR, catalog_counts, db, drop, gefs, gefs_range,  # noqa: F401
-                       ref_differences, run_cli, scalar)
+from bridge_db import (GEFS_RANGE, GEFS_RUN, HTTP, MIRROR, catalog_counts, db, drop, ecmwf, gefs,  # noqa: F401
+                       gefs_range, ref_differences, run_cli, scalar)
 from helpers import check_chunk_meaning, zarr_group_arrays
 from pg_gik.parquet_bridge import (BridgeError, export_kerchunk_parquet, import_kerchunk_parquet,
                                    read_kerchunk_parquet, write_kerchunk_parquet)
@@ -191,8 +191,8 @@ def test_virtualizarr_kerchunk_parquet_parser_opens_it(db, gefs, tmp_path):
         assert_values_equal_gik_decode(ds.tp.isel(time=0, number=m, step=s).values, summaries[key], key)
 
 
-def test_every_chunk_means_what_its_key_says(db, gefs, gefs_range, tmp_path):
-    """The kerchunk JSON and parquet outputs of a run and of a range of runs: each chunk's message has the
+def test_every_chunk_means_what_its_key_says(db, gefs, gefs_range, ecmwf, tmp_path):
+    """The kerchunk JSON and parquet outputs of a run, of a range of runs and of ECMWF tp: each chunk's message has the
     number, stepRange, shortName and level its coordinates say (helpers.check_chunk_meaning)."""
     doc = kerchunk_doc(db, gefs, url_style="http")
     out = tmp_path / "kp"
@@ -203,6 +203,9 @@ def test_every_chunk_means_what_its_key_says(db, gefs, gefs_range, tmp_path):
     export_kerchunk_parquet("", gefs_range, both, init_from=GEFS_RANGE[0], init_to=GEFS_RANGE[1], url_style="http")
     assert meaning_checked(str(both)) == 24
     assert meaning_checked(kerchunk_doc(db, gefs_range, url_style="http")) == 24
+    ec = tmp_path / "ecmwf"
+    export_kerchunk_parquet("", ecmwf, ec, variables=["tp"], url_style="http")
+    assert meaning_checked(str(ec)) == 20
 
 
 def test_reversed_member_order_fails_the_meaning_check(db, gefs, tmp_path):
@@ -235,23 +238,26 @@ def test_other_wrong_references_fail_the_meaning_check(db, gefs):
         meaning_checked({"version": 1, "refs": dict(refs, **{"tp/0.1.5.0.0": [url, start, end - start]})})
 
 
-@pytest.mark.parametrize("which", ["gefs", "gefs_range"])
+@pytest.mark.parametrize("which", ["gefs", "gefs_range", "ecmwf"])
 def test_round_trip_into_a_new_dataset(db, which, target, tmp_path, request):
-    """Export a run (gefs) or a range of two runs (gefs_range), import into a new dataset: the same references
-    (variable, level, statistic, window, member, run); importing again makes no new version; exporting the
-    import gives the same files but the root attributes naming the dataset."""
+    """Export a run (gefs), a range of two runs (gefs_range) or every run (ecmwf: tp, 2t, msl), import into a new
+    dataset: the same references (variable, level, statistic, window, member, run); importing again makes no new
+    version; exporting the import gives the same files but the root attributes naming the dataset."""
     dataset = request.getfixturevalue(which)
-    lo, hi = (GEFS_RUN, None) if which == "gefs" else GEFS_RANGE
+    lo, hi = {"gefs": (GEFS_RUN, None), "gefs_range": GEFS_RANGE, "ecmwf": (None, None)}[which]
     out, again = tmp_path / "kp", tmp_path / "again"
     n = export_kerchunk_parquet("", dataset, out, init_from=lo, init_to=hi, record_size=16)
     runs = import_kerchunk_parquet("", out, target)
     if which == "gefs":
         assert n == 24 and [(r["init_time"].isoformat(), r["version"], r["refs"]) for r in runs] == [
             ("2025-10-01T00:00:00+00:00", 1, 24)]
-    else:
+    elif which == "gefs_range":
         assert n == 24 and [(r["init_time"].isoformat()[:13], r["version"], r["refs"]) for r in runs] == [
             ("2025-10-02T00", 1, 12), ("2025-10-03T00", 1, 12)]
-    assert ref_differences(db, dataset, target) == (0, 0, 24)
+    else:
+        assert n == 60 and [(r["init_time"].isoformat()[:13], r["version"], r["refs"]) for r in runs] == [
+            ("2025-10-01T00", 1, 60)]
+    assert ref_differences(db, dataset, target) == (0, 0, n)
     assert [r["version"] for r in import_kerchunk_parquet("", out, target)] == [1] * len(runs)
     export_kerchunk_parquet("", target, again, record_size=16)
     a, b = read_kerchunk_parquet(out)["refs"], read_kerchunk_parquet(again)["refs"]
@@ -318,7 +324,8 @@ def test_imports_of_bad_directories_name_the_file_and_import_nothing(db, gefs, t
     shutil.rmtree(broken)
     shutil.copytree(good, broken)
     pq.write_table(pq.read_table(broken / "tp" / "refs.0.parq").drop_columns(["offset"]), broken / "tp" / "refs.0.parq")
-    with pytest.raises(BridgeError, match=f'"{broken}/tp/refs.0.parq" is not a kerchunk reference file: it has no offset'):
+    with pytest.raises(BridgeError, match=f'"{broken}/tp/refs.0.parq" is not a kerchunk reference file: '
+                                          'it has no offset'):
         import_kerchunk_parquet("", broken, target)
     (broken / "tp" / "refs.0.parq").write_text("not parquet")
     with pytest.raises(BridgeError, match=f'"{broken}/tp/refs.0.parq" is not a parquet file'):

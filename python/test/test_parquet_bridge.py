@@ -118,7 +118,8 @@ def test_files_of_other_layouts_are_refused_by_name(db, ecmwf_files, target, tmp
     other = tmp_path / "table.parquet"
     pq.write_table(pa.table({"name": ["a"], "size": [1]}), other)
     refs = tmp_path / "refs.0.parq"
-    pq.write_table(pa.table({"path": ["s3://x"], "offset": [0], "size": [1], "raw": pa.array([None], pa.binary())}), refs)
+    pq.write_table(pa.table({"path": ["s3://x"], "offset": [0], "size": [1],
+                             "raw": pa.array([None], pa.binary())}), refs)
     int_keys = tmp_path / "int_keys.parquet"
     pq.write_table(pa.table({"key": [1], "value": [b"x"]}), int_keys)
     empty = tmp_path / "empty.parquet"

@@ -286,7 +286,8 @@ def read_kerchunk_parquet(ref_dir):
         meta = json.loads(meta_path.read_text())
         metadata, record_size = meta["metadata"], int(meta["record_size"])
     except (ValueError, KeyError, TypeError) as e:
-        raise BridgeError(f'"{meta_path}" is not kerchunk parquet metadata (JSON with metadata and record_size): {e}') from e
+        raise BridgeError(f'"{meta_path}" is not kerchunk parquet metadata '
+                          f'(JSON with metadata and record_size): {e}') from e
     refs = {k: json.dumps(v) for k, v in metadata.items()}
     for key, zarray in metadata.items():
         if not (key == ".zarray" or key.endswith("/.zarray")):
@@ -408,7 +409,7 @@ def add_commands(subparsers):
     e.add_argument("out", help="output directory (replaced)")
     e.add_argument("--init-from", help="the run, or the first run of a range (default: every run)")
     e.add_argument("--init-to", help="the last run of the range")
-    e.add_argument("--variables", type=lambda s: s.split(","), help="comma-separated variables (default: all)")
+    e.add_argument("--variables", nargs="*", default=None, help="index variables or Zarr names (default: all)")
     e.add_argument("--url-style", choices=("s3", "http"), default="s3")
     e.add_argument("--record-size", type=int, default=DEFAULT_RECORD_SIZE, help="references per refs.N.parq file")
     e.set_defaults(func=_cmd_kerchunk_export)
