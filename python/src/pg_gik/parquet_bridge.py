@@ -115,6 +115,8 @@ def import_gik_parquet(conninfo, files, dataset, init_time=None, member=None, ur
     needs each field's grid: learn_templates (default: on with icechunk) fetches one message per field that the
     files carry no metadata for (GIK's ECMWF layout has none). Returns the runs imported as dicts (init_time,
     version, refs, and icechunk: the export's ExportResult)."""
+    if isinstance(files, (str, os.PathLike)):
+        files = [files]
     if not files:
         raise BridgeError("no GIK parquet file given")
     init_time = _init(init_time)
