@@ -146,6 +146,19 @@ def test_the_layout_is_kerchunks_own(db, gefs, tmp_path):
         assert a.to_pylist() == b.to_pylist(), f
 
 
+def test_import_reads_kerchunks_own_files(db, ecmwf, target, tmp_path):
+    """kerchunk.df.refs_to_dataframe of the ECMWF run (20 references of each variable in 5 files; with
+    categorical_threshold 2 kerchunk stores the paths as a pandas categorical) imports to the ingested
+    references."""
+    out = tmp_path / "kerchunk"
+    kerchunk.df.refs_to_dataframe(kerchunk_doc(db, ecmwf), str(out), categorical_threshold=2)
+    pandas = json.loads(pq.read_schema(out / "tp" / "refs.0.parq").metadata[b"pandas"])
+    assert pandas["columns"][0]["pandas_type"] == "categorical"
+    runs = import_kerchunk_parquet("", out, target)
+    assert [(r["version"], r["refs"]) for r in runs] == [(1, 60)]
+    assert ref_differences(db, ecmwf, target) == (0, 0, 60)
+
+
 def test_fsspec_zarr_and_xarray_read_it_as_gik_decode(db, gefs, tmp_path):
     """Every chunk through ReferenceFileSystem is the mirror file's bytes at (offset, length); xarray with
     kerchunk's grib codec decodes each to gik.decode's values; the coordinates are the catalog's."""
