@@ -39,12 +39,12 @@ def window_total(ds: xr.Dataset, var: str, start: float, end: float) -> xr.DataA
         raise GikError(f"cannot convert {var} from {ds[var].attrs.get('units')!r} to mm")
     plan = window_plan(ds, var, start, end)
     step_values = _hours(ds["step"].values)
-    parts = [ds[var].isel(step=int(np.flatnonzero(step_values == s)[0])).astype("float32") * np.float32(w)
-             for s, w in plan]
-    total = sum(parts[1:], parts[0])
+    # as gik.grid_sum and gik.grid_mul: weighted sum in float64, rounded to float32, then scaled in float64
+    parts = [ds[var].isel(step=int(np.flatnonzero(step_values == s)[0])).astype("float64") * w for s, w in plan]
+    total = sum(parts[1:], parts[0]).astype("float32")
     if any(w < 0 for _, w in plan):
         total = total.clip(min=0)
-    return total * np.float32(scale)
+    return total if scale == 1 else (total.astype("float64") * scale).astype("float32")
 
 
 def exceedance(ds: xr.Dataset, var: str, start: float, end: float, thresholds, member_dim: str = "member"):
@@ -54,7 +54,8 @@ def exceedance(ds: xr.Dataset, var: str, start: float, end: float, thresholds, m
     thr = xr.DataArray(np.asarray(thresholds, dtype="float32"), dims="threshold")
     valid = total.notnull().sum(member_dim)
     hits = (total >= thr).sum(member_dim)
-    return (hits / valid.where(valid > 0)).astype("float32").assign_coords(threshold=thr)
+    prob = (hits / valid.where(valid > 0)).astype("float32").assign_coords(threshold=thr)
+    return prob.transpose("threshold", ...)
 
 
 def _hours(values) -> np.ndarray:

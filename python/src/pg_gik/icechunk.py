@@ -10,6 +10,7 @@ import icechunk as ic
 import numpy as np
 import zarr
 from icechunk.credentials import HttpAccess
+from zarr.core.sync import sync
 
 from . import __version__
 from .catalog import GikError, RunRefs, format_init, parse_init, read_run
@@ -18,6 +19,7 @@ from .registry import s3_endpoint
 
 SOURCE_PREFIXES = ("s3://noaa-gefs-pds/", "s3://ecmwf-forecasts/")
 RUNS_ATTR = "pg_gik_runs"          # root attribute: {"2025-10-01T00Z": version, ...}
+PER_RUN_ATTRS = ("gik_run", "gik_init_time", "gik_run_version", "gik_run_status", "history")
 
 
 @dataclass(frozen=True)
@@ -177,9 +179,8 @@ def _write_run(repo: ic.Repository, run: RunRefs, url_style: str, branch: str, c
         t_index, action = _place(session, root, layout, run, label, held is not None)
     _set_refs(session, layout, t_index, url_style, checksum, replace=(action == "updated"))
     runs[label] = run.version
-    attrs = dict(layout.attrs, **{RUNS_ATTR: dict(sorted(runs.items()))})
-    attrs.pop("gik_run", None), attrs.pop("gik_init_time", None), attrs.pop("gik_run_version", None)
-    attrs.pop("gik_run_status", None)
+    attrs = {k: v for k, v in layout.attrs.items() if k not in PER_RUN_ATTRS}
+    attrs[RUNS_ATTR] = dict(sorted(runs.items()))
     zarr.open_group(session.store, mode="r+", zarr_format=3).attrs.update(attrs)
     message = f"pg_gik: {run.dataset} run {label} version {run.version} ({action}; pg_gik client {__version__})"
     snap = session.commit(message, metadata={"gik_dataset": run.dataset, "gik_run": label,
@@ -265,8 +266,8 @@ def _set_refs(session, layout: Layout, t_index: int, url_style: str, checksum, r
 
 
 def _delete_run_chunks(store, name: str, t_index: int):
-    import asyncio
-    asyncio.run(store.delete_dir(f"{name}/c/{t_index}"))
+    """Remove the chunks a run's earlier version had (a new version may have fewer messages)."""
+    sync(store.delete_dir(f"{name}/c/{t_index}"))
 
 
 def _etag(etag: str) -> str:
