@@ -8,6 +8,7 @@
   several files, the same file twice) is an error naming the file or key, and nothing is imported.
 """
 import json
+import re
 
 import numpy as np
 import pyarrow as pa
@@ -182,6 +183,17 @@ def test_icechunk_option_writes_the_imported_runs(db, gefs, gefs_files, ecmwf_fi
     url, offset, length = db.execute("SELECT url, byte_offset, byte_length FROM gik.chunk_ref WHERE dataset = %s "
                                      "AND variable = 'tp' AND member = 3 AND step_end = 24", (target,)).fetchone()
     np.testing.assert_array_equal(ds["tp"].sel(member=3, step=24).values[0], gik_decode(db, url, offset, length))
+
+
+def test_command_line_import_to_icechunk(db, gefs, gefs_files, target, tmp_path):
+    """pg-gik parquet-import … --icechunk REPO prints the run and its commit."""
+    rc, out, err = run_cli("parquet-import", *gefs_files, "--dataset", target, "--window-reset", "6",
+                           "--icechunk", tmp_path / "repo")
+    assert rc == 0, err
+    assert re.fullmatch(r"2025-10-01T00Z version 1: 24 references; icechunk: created \w+", out.strip()), out
+    from pg_gik.icechunk import open_repository
+    snapshot = out.split()[-1]
+    assert open_repository(tmp_path / "repo").lookup_branch("main") == snapshot
 
 
 def test_icechunk_export_failure_is_a_clear_error(db, ecmwf_files, target, tmp_path):

@@ -157,6 +157,13 @@ def _icechunk_writer():
     return export_runs
 
 
+def _icechunk_repo():
+    """pg_gik.icechunk.repo_target (a directory, file://PATH or s3://BUCKET/PREFIX as pg-gik icechunk takes)."""
+    _icechunk_writer()
+    from pg_gik.icechunk import repo_target
+    return repo_target
+
+
 # kerchunk parquet references (fsspec LazyReferenceMapper) -----------------------------------------------------
 
 def _chunk_grid(zarray):
@@ -358,9 +365,12 @@ def _conninfo(args):
 
 def _cmd_parquet_import(args):
     """pg-gik parquet-import."""
+    repo = None
+    if args.icechunk is not None:
+        repo = _icechunk_repo()(args.icechunk, endpoint_url=args.endpoint_url, region=args.region)
     _print_runs(import_gik_parquet(_conninfo(args), args.files, args.dataset, init_time=args.init_time,
                                    member=args.member, url_prefix=args.url_prefix, window_reset=args.window_reset,
-                                   learn_templates=args.learn_templates, icechunk=args.icechunk))
+                                   learn_templates=args.learn_templates, icechunk=repo))
     return 0
 
 
@@ -400,6 +410,8 @@ def add_commands(subparsers):
     _import_options(p)
     p.add_argument("--icechunk", metavar="REPO",
                    help="then write the imported runs to this Icechunk repository (pg_gik.icechunk.export_runs)")
+    p.add_argument("--endpoint-url", help="S3 endpoint of an s3:// --icechunk repository (e.g. http://127.0.0.1:9000)")
+    p.add_argument("--region", default=None, help="region of an s3:// --icechunk repository")
     p.add_argument("--learn-templates", action=argparse.BooleanOptionalAction, default=None,
                    help="fetch one message per field for its template (default: only with --icechunk)")
     p.set_defaults(func=_cmd_parquet_import)
