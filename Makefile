@@ -1,7 +1,7 @@
 # pg_gik: PGXS build for the pg_gik core extension and the SQL-only pg_gik_postgis companion,
 # and the pg_gik_decoder program, the only code that runs ecCodes (installed beside pg_gik.so).
 EXTENSION = pg_gik pg_gik_postgis
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = pg_gik
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/core/*.c)))

@@ -16,19 +16,8 @@ RUNS=${RUNS:-3}
 MIRROR=$WORK/mirror
 MIRROR_REALSIZE=$WORK/mirror-realsize
 mkdir -p "$WORK"
-gen() { # out extra-options
-  local out=$1; shift
-  if [ ! -f "$out/.complete" ]; then
-    rm -rf "$out"
-    /usr/bin/python3 "$TOP/tools/gen_mirror.py" --out "$out" --jobs 2 gefs --date 20251001 --cycle 0 \
-      --members 0-30 --steps 0-24/6 --vars apcp --grid 1p0 --rain-grid 0p25 "$@" >&2
-    /usr/bin/python3 "$TOP/tools/gen_mirror.py" --out "$out" --jobs 2 ecmwf --date 20251001 --cycle 0 \
-      --members 0-50 --steps 0,24 --grid 0p25 --params tp "$@" >&2
-    touch "$out/.complete"
-  fi
-}
-gen "$MIRROR"
-gen "$MIRROR_REALSIZE" --rain-model realistic
+"$TOP/bench/mirrors.sh" exceedance "$MIRROR"
+"$TOP/bench/mirrors.sh" exceedance-realsize "$MIRROR_REALSIZE"
 chmod -R a+rX "$WORK"
 gcc -O2 -o "$WORK/decode_floor" "$TOP/bench/exceedance/decode_floor.c" $(pkg-config --cflags --libs eccodes)
 "$TOP/bench/baseline.sh" install

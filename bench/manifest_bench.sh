@@ -96,5 +96,7 @@ line("  kerchunk export / ingest time", lambda v, r: f"{float(r[4])/v:.2f}", 16)
 line("  kerchunk import / ingest time", lambda v, r: f"{float(r[12])/v:.2f}", 16)
 print(f"{'re-export of the import equals the export':44s} " + " ".join(f"{'yes' if r[15] == 't' else 'NO':>12s}" for r in rows))
 print(f"catalog bytes per reference (gik.storage): {sys.argv[1]}")
+if not rows or any(r[15] != "t" for r in rows):
+    sys.exit("manifest bench: the re-export of an import differs from the export")
 PY
 INNER

@@ -408,10 +408,12 @@ setup_easy(Transfer *t)
 	curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, t);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, t);
 	curl_easy_setopt(e, CURLOPT_FILETIME, 1L);	/* Last-Modified, for the object's identity */
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) max_response_bytes());
+	/* a HEAD has no body: a 500 MB GRIB file's Content-Length is not a response of 500 MB */
 	if (f->mode == GIK_FETCH_HEAD)
 		curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-	else if (f->mode == GIK_FETCH_RANGE)
+	else
+		curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) max_response_bytes());
+	if (f->mode == GIK_FETCH_RANGE)
 	{
 		char		range[64];
 
@@ -696,6 +698,7 @@ fetch_local(GikFetch *f, const char *path)
 		if (errno == ENOENT && f->missing_ok)
 		{
 			f->missing = true;
+			f->failure = pstrdup("No such file.");
 			return;
 		}
 		ereport(ERROR, (errcode_for_file_access(),
@@ -763,9 +766,11 @@ complete_transfer(Transfer *t)
 {
 	GikFetch   *f = t->fetch;
 
-	if (t->fail == FAIL_MISSING && f->missing_ok)
+	if ((t->fail == FAIL_MISSING && f->missing_ok) || (t->fail == FAIL_NETWORK && f->unavailable_ok))
 	{
-		f->missing = true;
+		f->missing = t->fail == FAIL_MISSING;
+		f->unavailable = t->fail == FAIL_NETWORK;
+		f->failure = MemoryContextStrdup(t->cxt, t->reason);
 		f->data = NULL;
 		f->size = 0;
 		budget_release(t->session, t);
@@ -809,6 +814,26 @@ session_release_callback(void *arg)
 	session_release((GikFetchSession *) arg);
 }
 
+/* True when gik.allowed_url_prefixes lets url be fetched (server files: see gik_check_local_file_access). */
+bool
+gik_fetch_url_allowed(const char *url)
+{
+	char	  **prefixes;
+	int			nprefixes;
+	char	   *resolved;
+	GikUrlKind	kind = gik_url_resolve(url, gik_s3_endpoint, gik_gs_endpoint, fetch_alloc, &resolved);
+
+	if (kind == GIK_URL_INVALID)
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("invalid URL \"%s\"", url),
+						errdetail("%s", resolved)));
+	if (kind == GIK_URL_FILE)
+		return true;
+	nprefixes = gik_url_resolve_prefixes(gik_allowed_url_prefixes, gik_s3_endpoint, gik_gs_endpoint,
+										 fetch_alloc, &prefixes);
+	return gik_url_has_prefix(resolved, prefixes, nprefixes);
+}
+
 /* Validate and queue requests; nothing is transferred until gik_fetch_next. */
 GikFetchSession *
 gik_fetch_begin(GikFetch *fetches, int nfetches)
@@ -843,6 +868,8 @@ gik_fetch_begin(GikFetch *fetches, int nfetches)
 		f->etag = NULL;
 		f->last_modified = -1;
 		f->missing = false;
+		f->unavailable = false;
+		f->failure = NULL;
 		f->attempts = 0;
 		t->fetch = f;
 		t->index = i;
@@ -972,7 +999,8 @@ collect_finished(GikFetchSession *s)
 		}
 		give_easy(t->easy);
 		t->easy = NULL;
-		if (t->fail != FAIL_NONE && !(t->fail == FAIL_MISSING && t->fetch->missing_ok))
+		if (t->fail != FAIL_NONE && !(t->fail == FAIL_MISSING && t->fetch->missing_ok)
+			&& !(t->fail == FAIL_NETWORK && t->fetch->unavailable_ok))
 			raise_failure(t);
 		complete_transfer(t);
 		s->ready[s->nready++] = t->index;

@@ -20,6 +20,7 @@ typedef struct GikFetch
 	int64		offset;
 	int64		length;
 	bool		missing_ok;		/* 404/410 or a missing file sets missing instead of raising */
+	bool		unavailable_ok; /* 5xx/429 or no connection after the retries sets unavailable instead */
 
 	/* results */
 	char	   *data;			/* body (NULL for HEAD or missing) */
@@ -28,6 +29,8 @@ typedef struct GikFetch
 	char	   *etag;			/* ETag header or local mtime+size, NULL if unknown */
 	int64		last_modified;	/* Last-Modified (or local mtime) in Unix seconds, -1 if unknown */
 	bool		missing;
+	bool		unavailable;
+	char	   *failure;		/* why a missing or unavailable request failed: "HTTP status 503", ... */
 	int			attempts;		/* requests made, retries included */
 } GikFetch;
 
@@ -78,5 +81,9 @@ extern void gik_fetch_one(GikFetch *fetch);
 
 /* Raise an error unless the current user may read server files. */
 extern void gik_check_local_file_access(const char *url);
+
+/* True when gik.allowed_url_prefixes lets a URL (s3://, gs://, http(s)://) be fetched; server files are
+ * governed by the server-file permission instead and count as allowed here. Invalid URLs are errors. */
+extern bool gik_fetch_url_allowed(const char *url);
 
 #endif

@@ -18,6 +18,7 @@
 PG_FUNCTION_INFO_V1(gik_fetch_text);
 PG_FUNCTION_INFO_V1(gik_fetch_bytes);
 PG_FUNCTION_INFO_V1(gik_file_info);
+PG_FUNCTION_INFO_V1(gik_url_allowed);
 PG_FUNCTION_INFO_V1(gik_fetch_many);
 PG_FUNCTION_INFO_V1(gik_resolve_url);
 
@@ -106,7 +107,7 @@ typedef struct FetchManyState
 	bool		head;
 } FetchManyState;
 
-#define FETCH_MANY_COLS 9
+#define FETCH_MANY_COLS 11
 
 /* Store one completed request as a row, then free its body. */
 static void
@@ -118,21 +119,27 @@ store_fetch_row(GikFetch *f, int index, void *arg)
 
 	values[0] = Int32GetDatum(index + 1);
 	values[1] = CStringGetTextDatum(f->url);
-	values[2] = BoolGetDatum(!f->missing);
-	if (f->missing || st->head)
+	values[2] = BoolGetDatum(!f->missing && !f->unavailable);
+	if (f->missing || f->unavailable || st->head)
 		nulls[3] = true;
 	else
 		values[3] = PointerGetDatum(body_as_text(f));
 	values[4] = Int64GetDatum(f->size);
 	values[5] = Int64GetDatum(f->file_size);
-	nulls[5] = f->missing || f->file_size < 0;
+	nulls[5] = f->missing || f->unavailable || f->file_size < 0;
 	if (f->etag)
 		values[6] = CStringGetTextDatum(f->etag);
 	else
 		nulls[6] = true;
 	values[7] = Int32GetDatum(f->attempts);
 	values[8] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t) f->last_modified));
-	nulls[8] = f->missing || f->last_modified < 0;
+	nulls[8] = f->missing || f->unavailable || f->last_modified < 0;
+	values[9] = BoolGetDatum(f->unavailable);
+	if (f->failure)
+		values[10] = CStringGetTextDatum(f->failure);
+	else
+		nulls[10] = true;
+	/* a result type without the last two columns (0.1.0's declaration) takes the first nine */
 	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
 	if (f->data)
 	{
@@ -141,7 +148,11 @@ store_fetch_row(GikFetch *f, int index, void *arg)
 	}
 }
 
-/* gik.fetch_many(urls text[], missing_ok bool, head bool): fetch many objects concurrently. */
+/*
+ * gik.fetch_many(urls text[], missing_ok bool, head bool, unavailable_ok bool): fetch many objects
+ * concurrently; with missing_ok (404) or unavailable_ok (5xx, no connection) a failed object is a row
+ * with found false and its failure.
+ */
 Datum
 gik_fetch_many(PG_FUNCTION_ARGS)
 {
@@ -167,6 +178,7 @@ gik_fetch_many(PG_FUNCTION_ARGS)
 		fetches[i].url = TextDatumGetCString(elems[i]);
 		fetches[i].mode = gik_arg_bool(fcinfo, 2, false) ? GIK_FETCH_HEAD : GIK_FETCH_WHOLE;
 		fetches[i].missing_ok = gik_arg_bool(fcinfo, 1, false);
+		fetches[i].unavailable_ok = gik_arg_bool(fcinfo, 3, false);
 	}
 	st.rsinfo = rsinfo;
 	st.head = gik_arg_bool(fcinfo, 2, false);
@@ -179,6 +191,13 @@ static void *
 url_alloc(size_t size)
 {
 	return palloc(size);
+}
+
+/* gik.url_allowed(url): whether gik.allowed_url_prefixes lets url be fetched. */
+Datum
+gik_url_allowed(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(gik_fetch_url_allowed(text_to_cstring(PG_GETARG_TEXT_PP(0))));
 }
 
 /* gik.resolve_url(url): what a URL is fetched as under the current settings (an http(s) URL or a local path). */

@@ -17,6 +17,7 @@ char	   *gik_s3_endpoint = NULL;
 char	   *gik_gs_endpoint = NULL;
 char	   *gik_allowed_url_prefixes = NULL;
 char	   *gik_allowed_addresses = NULL;
+char	   *gik_mirrors = NULL;
 bool		gik_ssl_verify = true;
 int			gik_max_connections = 16;
 int			gik_connect_timeout_ms = 10000;
@@ -58,9 +59,23 @@ _PG_init(void)
 							   "Comma-separated URL prefixes that fetches may reach.",
 							   "s3:// and gs:// prefixes are mapped like request URLs. Every request and every redirect is checked.",
 							   &gik_allowed_url_prefixes,
-							   "s3://noaa-gefs-pds/,s3://ecmwf-forecasts/,https://noaa-gefs-pds.s3.amazonaws.com/,"
-							   "https://ecmwf-forecasts.s3.amazonaws.com/,https://data.ecmwf.int/forecasts/",
+							   "s3://noaa-gefs-pds/,s3://ecmwf-forecasts/,s3://noaa-gfs-bdp-pds/,s3://noaa-hrrr-bdp-pds/,"
+							   "https://noaa-gefs-pds.s3.amazonaws.com/,https://ecmwf-forecasts.s3.amazonaws.com/,"
+							   "https://noaa-gfs-bdp-pds.s3.amazonaws.com/,https://noaa-hrrr-bdp-pds.s3.amazonaws.com/,"
+							   "https://data.ecmwf.int/forecasts/,"
+							   "https://storage.googleapis.com/gfs-ensemble-forecast-system/,"
+							   "https://storage.googleapis.com/global-forecast-system/,"
+							   "https://storage.googleapis.com/high-resolution-rapid-refresh/,"
+							   "https://storage.googleapis.com/ecmwf-open-data/,"
+							   "https://noaagefs.blob.core.windows.net/gefs/,https://noaagfs.blob.core.windows.net/gfs/,"
+							   "https://noaahrrr.blob.core.windows.net/hrrr/,https://ai4edataeuwest.blob.core.windows.net/ecmwf/,"
+							   "https://nomads.ncep.noaa.gov/pub/data/nccf/com/",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("gik.mirrors",
+							   "Comma-separated names of the mirrors (gik.mirror) that ingestion tries, in this order.",
+							   "Empty tries every mirror of a URL's bucket by priority; a mirror not named is not used. "
+							   "Which URLs may be fetched at all is still gik.allowed_url_prefixes.",
+							   &gik_mirrors, "", PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("gik.allowed_addresses",
 							   "Comma-separated IP addresses or CIDR blocks that may be reached although they are "
 							   "loopback, private or link-local.",

@@ -12,6 +12,7 @@ extern char *gik_s3_endpoint;
 extern char *gik_gs_endpoint;
 extern char *gik_allowed_url_prefixes;
 extern char *gik_allowed_addresses;
+extern char *gik_mirrors;
 extern bool gik_ssl_verify;
 extern int	gik_max_connections;
 extern int	gik_connect_timeout_ms;

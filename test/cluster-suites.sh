@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Suites that share one throwaway cluster (run by run_tests.sh under pg_virtualenv): pg_regress, then pytest.
+# GIK_PY: the Python that runs pytest (run_tests.sh sets it to the project venv's; default: tools/venv.sh).
 set -uo pipefail
 cd "$SRC"
 what=${1:-all}
@@ -11,6 +12,14 @@ if [ "$what" = all ] || [ "$what" = regress ] || [[ " $* " == *" regress "* ]]; 
   make -s installcheck || status=1
 fi
 if [ "$what" = all ] || [ "$what" = py ] || [[ " $* " == *" py "* ]]; then
-  /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfE test/py || status=1
+  # The pytest directories of the suite, one session each: each has its own conftest.py, which its
+  # modules import by name (two in one session would shadow each other). run_tests.sh adds up the
+  # "== pytest DIR" sessions' summary lines.
+  py_dirs=(test/py)
+  py=${GIK_PY:-$("$SRC/tools/venv.sh")}
+  for dir in "${py_dirs[@]}"; do
+    echo "== pytest $dir ($py)"
+    "$py" -m pytest -p no:cacheprovider -q -rfE "$dir" || status=1
+  done
 fi
 exit $status

@@ -17,6 +17,8 @@ ETag, Last-Modified, keep-alive) on 127.0.0.1.  A path prefix selects a fault:
     slow-headers/<s>  wait that long before sending anything
     truncate/<bytes>  full Content-Length advertised, connection closed after
                       that many body bytes
+    truncate-then-ok/<n>  the first n GETs closed after half the body (full
+                      Content-Length advertised), then normal; counted per path
     ignore-range      200 with the whole file, even for a Range request
     wrong-range       206 for a range shifted by one byte (Content-Range says so)
     reset             connection closed abruptly (RST), no response
@@ -50,7 +52,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROTATE = 17          # bytes of rotation for the "changing" fault
 FAULT_RE = re.compile(r"^/fault/([^/]+)(/.*)$")
-NEEDS_ARG = {"status", "slow", "stall", "hold-last", "slow-headers", "truncate", "redirect"}
+NEEDS_ARG = {"status", "slow", "stall", "hold-last", "slow-headers", "truncate", "truncate-then-ok", "redirect"}
 NO_ARG = {"ignore-range", "wrong-range", "reset", "changing"}
 THEN_OK_RE = re.compile(r"^(\d{3})-then-ok$")
 
@@ -369,10 +371,14 @@ class Handler(BaseHTTPRequestHandler):
         else:
             body = b"".join(p if isinstance(p, bytes) else read(p[0], p[1]) for p in parts)
 
+        limit = None
+        if kind == "truncate":
+            limit = int(arg)
+        elif kind == "truncate-then-ok" and stats.bump_fault((kind, arg, real)) < int(arg):
+            limit = len(body) // 2
         sent = 0
         try:
-            if kind == "truncate":
-                limit = int(arg)
+            if limit is not None:
                 self.wfile.write(body[:limit])
                 sent = min(limit, len(body))
                 self.wfile.flush()

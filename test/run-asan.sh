@@ -49,12 +49,15 @@ stop_all() {
 }
 
 "$SRC/tools/install-deps.sh"
+# the project venv's Python for the generator, the fault server and pytest (as run_tests.sh)
+GIK_PY=$("$SRC/tools/venv.sh")
+export GIK_PY
 stop_all
 rm -rf "$ROOT"
 mkdir -p "$ROOT/build" "$ROOT/asan"
 
 echo "== building pg_gik with -fsanitize=address,undefined in $ROOT/build"
-tar -C "$SRC" --exclude=.git --exclude='*.o' --exclude='*.bc' --exclude='*.so' --exclude=./test/fuzz/work \
+tar -C "$SRC" --exclude=.git --exclude=./.venv --exclude=./.venv.lockfile --exclude='*.o' --exclude='*.bc' --exclude='*.so' --exclude=./test/fuzz/work \
   --exclude=./test/results --exclude=./test/unit/bin --exclude=./demo-output --exclude=./tmp_check -cf - . |
   tar -C "$ROOT/build" -xf -
 echo "== private PostgreSQL tree in $PRIV"
@@ -69,12 +72,12 @@ chmod -R a+rX "$ROOT"
 chmod a+rwx "$ROOT/asan"
 [ $keep -eq 1 ] || trap stop_all EXIT
 "$SRC/tools/mirror-server.sh" start "$ROOT/mirror" "$GIK_HTTP_PORT" "$ROOT/nginx"
-/usr/bin/python3 "$SRC/test/fault_server.py" --root "$ROOT/mirror" --port "$GIK_FAULT_PORT" \
+"$GIK_PY" "$SRC/test/fault_server.py" --root "$ROOT/mirror" --port "$GIK_FAULT_PORT" \
   --pidfile "$ROOT/fault.pid" >"$ROOT/fault.log" 2>&1 &
 for _ in $(seq 50); do curl -sf -o /dev/null "$GIK_FAULT/__stats" && break; sleep 0.1; done
 
 echo "== server with the ASan runtime preloaded"
-pgport=${GIK_PG_PORT:-$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+pgport=${GIK_PG_PORT:-$("$SRC/tools/free-port.sh")}
 mkdir -p "$ROOT/data" "$ROOT/sock"
 touch "$ROOT/server.log"
 [ "$(id -u)" -eq 0 ] && chown postgres "$ROOT/data" "$ROOT/sock" "$ROOT/server.log"
@@ -141,7 +144,7 @@ if [ $py -eq 1 ]; then
   echo "== pytest"
   set +e
   # shellcheck disable=SC2086 # GIK_PYTEST_ARGS is split into arguments on purpose
-  (cd "$ROOT/build" && /usr/bin/python3 -m pytest -p no:cacheprovider -q -rfE ${GIK_PYTEST_ARGS:-} test/py) 2>&1 |
+  (cd "$ROOT/build" && "$GIK_PY" -m pytest -p no:cacheprovider -q -rfE ${GIK_PYTEST_ARGS:-} test/py) 2>&1 |
     tee "$ROOT/pytest.log"
   pst=${PIPESTATUS[0]}
   set -e

@@ -10,7 +10,8 @@ re-reads the mirror and checks it against that truth.  `--rain-model realistic`
 makes rain whose packed messages have the sizes of real ones; `--self-check`
 checks those sizes against real ones.
 
-Run with Debian's Python (/usr/bin/python3), which has python3-eccodes.
+Runs with the project venv's Python (tools/venv.sh; the test suite's) or Debian's /usr/bin/python3
+(python3-eccodes, python3-numpy): both write byte-identical mirrors.
 See tools/README-gen.md for the full documentation.
 """
 
@@ -32,7 +33,7 @@ import numpy as np
 try:
     import eccodes as ec
 except ImportError:  # pragma: no cover - depends on the interpreter
-    sys.stderr.write("gen_mirror.py: the eccodes module is missing; run it with /usr/bin/python3\n")
+    sys.stderr.write("gen_mirror.py: the eccodes module is missing; run it with the venv's python (tools/venv.sh)\n")
     sys.exit(2)
 
 GENERATOR_VERSION = 1

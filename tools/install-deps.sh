@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages pg_gik needs to build, test, benchmark and run the demo.
 # Runs apt-get only when something is missing; uses sudo when not root.
+# The test suite's Python is the project venv (tools/venv.sh: CPython 3.12 from pyenv, packages from
+# python/requirements.lock); it needs libeccodes (its eccodes bindings load Debian's) and gdal-bin
+# (test_postgis.py runs GDAL's tools). Debian's own Python packages serve the benchmarks and the demo
+# that still run /usr/bin/python3 (bench/decode/peers.py needs python3-gdal in process, which exists
+# only for Debian's 3.11).
 set -euo pipefail
 
 PACKAGES=(
@@ -8,8 +13,8 @@ PACKAGES=(
   postgresql-15 postgresql-server-dev-15 postgresql-15-postgis-3 postgresql-15-cron
   libeccodes-dev libeccodes-tools libjansson-dev libcurl4-gnutls-dev libseccomp-dev
   nginx
-  python3 python3-venv python3-numpy python3-eccodes python3-cfgrib python3-xarray python3-gdal gdal-bin
-  python3-fsspec python3-zarr python3-pandas python3-psycopg2 python3-pytest python3-requests python3-aiohttp
+  gdal-bin
+  python3 python3-numpy python3-eccodes python3-cfgrib python3-xarray python3-gdal python3-pandas python3-psycopg2
   libipc-run-perl
   clang-14 libclang-rt-14-dev
 )

@@ -19,13 +19,20 @@ LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION gik.file_info(text) IS
 'Size, ETag and Last-Modified of an object from a HEAD request (stat for local files); found is false when it does not exist.';
 
-CREATE FUNCTION gik.fetch_many(urls text[], missing_ok bool DEFAULT false, head bool DEFAULT false)
+CREATE FUNCTION gik.fetch_many(urls text[], missing_ok bool DEFAULT false, head bool DEFAULT false,
+                               unavailable_ok bool DEFAULT false)
 RETURNS TABLE (ord int, url text, found bool, body text, bytes int8, file_size int8, etag text, attempts int,
-               last_modified timestamptz)
+               last_modified timestamptz, unavailable bool, failure text)
 AS 'MODULE_PATHNAME', 'gik_fetch_many'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
-COMMENT ON FUNCTION gik.fetch_many(text[], bool, bool) IS
-'Fetch many whole objects as text (or HEAD them) concurrently, gik.max_connections at a time, with retries; rows come in completion order with ord giving the array position.';
+COMMENT ON FUNCTION gik.fetch_many(text[], bool, bool, bool) IS
+'Fetch many whole objects as text (or HEAD them) concurrently, gik.max_connections at a time, with retries; rows come in completion order with ord giving the array position. With missing_ok an object that is not there (404, 410, no such file), with unavailable_ok one whose server kept failing (5xx, 429, no connection, after the retries) is a row with found false (and unavailable true for the second kind) and the reason in failure; otherwise such a failure is an error.';
+
+CREATE FUNCTION gik.url_allowed(url text) RETURNS bool
+AS 'MODULE_PATHNAME', 'gik_url_allowed'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION gik.url_allowed(text) IS
+'Whether gik.allowed_url_prefixes lets a URL be fetched (s3:// and gs:// mapped as requests are). Server files are governed by the server-file permission instead and count as allowed.';
 
 CREATE FUNCTION gik.resolve_url(url text) RETURNS text
 AS 'MODULE_PATHNAME', 'gik_resolve_url'

@@ -32,13 +32,26 @@ CREATE TABLE gik.dataset_source (
     steps         int[],
     valid_from    timestamptz NOT NULL DEFAULT '-infinity',
     valid_until   timestamptz NOT NULL DEFAULT 'infinity',
-    defined_by    name NOT NULL DEFAULT current_user,
+    defined_by    name NOT NULL DEFAULT current_user,  -- added in 0.2.0
     PRIMARY KEY (dataset_id, source),
     CHECK (cardinality(members) = cardinality(member_tokens)),
     CHECK (members IS NULL OR index_members IS NULL)
 );
 COMMENT ON TABLE gik.dataset_source IS
 'A series of GRIB files of a dataset. url_template (GRIB files) and index_template (their indexes) placeholders: {date} (YYYYMMDD), {cycle} (HH), {step} (hours), {step3} (hours, 3 digits), {member} (the member token). With members, there is one file per member; without, members come from the index and index_members, if set, restricts them. cycles and steps, when set, override the dataset''s. The source applies to runs initialised in [valid_from, valid_until). defined_by is the role that last wrote the row (set by a trigger): server files are read for it only when that role may read them.';
+
+-- Public mirrors of the buckets that dataset templates name, tried in order by ingestion.
+CREATE TABLE gik.mirror (
+    prefix      text NOT NULL CHECK (prefix ~ '/$'),
+    name        text NOT NULL CHECK (name ~ '^[a-z][a-z0-9_-]{0,40}$'),
+    priority    smallint NOT NULL,
+    url_prefix  text NOT NULL CHECK (url_prefix ~ '/$'),
+    description text,
+    PRIMARY KEY (prefix, name),
+    UNIQUE (prefix, priority)
+);
+COMMENT ON TABLE gik.mirror IS
+'Where the files under a URL prefix of the dataset templates (a bucket such as s3://noaa-gefs-pds/) can also be had: url_prefix replaces prefix. Ingestion tries a file''s mirrors by priority (or in the order gik.mirrors names them, using only those), moving on when one answers 404 or keeps failing (5xx, no connection), and records which one served each file; decoding reads the recorded URL. A mirror that gik.allowed_url_prefixes does not allow is skipped.';
 
 -- True when a URL names a file on the database server (an absolute path or file://).
 CREATE FUNCTION gik.is_server_file(url text) RETURNS bool
@@ -121,20 +134,22 @@ CREATE TABLE gik.file (
     url          text NOT NULL,
     found        bool NOT NULL,
     size         int8,
-    grib_etag    text,
-    grib_last_modified timestamptz,
     index_size   int8,
     index_etag   text,
     index_md5    text,
-    index_last_modified timestamptz,
-    index_older  bool GENERATED ALWAYS AS (index_last_modified < grib_last_modified) STORED,
     valid_from   int NOT NULL,
     valid_to     int,
+    -- added in 0.2.0: last, where ALTER TABLE ADD COLUMN puts them in an upgraded catalog
+    grib_etag    text,
+    grib_last_modified timestamptz,
+    index_last_modified timestamptz,
+    index_older  bool GENERATED ALWAYS AS (index_last_modified < grib_last_modified) STORED,
+    mirror       text,
     CHECK (valid_to IS NULL OR valid_to > valid_from)
 );
 CREATE INDEX ON gik.file (run_id, valid_to, step, member);
 COMMENT ON TABLE gik.file IS
-'A GRIB file of a run: its identity when ingested (size, ETag and Last-Modified from a HEAD request, unless gik.record_grib_identity is off), what its index said (size, ETag, MD5, Last-Modified), found or missing, valid from version valid_from until valid_to (NULL: current). index_older flags an index older than its GRIB file: its offsets may describe an earlier file.';
+'A GRIB file of a run (url: where it was found, on the mirror named in mirror, NULL for a URL with no mirrors): its identity when ingested (size, ETag and Last-Modified from a HEAD request, unless gik.record_grib_identity is off), what its index said (size, ETag, MD5, Last-Modified), found or missing, valid from version valid_from until valid_to (NULL: current). index_older flags an index older than its GRIB file: its offsets may describe an earlier file.';
 
 -- Forecast time windows, shared by every dataset (minutes since the run start).
 CREATE TABLE gik.time_window (

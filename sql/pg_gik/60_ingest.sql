@@ -110,9 +110,10 @@ BEGIN
     -- One ingestion of a run at a time; a second session waits and then finds nothing new.
     PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM p_init) / 3600)::int);
 
-    DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_index, pg_temp.gik_msg, pg_temp.gik_grib;
+    DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_route, pg_temp.gik_try, pg_temp.gik_index, pg_temp.gik_msg,
+                         pg_temp.gik_grib;
     CREATE TEMP TABLE gik_plan ON COMMIT DROP AS
-        SELECT * FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
+        SELECT *, NULL::text AS mirror FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
     SELECT count(*) INTO n_expected FROM gik_plan;
     IF n_expected = 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
@@ -120,19 +121,53 @@ BEGIN
             DETAIL = 'The members and steps asked for match none of the dataset''s files.';
     END IF;
 
-    -- Fetch every index file at once.
-    CREATE TEMP TABLE gik_index ON COMMIT DROP AS
-        SELECT f.ord AS file_no, f.found, f.body, f.bytes, f.etag, md5(f.body) AS body_md5, f.last_modified
-        FROM gik.fetch_many((SELECT array_agg(index_url ORDER BY file_no) FROM gik_plan), missing_ok => true) f;
+    -- Fetch every index file at once from its first mirror, then the files one mirror lacks (404) or could
+    -- not serve (5xx, no connection) from the next; each file keeps the URLs of the mirror that had it.
+    CREATE TEMP TABLE gik_route ON COMMIT DROP AS
+        SELECT p.file_no, g.rank, g.mirror, g.url,
+               coalesce((SELECT i.url FROM gik.mirror_urls(p.index_url) i WHERE i.mirror = g.mirror), p.index_url) AS index_url
+        FROM gik_plan p CROSS JOIN LATERAL gik.mirror_urls(p.url) g;
+    CREATE TEMP TABLE gik_index (file_no int PRIMARY KEY, found bool, body text, bytes int8, etag text, body_md5 text,
+                                 last_modified timestamptz, unavailable bool, tried text) ON COMMIT DROP;
+    FOR k IN 1 .. (SELECT max(rank) FROM gik_route) LOOP
+        CREATE TEMP TABLE gik_try ON COMMIT DROP AS
+            SELECT row_number() OVER (ORDER BY r.file_no)::int AS ord, r.*
+            FROM gik_route r LEFT JOIN gik_index i USING (file_no)
+            WHERE r.rank = k AND i.found IS NOT TRUE;
+        INSERT INTO gik_index AS x
+            SELECT t.file_no, f.found, f.body, f.bytes, f.etag, md5(f.body), f.last_modified, f.unavailable,
+                   CASE WHEN NOT f.found THEN format('%s%s (%s)', t.index_url, ' on ' || t.mirror, rtrim(f.failure, '.')) END
+            FROM gik.fetch_many((SELECT array_agg(index_url ORDER BY ord) FROM gik_try), missing_ok => true,
+                                unavailable_ok => true) f
+            JOIN gik_try t USING (ord)
+        ON CONFLICT (file_no) DO UPDATE
+            SET found = EXCLUDED.found, body = EXCLUDED.body, bytes = EXCLUDED.bytes, etag = EXCLUDED.etag,
+                body_md5 = EXCLUDED.body_md5, last_modified = EXCLUDED.last_modified, unavailable = EXCLUDED.unavailable,
+                tried = concat_ws('; ', x.tried, EXCLUDED.tried);
+        -- a file takes the URLs of the mirror that had it (a file no mirror has keeps the first one's)
+        UPDATE gik_plan p SET url = t.url, index_url = t.index_url, mirror = t.mirror
+        FROM gik_try t JOIN gik_index i USING (file_no)
+        WHERE p.file_no = t.file_no AND (i.found OR k = 1);
+        DROP TABLE gik_try;
+    END LOOP;
     t_fetch := extract(epoch FROM clock_timestamp() - t0) * 1000;
+    -- A server that kept failing is not a missing file: the run would be recorded without files that exist.
+    SELECT p.index_url, i.tried INTO bad FROM gik_plan p JOIN gik_index i USING (file_no)
+    WHERE NOT i.found AND i.unavailable ORDER BY p.file_no LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'connection_failure',
+            MESSAGE = format('%s of %s index files of dataset "%s" at %s could not be fetched from any mirror',
+                             (SELECT count(*) FROM gik_index i WHERE NOT i.found AND i.unavailable), n_expected, p_dataset, p_init),
+            DETAIL = format('Tried %s.', bad.tried),
+            HINT = 'The servers answered 5xx or could not be reached after the retries (gik.fetch_retries); nothing was recorded.';
+    END IF;
     SELECT count(*) FILTER (WHERE NOT i.found), coalesce(sum(i.bytes), 0) INTO n_missing, idx_bytes FROM gik_index i;
 
     IF n_missing > 0 AND NOT allow_missing THEN
         RAISE EXCEPTION USING ERRCODE = 'undefined_file',
             MESSAGE = format('%s of %s index files of dataset "%s" at %s are missing', n_missing, n_expected, p_dataset, p_init),
-            DETAIL = 'Missing: ' || (SELECT string_agg(p.index_url, ', ' ORDER BY p.file_no)
-                                     FROM (SELECT p.* FROM gik_plan p JOIN gik_index i USING (file_no)
-                                           WHERE NOT i.found ORDER BY p.file_no LIMIT 5) p)
+            DETAIL = 'Missing: ' || (SELECT string_agg(x.tried, ', ' ORDER BY x.file_no)
+                                     FROM (SELECT i.* FROM gik_index i WHERE NOT i.found ORDER BY i.file_no LIMIT 5) x)
                       || CASE WHEN n_missing > 5 THEN format(' and %s more.', n_missing - 5) ELSE '.' END,
             HINT = 'Pass allow_missing => true to record a partial run.';
     END IF;
@@ -156,7 +191,8 @@ BEGIN
                    CASE WHEN l.param = ANY (d.accumulated_params) AND l.step_start = l.step_end THEN 0
                         ELSE l.step_start END AS step_start,
                    l.step_end, l.step AS ftime,
-                   gik.member_code(l.member, l.member_kind) AS member,
+                   -- a deterministic product (no members) has none, though oper-fc rows read as a control
+                   CASE WHEN d.members IS NOT NULL THEN gik.member_code(l.member, l.member_kind) END AS member,
                    l.byte_offset, l.byte_length
             FROM gik_plan p
             JOIN gik_index i ON i.file_no = p.file_no AND i.found
@@ -236,10 +272,11 @@ BEGIN
     UPDATE gik_plan p SET old_file_id = f.file_id,
            changed = (r.selection IS DISTINCT FROM sel AND r.version > 0)
                      OR (i.found AND (NOT f.found OR f.index_md5 IS DISTINCT FROM i.body_md5))
-                     -- the GRIB file itself was replaced (known both times)
-                     OR (f.grib_etag IS NOT NULL AND g.etag IS NOT NULL AND f.grib_etag <> g.etag)
-                     OR (f.grib_last_modified IS NOT NULL AND g.last_modified IS NOT NULL
-                         AND f.grib_last_modified <> g.last_modified)
+                     -- the GRIB file itself was replaced (known both times, on the same mirror: stores differ in ETags)
+                     OR (f.mirror IS NOT DISTINCT FROM p.mirror
+                         AND ((f.grib_etag IS NOT NULL AND g.etag IS NOT NULL AND f.grib_etag <> g.etag)
+                              OR (f.grib_last_modified IS NOT NULL AND g.last_modified IS NOT NULL
+                                  AND f.grib_last_modified <> g.last_modified)))
     FROM gik.file f, gik_index i LEFT JOIN gik_grib g USING (file_no)
     WHERE f.run_id = r.run_id AND f.valid_to IS NULL AND f.source = p.source AND f.step = p.step
       AND f.member IS NOT DISTINCT FROM p.member AND i.file_no = p.file_no;
@@ -262,9 +299,9 @@ BEGIN
         ALTER TABLE gik_plan ADD COLUMN file_id int;
         WITH ins AS (
             INSERT INTO gik.file (run_id, source, step, member, url, found, size, grib_etag, grib_last_modified,
-                                  index_size, index_etag, index_md5, index_last_modified, valid_from)
+                                  index_size, index_etag, index_md5, index_last_modified, mirror, valid_from)
             SELECT r.run_id, p.source, p.step, p.member, p.url, i.found, g.size, g.etag, g.last_modified,
-                   i.bytes, i.etag, i.body_md5, i.last_modified, new_ver
+                   i.bytes, i.etag, i.body_md5, i.last_modified, p.mirror, new_ver
             FROM gik_plan p JOIN gik_index i USING (file_no) LEFT JOIN gik_grib g USING (file_no)
             WHERE p.changed
             ORDER BY p.file_no

@@ -100,8 +100,10 @@ BEGIN
     FOR m IN
         SELECT x FROM unnest(coalesce(accumulation_refs.members,
                                       CASE WHEN missing_ok THEN d.members END,
+                                      -- the ensemble's members, not the mean (-1) or spread (-2); NULL: deterministic
                                       (SELECT array_agg(DISTINCT c.member) FROM gik.chunk_ref c
-                                       WHERE c.dataset_id = d.dataset_id AND c.init_time = accumulation_refs.init_time))) x
+                                       WHERE c.dataset_id = d.dataset_id AND c.init_time = accumulation_refs.init_time
+                                         AND (c.member >= 0 OR c.member IS NULL)))) x
         ORDER BY x
     LOOP
         found_n := 0;
@@ -112,7 +114,7 @@ BEGIN
                 JOIN gik.time_window w USING (window_id)
                 JOIN gik.field f USING (field_id)
                 WHERE c.dataset_id = d.dataset_id AND c.init_time = accumulation_refs.init_time
-                  AND c.member = m AND c.variable = accumulation_refs.variable
+                  AND c.member IS NOT DISTINCT FROM m AND c.variable = accumulation_refs.variable
                   AND (accumulation_refs.level IS NULL OR c.level = accumulation_refs.level) AND c.stat = 'acc'
                 ORDER BY c.window_id, c.byte_offset),
             arr AS (
@@ -148,7 +150,7 @@ BEGIN
                         FROM (SELECT DISTINCT tw.start_min, tw.end_min FROM gik.chunk_ref c
                               JOIN gik.time_window tw USING (window_id)
                               WHERE c.dataset_id = d.dataset_id AND c.init_time = accumulation_refs.init_time
-                                AND c.member = m AND c.variable = accumulation_refs.variable AND c.stat = 'acc') w2) || '.',
+                                AND c.member IS NOT DISTINCT FROM m AND c.variable = accumulation_refs.variable AND c.stat = 'acc') w2) || '.',
                         'No window of this field was ingested for this member.'),
                     HINT = 'Check that the run is complete (gik.run) and that the window matches the dataset''s accumulation periods.';
             END IF;
@@ -158,7 +160,7 @@ BEGIN
     END LOOP;
 END $$;
 COMMENT ON FUNCTION gik.accumulation_refs(text, timestamptz, float8, float8, int[], text, text, bool) IS
-'For each member (as asked; by default the run''s members, or the dataset''s with missing_ok), the messages whose signed sum is exactly the accumulation over [window_start, window_end] hours, chosen from the windows stored at ingestion (GEFS: consecutive 3/6-hour buckets, never 0-3 plus 0-6; ECMWF: tp[b] - tp[a]). A member that cannot be covered exactly raises an error, or with missing_ok gets one row with a NULL ref.';
+'For each member (as asked; by default the run''s ensemble members, not its mean or spread, or the dataset''s with missing_ok), the messages whose signed sum is exactly the accumulation over [window_start, window_end] hours, chosen from the windows stored at ingestion (GEFS: consecutive 3/6-hour buckets, never 0-3 plus 0-6; ECMWF: tp[b] - tp[a]). A member that cannot be covered exactly raises an error, or with missing_ok gets one row with a NULL ref.';
 
 -- Each member's precipitation over [window_start, window_end] hours, in mm, decoded in one batch.
 CREATE FUNCTION gik.accumulations(

@@ -46,7 +46,7 @@ split_fixtures() {
   while IFS= read -r f; do
     [ "$(head -c 4 "$f" | tr -d '\0')" = GRIB ] && gribs+=("$f") && ln -s "$f" "$work/fixture-files/$(basename "$f")"
   done < <(find "$top/test/data" -type f | sort)
-  /usr/bin/python3 "$here/make_seeds.py" split "$fixtures.tmp" "${gribs[@]}" && mv "$fixtures.tmp" "$fixtures"
+  "${GIK_PY:-$("$top/tools/venv.sh")}" "$here/make_seeds.py" split "$fixtures.tmp" "${gribs[@]}" && mv "$fixtures.tmp" "$fixtures"
 }
 
 # Replay inputs once: regression files, committed seeds, and the fixture messages for GRIB harnesses.

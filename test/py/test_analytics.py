@@ -115,7 +115,7 @@ def test_gefs_accumulations_match_numpy(runs, date, window):
 def test_ecmwf_accumulations_match_numpy(runs, date, window):
     box = (30.0, -5.0, 45.0, 10.0)
     got = sql_totals(runs, "ecmwf_py", date, *window, box)
-    assert sorted(got) == [0, 1, 2, 3] if date == "20251001" else [0, 1, 2, 3, 4]
+    assert sorted(got) == ([0, 1, 2, 3] if date == "20251001" else [0, 1, 2, 3, 4])
     for m, total in got.items():
         ref = ecmwf_total(date, m, *window, box)
         np.testing.assert_allclose(total, ref.astype(np.float32), rtol=1e-5, atol=1e-3)
@@ -160,6 +160,7 @@ def test_exceedance_realistic_rain_matches_numpy(runs):
     stack = np.stack(totals).astype(np.float32)
     rows = query(runs, "SELECT threshold, probability, members_used FROM gik.exceedance('gefs_py', '2025-10-01 00:00+00', "
                        "0, 24, %s::real[], gik.bbox(21, -12, 53, 23))", (thresholds,))
+    assert [r[0] for r in rows] == thresholds
     for thr, prob, used in rows:
         assert used == 3
         ref = (stack >= np.float32(thr)).sum(axis=0) / 3

@@ -1,16 +1,20 @@
 """Ensemble aggregates of pg_gik compared with numpy, cell by cell.
 
-51 random members of a 50x40 grid with NaN cells (some cells NaN in every member, some valid in
-only one), NULL elements and values tied with the thresholds. Run with Debian's /usr/bin/python3
-inside pg_virtualenv (PGHOST, PGPORT, ... set).
+1,200 random members of a 50x40 grid with NaN cells (some cells NaN in every member, some valid in
+only one), NULL elements and values tied with the thresholds. The members fill 81 heap pages,
+so that in a parallel plan both workers aggregate some of them and the leader merges their non-empty
+states (the plan of the very query is checked through auto_explain). Run with Debian's
+/usr/bin/python3 inside pg_virtualenv (PGHOST, PGPORT, ... set).
 """
+import io
+import json
 import warnings
 
 import numpy as np
 import psycopg2
 import pytest
 
-NMEM, NJ, NI = 51, 50, 40
+NMEM, NJ, NI = 1200, 50, 40
 THRESHOLDS = [0.0, 2.5, 5.0, 10.0]
 FRACTIONS = [0.1, 0.5, 0.9]
 TABLE = "gik_test_ensemble_members"
@@ -65,10 +69,10 @@ def ens():
     for j, i in nulls:
         truth[7, j, i] = np.nan
     cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
-    cur.execute(f"CREATE TABLE {TABLE} (member int, g real[])")
-    for m in range(NMEM):
-        cur.execute(f"INSERT INTO {TABLE} VALUES (%s, %s::real[])",
-                    (m, grid_literal(data[m], nulls if m == 7 else ())))
+    # fillfactor 10: a dozen members (their TOAST pointers) per heap page, so the scan has pages to share
+    cur.execute(f"CREATE TABLE {TABLE} (member int, g real[]) WITH (fillfactor = 10)")
+    rows = "".join(f"{m}\t{grid_literal(data[m], nulls if m == 7 else ())}\n" for m in range(NMEM))
+    cur.copy_expert(f"COPY {TABLE} FROM STDIN", io.StringIO(rows))
     cur.execute(f"INSERT INTO {TABLE} VALUES (-1, NULL)")  # a NULL grid is not a member
     cur.execute(f"ANALYZE {TABLE}")
     yield conn, truth
@@ -76,21 +80,62 @@ def ens():
     conn.close()
 
 
-def run(conn, sql, params=None, parallel=False):
-    """One row of a query, optionally in a forced parallel plan."""
+# without the leader's participation, the leader only combines: both partial states come from workers
+PARALLEL = ("parallel_setup_cost = 0", "parallel_tuple_cost = 0", "min_parallel_table_scan_size = 0",
+            "max_parallel_workers_per_gather = 2", "parallel_leader_participation = off")
+# auto_explain sends the executed plan, with each worker's row counts, to the client as a NOTICE
+EXPLAIN_TO_CLIENT = ("auto_explain.log_min_duration = 0", "auto_explain.log_analyze = on",
+                     "auto_explain.log_verbose = on", "auto_explain.log_timing = off",
+                     "auto_explain.log_format = json", "auto_explain.log_level = notice")
+
+
+def executed_plan(notices):
+    """The JSON plan of the last statement, from auto_explain's notice."""
+    plans = [n for n in notices if "plan:" in n]
+    assert plans, f"auto_explain reported no plan: {notices}"
+    return json.loads(plans[-1].split("plan:", 1)[1])["Plan"]
+
+
+def nodes(plan):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from nodes(child)
+
+
+def assert_split_between_workers(plan, table=TABLE):
+    """Two or more workers launched, each scanned members: the leader combined non-empty partial states."""
+    gather = [n for n in nodes(plan) if n["Node Type"] == "Gather"]
+    assert gather and gather[0]["Workers Launched"] >= 2, gather or plan
+    assert any(n["Node Type"] == "Aggregate" and n.get("Partial Mode") == "Finalize" for n in nodes(plan)), plan
+    scan = [n for n in nodes(plan) if n["Node Type"] == "Seq Scan" and n.get("Relation Name") == table]
+    assert len(scan) == 1 and scan[0]["Parallel Aware"], plan
+    workers = scan[0].get("Workers", [])
+    assert len(workers) >= 2 and all(w["Actual Rows"] > 0 for w in workers), workers
+    assert sum(w["Actual Rows"] for w in workers) <= NMEM + 1
+
+
+def run(conn, sql, params=None, parallel=False, rtol=0.0, atol=0.0):
+    """One row of a query. parallel: in a forced parallel plan whose workers are checked to share the rows,
+    and whose row equals the serial plan's row (within rtol/atol, for sums in another order)."""
     cur = conn.cursor()
     cur.execute("BEGIN")
     try:
         if parallel:
-            for s in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0",
-                      "min_parallel_table_scan_size = 0", "max_parallel_workers_per_gather = 2"):
+            cur.execute("LOAD 'auto_explain'")
+            for s in PARALLEL + EXPLAIN_TO_CLIENT:
                 cur.execute("SET LOCAL " + s)
         else:
             cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        del conn.notices[:]
         cur.execute(sql, params)
         row = cur.fetchone()
+        if parallel:
+            assert_split_between_workers(executed_plan(conn.notices))
     finally:
         cur.execute("COMMIT")
+    if parallel:
+        for got, serial in zip(row, run(conn, sql, params)):
+            assert_same(to_np(got), to_np(serial), rtol=rtol, atol=atol)
     return row
 
 
@@ -132,7 +177,7 @@ def test_exceedance(ens, parallel):
 def test_count_mean_min_max(ens, parallel):
     conn, x = ens
     n, mean, mn, mx = run(conn, f"SELECT gik.ens_count(g), gik.ens_mean(g), gik.ens_min(g), gik.ens_max(g) FROM {TABLE}",
-                          None, parallel)
+                          None, parallel, rtol=1e-6)
     x64 = x.astype(np.float64)
     assert np.array_equal(np.array(n), (~np.isnan(x)).sum(axis=0))
     assert_same(to_np(mean), nan_quiet(np.nanmean, x64, axis=0).astype(np.float32), rtol=1e-6)
@@ -143,7 +188,8 @@ def test_count_mean_min_max(ens, parallel):
 @pytest.mark.parametrize("parallel", [False, True])
 def test_stddev(ens, parallel):
     conn, x = ens
-    sd, sd_pop = run(conn, f"SELECT gik.ens_stddev(g), gik.ens_stddev_pop(g) FROM {TABLE}", None, parallel)
+    sd, sd_pop = run(conn, f"SELECT gik.ens_stddev(g), gik.ens_stddev_pop(g) FROM {TABLE}", None, parallel,
+                     rtol=1e-6, atol=1e-6)
     x64 = x.astype(np.float64)
     want1 = nan_quiet(np.nanstd, x64, axis=0, ddof=1).astype(np.float32)
     want0 = nan_quiet(np.nanstd, x64, axis=0, ddof=0).astype(np.float32)
@@ -177,7 +223,7 @@ def test_percentile_extremes_and_order(ens):
 def test_grid_sum(ens, parallel):
     conn, x = ens
     (got,) = run(conn, f"SELECT gik.grid_sum(g, CASE WHEN member % 2 = 0 THEN 1 ELSE -0.5 END) FROM {TABLE}",
-                 None, parallel)
+                 None, parallel, rtol=1e-6, atol=1e-5)
     w = np.where(np.arange(NMEM) % 2 == 0, 1.0, -0.5)
     want = (x.astype(np.float64) * w[:, None, None]).sum(axis=0).astype(np.float32)
     assert_same(to_np(got), want, rtol=1e-6, atol=1e-5)
@@ -201,8 +247,7 @@ def test_plan_is_parallel(ens):
     conn, _ = ens
     cur = conn.cursor()
     cur.execute("BEGIN")
-    for s in ("parallel_setup_cost = 0", "parallel_tuple_cost = 0",
-              "min_parallel_table_scan_size = 0", "max_parallel_workers_per_gather = 2"):
+    for s in PARALLEL:
         cur.execute("SET LOCAL " + s)
     cur.execute(f"EXPLAIN (COSTS OFF) SELECT gik.ens_exceedance(g, '{{1}}'), gik.ens_mean(g), "
                 f"gik.ens_stddev(g), gik.ens_percentile(g, '{{0.5}}'), gik.grid_sum(g, 1) FROM {TABLE}")

@@ -55,13 +55,31 @@ def test_404_is_undefined_file(fast_retries):
     assert code == "58P01" and "not found" in msg
 
 
-def test_truncated_body_is_retried_then_reported(fast_retries):
-    url = fault_url("truncate/100", GRIB)
+@pytest.mark.parametrize("keep", [0, 100, 4999])
+def test_truncated_body_is_retried_then_reported(fast_retries, keep):
+    """A body cut short (Content-Length promised, connection closed) is a protocol violation, after the retries."""
+    url = fault_url(f"truncate/{keep}", GRIB)
     code, msg, detail = error_of(fast_retries, "SELECT gik.fetch_bytes(%s, 0, 5000)", (url,))
-    assert code in ("08P01", "08006"), (code, msg)
-    assert url in msg
+    assert code == "08P01", (code, msg)
+    assert msg == f'could not fetch "{url}": response was truncated'
     assert "bytes 0-4999" in detail
-    assert sum(fault_stats()["status"].values()) == 3
+    requests = fault_stats()["requests"]
+    assert [(r["status"], r["bytes"]) for r in requests] == [(206, keep)] * 3
+
+
+def test_truncated_then_whole_is_retried(fast_retries):
+    """A body cut short once, then served whole: the retry returns the right bytes, range and whole object."""
+    db = fast_retries
+    data = (MIRROR / GRIB).read_bytes()
+    url = fault_url("truncate-then-ok/1", GRIB)
+    assert bytes(scalar(db, "SELECT gik.fetch_bytes(%s, 1000, 5000)", (url,))) == data[1000:6000]
+    assert [(r["status"], r["bytes"]) for r in fault_stats()["requests"]] == [(206, 2500), (206, 5000)]
+    urllib.request.urlopen(f"{FAULT}/__reset").read()
+    url = fault_url("truncate-then-ok/2", IDX)
+    rows = query(db, "SELECT found, body, attempts FROM gik.fetch_many(ARRAY[%s])", (url,))
+    assert rows == [(True, (MIRROR / IDX).read_text(), 3)]
+    size = (MIRROR / IDX).stat().st_size
+    assert [(r["status"], r["bytes"]) for r in fault_stats()["requests"]] == [(200, size // 2)] * 2 + [(200, size)]
 
 
 def test_server_ignoring_range_is_refused(fast_retries):
@@ -84,14 +102,21 @@ def test_connection_reset_fails_cleanly(fast_retries):
     assert scalar(fast_retries, "SELECT 1") == 1
 
 
-def test_slow_server_cancelled_by_statement_timeout(fast_retries):
+# The fetch loop checks for interrupts at least every 100 ms (its poll timeout), and the timeout's signal
+# wakes the poll at once: measured 1.000-1.001 s for all three. 150 ms more is scheduling slack on a busy machine.
+CANCEL_BOUND = 1.0 + 0.100 + 0.150
+
+
+@pytest.mark.parametrize("fault", ["slow/30", "stall/30", "slow-headers/30"])
+def test_slow_server_cancelled_by_statement_timeout(fast_retries, fault):
+    """A body trickling in, a stalled body, stalled headers: each is cancelled by statement_timeout on time."""
     db = fast_retries
     query(db, "SET statement_timeout = '1s'")
     t0 = time.monotonic()
-    code, msg, _ = error_of(db, "SELECT gik.fetch_text(%s)", (fault_url("slow/30", IDX),))
+    code, msg, _ = error_of(db, "SELECT gik.fetch_text(%s)", (fault_url(fault, IDX),))
     elapsed = time.monotonic() - t0
     assert code == "57014", (code, msg)
-    assert elapsed < 2.0, elapsed
+    assert 1.0 <= elapsed < CANCEL_BOUND, elapsed
     query(db, "RESET statement_timeout")
     assert scalar(db, "SELECT length(gik.fetch_text(%s)) > 0", (f"{HTTP}/{IDX}",))
 

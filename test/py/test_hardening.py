@@ -134,8 +134,9 @@ FAILING_CALLS = [
 @pytest.mark.parametrize("kind,sql,args", FAILING_CALLS, ids=[c[0] for c in FAILING_CALLS])
 def test_memory_flat_over_1000_failed_calls(db, kind, sql, args):
     def fail_once():
-        with pytest.raises(psycopg2.Error):
+        with pytest.raises(psycopg2.Error) as exc:
             query(db, sql, args())
+        assert exc.value.pgcode, exc.value  # an SQL error, not a lost connection
 
     skip_under_asan(db)
     for _ in range(50):

@@ -18,7 +18,8 @@ def eccodes_messages(path):
 
 
 def scratch_dataset(db, name, base_url, steps="0-24/6", members="{0,1,2}"):
-    """Define a GEFS-layout dataset reading from base_url (a copy of the mirror's GEFS run)."""
+    """Define a GEFS-layout dataset reading from base_url (a copy of the mirror's GEFS run), anew."""
+    query(db, "SELECT gik.drop_dataset(%s)", (name,))
     query(db, "SELECT gik.define_dataset(%s, 'idx', %s, '{0}', gik.step_list(%s), members => %s::int[],"
               " member_tokens => '{gec00,gep01,gep02}', variables => '{APCP,TMP}')",
           (name, TEMPLATE.format(base=base_url), steps, members))

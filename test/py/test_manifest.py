@@ -2,8 +2,10 @@
 
 - fsspec's ReferenceFileSystem opens the exported kerchunk JSON against the loopback nginx mirror; every chunk's
   bytes are the GRIB message at (offset, length) of the file, and ecCodes decodes them to what gik.decode gives;
-- zarr 2.13 and xarray open the metadata: shapes, chunks, dimension names, coordinates;
-- the Zarr v3 document has the same arrays, the gribberish codec and the same references;
+- zarr 3 and xarray open the metadata (through zarr's FsspecStore): shapes, chunks, dimension names, coordinates;
+- the Zarr v3 document has the same arrays, the gribberish codec and the same references; zarr-python parses
+  every zarr.json in it (group and arrays) and opens it from a MemoryStore, and gribberish's registered zarr
+  codec is built from its codec configuration and decodes a referenced message to ecCodes' values;
 - COPY and \\copy write files that json.load reads;
 - imports: the exported file, and GIK [key, value] rows exactly as GIK's pipelines write them (grib_tree
   layout with inline coordinates, per-member files, bytea values), all in one transaction.
@@ -165,12 +167,19 @@ def test_fsspec_reads_every_chunk_and_ecccodes_agrees_with_gik_decode(dsets, dat
         np.testing.assert_array_equal(np.array(samples, dtype=np.float32), vals[::4099], err_msg=key)
 
 
+def reference_store(doc):
+    """A read-only zarr store over a kerchunk document (zarr 3 needs the reference filesystem asynchronous)."""
+    fs = fsspec.filesystem("reference", fo=doc, remote_protocol="http", remote_options={"asynchronous": True},
+                           asynchronous=True)
+    return zarr.storage.FsspecStore(fs, read_only=True, path="")
+
+
 def test_zarr_and_xarray_open_the_metadata(dsets):
-    """zarr 2.13 sees the shapes, chunks and dimension names; its arrays read through the grib filter; xarray decodes."""
+    """zarr sees the shapes, chunks and dimension names; its arrays read through the grib filter; xarray decodes."""
     doc = kerchunk(dsets, GEFS, url_style="http")
     refs = doc["refs"]
-    fs = fsspec.filesystem("reference", fo=doc, remote_protocol="http")
-    g = zarr.open_group(fs.get_mapper(""), mode="r")
+    store = reference_store(doc)
+    g = zarr.open_group(store, mode="r")
     assert sorted(g.array_keys()) == ["2t", "latitude", "latitude_721", "longitude", "longitude_1440", "number",
                                       "prmsl", "step", "time", "tmax", "tp", "valid_time"]
     expect_dims = {"2t": ["time", "number", "step", "latitude", "longitude"],
@@ -199,7 +208,7 @@ def test_zarr_and_xarray_open_the_metadata(dsets):
     np.testing.assert_array_equal(g["tp"][0, 2, 4], grib_values(message).reshape(721, 1440))
     # xarray decodes the CF coordinates.
     import xarray as xr
-    ds = xr.open_zarr(fs.get_mapper(""), consolidated=False)
+    ds = xr.open_zarr(store, consolidated=False, decode_timedelta=True)  # xarray >= 2025.x no longer guesses from units
     assert dict(ds["2t"].sizes) == {"time": 1, "number": 3, "step": 9, "latitude": 181, "longitude": 360}
     assert str(ds["time"].values[0])[:19] == "2025-10-01T00:00:00"
     assert ds["step"].values[1] == np.timedelta64(3, "h")
@@ -241,6 +250,108 @@ def test_zarr3_document_matches_the_kerchunk_one(dsets):
     assert v3["metadata"]["tp/zarr.json"]["shape"] == [2, 4, 5, 181, 360]
     lon = inline_array(v3["inline"]["longitude/c/0"], "<f8", [360])
     np.testing.assert_array_equal(lon, np.arange(-180, 180, dtype=float))
+
+
+def json_form(value):
+    """A value as it reads back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+def message_at(url, offset, length):
+    """The bytes of one referenced GRIB message, from the loopback mirror."""
+    with open(mirror_path(url), "rb") as f:
+        f.seek(offset)
+        return f.read(length)
+
+
+def member_of(h):
+    """The ensemble member of an ecCodes message: its number, or 0 for a deterministic forecast (ECMWF's control
+    in oper-fc since IFS 50r1, which has no number key)."""
+    if eccodes.codes_is_defined(h, "number"):
+        return eccodes.codes_get(h, "number")
+    assert eccodes.codes_get(h, "dataType") == "fc"
+    return 0
+
+
+def epoch_of(h):
+    """The reference time of an ecCodes message in seconds since 1970."""
+    d, t = eccodes.codes_get(h, "dataDate"), eccodes.codes_get(h, "dataTime")
+    stamp = np.datetime64(f"{d // 10000:04d}-{d // 100 % 100:02d}-{d % 100:02d}T{t // 100:02d}:{t % 100:02d}")
+    return int(stamp.astype("datetime64[s]").astype(np.int64))
+
+
+@pytest.mark.parametrize("dataset", [GEFS, ECMWF])
+def test_zarr_python_and_gribberish_accept_the_zarr3_document(dsets, dataset):
+    """zarr-python parses every zarr.json as v3 group or array metadata and writes it back unchanged; gribberish's
+    registered zarr codec is built from each codec configuration; a MemoryStore holding the document opens with
+    zarr.open_group with the manifest's shapes, data types, chunks, fills, dimension names and attributes; referenced
+    messages read through zarr and gribberish equal ecCodes' values; every chunk key's coordinates are its message's."""
+    from gribberish.zarr.codec import GribberishCodec
+    from zarr.core.buffer import cpu
+    from zarr.core.group import GroupMetadata
+    from zarr.core.metadata.v3 import ArrayV3Metadata
+
+    v3 = json.loads(scalar(dsets, "SELECT gik.manifest_zarr3(%s)::text", (dataset,)))
+    arrays = {k[:-len("/zarr.json")]: m for k, m in v3["metadata"].items() if k != "zarr.json"}
+    assert json_form(GroupMetadata.from_dict(v3["metadata"]["zarr.json"]).to_dict()) == v3["metadata"]["zarr.json"]
+    for name, meta in arrays.items():
+        parsed = ArrayV3Metadata.from_dict(meta)
+        written = json_form(parsed.to_dict())
+        assert written.pop("storage_transformers") == [] and written == meta, name
+        for cfg, codec in zip(meta["codecs"], parsed.codecs, strict=True):
+            built = zarr.registry.get_codec_class(cfg["name"]).from_dict(cfg)
+            assert type(built) is type(codec) and built.to_dict() == cfg == codec.to_dict(), name
+    gribbed = sorted(n for n, m in arrays.items() if m["codecs"][0]["name"] == "gribberish")
+    assert gribbed == sorted(v3["manifests"]) and gribbed
+    assert all(type(ArrayV3Metadata.from_dict(arrays[n]).codecs[0]) is GribberishCodec for n in gribbed)
+
+    # The document as a store: metadata, inline coordinate chunks, and the first and last message of each manifest.
+    items = {k: json.dumps(m).encode() for k, m in v3["metadata"].items()}
+    for key, value in v3["inline"].items():
+        assert value.startswith("base64:"), key
+        items[key] = base64.b64decode(value[len("base64:"):])
+    picked = {}
+    for name in gribbed:
+        keys = sorted(v3["manifests"][name], key=lambda k: tuple(map(int, k.split("."))))
+        for key in {keys[0], keys[-1]}:
+            e = v3["manifests"][name][key]
+            picked[(name, key)] = message_at(e["path"], e["offset"], e["length"])
+            items[f"{name}/c/" + key.replace(".", "/")] = picked[(name, key)]
+    store = zarr.storage.MemoryStore({k: cpu.Buffer.from_bytes(v) for k, v in items.items()}, read_only=True)
+    g = zarr.open_group(store, mode="r", zarr_format=3)
+    assert sorted(g.array_keys()) == sorted(arrays) and dict(g.attrs) == v3["metadata"]["zarr.json"]["attributes"]
+    for name, meta in arrays.items():
+        a = g[name]
+        assert a.shape == tuple(meta["shape"]) and a.chunks == tuple(meta["chunk_grid"]["configuration"]["chunk_shape"])
+        assert a.dtype == np.dtype(meta["data_type"]), name
+        assert np.isnan(a.fill_value) if meta["fill_value"] == "NaN" else a.fill_value == meta["fill_value"], name
+        assert a.metadata.dimension_names == tuple(meta["dimension_names"]) and dict(a.attrs) == meta["attributes"]
+        if name not in gribbed:
+            raw = items[f"{name}/c/" + "/".join("0" * len(meta["shape"]))]
+            np.testing.assert_array_equal(a[...], np.frombuffer(raw, "<" + a.dtype.str[1:]).reshape(a.shape))
+    for (name, key), message in picked.items():
+        idx = tuple(map(int, key.split(".")))
+        np.testing.assert_array_equal(g[name][idx[:-2]], grib_values(message).reshape(g[name].chunks[-2:]),
+                                      err_msg=f"{name} {key}")
+
+    # What each chunk means: its message's member, step, reference time, variable and grid size are the key's.
+    coords = {dim: g[dim][:] for dim in ("time", "number", "step")}
+    for name in gribbed:
+        meta = arrays[name]
+        dims = meta["dimension_names"]
+        assert dims[:3] == ["time", "number", "step"], name
+        for key, e in v3["manifests"][name].items():
+            at = dict(zip(dims, map(int, key.split("."))))
+            assert at[dims[3]] == at[dims[4]] == 0, key
+            h = eccodes.codes_new_from_message(message_at(e["path"], e["offset"], e["length"]))
+            try:
+                got = (member_of(h), eccodes.codes_get(h, "endStep"), epoch_of(h),
+                       eccodes.codes_get(h, "shortName"), eccodes.codes_get(h, "Nj"), eccodes.codes_get(h, "Ni"))
+            finally:
+                eccodes.codes_release(h)
+            want = (coords["number"][at["number"]], coords["step"][at["step"]], coords["time"][at["time"]],
+                    meta["attributes"]["GRIB_shortName"], *meta["shape"][-2:])
+            assert got == want, f"{name} {key}"
 
 
 def test_import_of_the_exported_file_round_trips(dsets, outdir):

@@ -1,6 +1,6 @@
 """pg_gik_postgis rasters compared with GDAL's reading of the same GRIB messages.
 
-GDAL 3.6 (python3-gdal) reads GRIB2 complex packing, JPEG 2000 and simple packing, but not CCSDS, so
+GDAL 3.6 (gdal-bin) reads GRIB2 complex packing, JPEG 2000 and simple packing, but not CCSDS, so
 the comparison uses GDAS, GEFS (real and generated) and GFS-Wave messages; ECMWF (CCSDS) rasters are
 checked against ecCodes in test_decode.py and for geometry here. GDAL's GRIB driver moves longitudes
 past 180 to -180..180 (GRIB_ADJUST_LONGITUDE_RANGE: a global 0..359.75 grid is rolled to start at
@@ -12,10 +12,16 @@ centre, the pixel size the grid increment.
 GDAL 3.6 places grids stored east to west (scanning modes 128 and 192) at the wrong longitude (its
 geotransform is one or more cells west), so generated messages are compared in modes 0, 32 and 64.
 GDAL also converts units (K to degrees C) unless GRIB_NORMALIZE_UNITS=NO, which is set here.
+
+GDAL is run through its command line tools (Debian's gdal-bin, the GDAL PostGIS links): gdal_translate -of VRT
+for the size, geotransform and nodata, gdal_translate -ot Float64 -of ENVI for a band's values (the same numbers
+as ReadAsArray). Debian's python3-gdal is built for Python 3.11 only, and the suite runs in the project's 3.12 venv.
 """
 import os
 import shutil
 import struct
+import subprocess
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import psycopg2
@@ -24,9 +30,7 @@ import pytest
 from conftest import HTTP, MIRROR, connect, mirror_path, query, scalar
 from test_decode import make_message, messages
 
-gdal = pytest.importorskip("osgeo.gdal")
-gdal.UseExceptions()
-gdal.SetConfigOption("GRIB_NORMALIZE_UNITS", "NO")  # GDAL would turn kelvin into degrees Celsius
+GDAL_CONFIG = ["--config", "GRIB_NORMALIZE_UNITS", "NO"]  # GDAL would turn kelvin into degrees Celsius
 
 GEFS = "s3://noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep01.t00z.pgrb2s.0p25.f024"
 
@@ -76,19 +80,44 @@ def raster_like_gdal(conn, url, off, n, gt):
     pytest.fail(f"no longitude convention gives GDAL's origin {gt[0]} for {url} {off}")
 
 
+def gdal_info(path):
+    """GDAL's description of a file: size, geotransform (None without one) and each band's nodata (None without one).
+    Read from gdal_translate's VRT, which prints the geotransform in 17 digits (gdalinfo -json rounds it to 16)."""
+    out = subprocess.run(["gdal_translate", "-q", *GDAL_CONFIG, "-of", "VRT", str(path), "/vsistdout/"],
+                         check=True, capture_output=True, text=True)
+    vrt = ET.fromstring(out.stdout)
+    gt = vrt.findtext("GeoTransform")
+    return {"size": (int(vrt.get("rasterXSize")), int(vrt.get("rasterYSize"))),
+            "geotransform": tuple(float(v) for v in gt.split(",")) if gt else None,
+            "nodata": [None if b.findtext("NoDataValue") is None else float(b.findtext("NoDataValue"))
+                       for b in vrt.iter("VRTRasterBand")]}
+
+
+def gdal_band(path, info, band):
+    """One band's values as GDAL reads them, in float64: gdal_translate to a raw ENVI file, read with numpy."""
+    out = path.parent / f"{path.name}.b{band}.envi"
+    subprocess.run(["gdal_translate", "-q", *GDAL_CONFIG, "-b", str(band), "-ot", "Float64", "-of", "ENVI",
+                    str(path), str(out)], check=True, capture_output=True)
+    try:
+        hdr = dict(line.split(" = ", 1) for line in out.with_suffix(".hdr").read_text().splitlines() if " = " in line)
+        dtype = ">f8" if hdr["byte order"].strip() == "1" else "<f8"
+        width, height = info["size"]
+        return np.fromfile(out, dtype).reshape(height, width).astype(np.float64)
+    finally:
+        for f in path.parent.glob(f"{out.stem}.*"):
+            f.unlink()
+
+
 def gdal_read(tmp_path, data, name="m.grib2"):
     """GDAL's geotransform, array (NaN where GDAL says nodata) and size for one message."""
     path = tmp_path / name
     path.write_bytes(data)
-    ds = gdal.Open(str(path))
-    band = ds.GetRasterBand(1)
-    arr = band.ReadAsArray().astype(np.float64)
-    nd = band.GetNoDataValue()
+    info = gdal_info(path)
+    arr = gdal_band(path, info, 1)
+    nd = info["nodata"][0]
     if nd is not None:
         arr[arr == nd] = np.nan
-    gt = ds.GetGeoTransform()
-    ds = None
-    return gt, arr
+    return info["geotransform"], arr
 
 
 def gdal_cases(conn):
@@ -228,10 +257,9 @@ def test_png(conn, tmp_path):
     for k, blob in enumerate((png, png2)):
         path = tmp_path / f"p{k}.png"
         path.write_bytes(blob)
-        ds = gdal.Open(str(path))
-        assert (ds.RasterXSize, ds.RasterYSize, ds.RasterCount) == (720, 361, 4)
-        alpha = ds.GetRasterBand(4).ReadAsArray()
-        ds = None
+        info = gdal_info(path)
+        assert (*info["size"], len(info["nodata"])) == (720, 361, 4)
+        alpha = gdal_band(path, info, 4)
         # ocean (NaN) is transparent, land opaque
         assert np.array_equal(alpha == 0, np.isnan(vals))
     # the session setting matters: without the PNG driver GDAL output is refused

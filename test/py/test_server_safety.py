@@ -231,12 +231,15 @@ def test_bomb_is_refused_before_decoding(su):
     small = constant_field(100, 100)
     bomb = declared_points(small, 100_000_000)
     url = serve("bomb-1e8.grib2", bomb)
+    query(su, "SELECT gik.decode(%s, %s, %s)", first_message(su))  # a decoder to watch
     t0 = time.monotonic()
     with acting(su, READER):
         code, msg, detail = error_of(su, "SELECT gik.decode(%s, 0, %s)", (url, len(bomb)))
     assert time.monotonic() - t0 < 1.0
     assert code == "54000" and url in msg and "gik.max_message_points" in detail, (code, msg, detail)
-    for pid, *_ in decoders(su):
+    watched = decoders(su)
+    assert watched, "the first decode started a decoder"
+    for pid, *_ in watched:
         assert kb(proc_status(pid), "VmHWM") < 200_000
 
 

@@ -60,7 +60,8 @@ SELECT DISTINCT variable, ftime, step_start, step_end, stat
 FROM gik.parse_idx(pg_read_file(:'data' || 'kerchunk/gfs.t06z.pgrb2.0p25.f021.idx'))
 WHERE variable IN ('APCP', 'TMAX', 'DSWRF') ORDER BY variable, step_start;
 
--- GFS-Wave with the real file size: every offset and length equals what ecCodes finds in the GRIB file.
+-- GFS-Wave with the real file size: every offset and length equals gik.scan_grib's framing of the GRIB file
+-- (test/py/test_oracles.py checks both against ecCodes and grib_ls).
 SELECT count(*) AS messages,
        count(*) FILTER (WHERE i.byte_offset = s.byte_offset AND i.byte_length = s.byte_length) AS matching
 FROM gik.parse_idx(pg_read_file(:'data' || 'gribberish/gfswave.t18z.atlocn.0p16.f001.grib2.idx'),
