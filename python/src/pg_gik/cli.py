@@ -1,4 +1,5 @@
-"""The pg-gik command: pg-gik icechunk DATASET INIT... --repo PATH_OR_URL."""
+"""The pg-gik command: pg-gik icechunk DATASET INIT... --repo PATH_OR_URL, parquet-import FILE... --dataset NAME,
+kerchunk-parquet export|import."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     ic.add_argument("--access-key-id", default=None)
     ic.add_argument("--secret-access-key", default=None)
     ic.set_defaults(func=_icechunk)
+    from .parquet_bridge import add_commands
+    add_commands(sub)
     return p
 
 
