@@ -10,4 +10,5 @@ cd "$TOP"
 paths=()
 for a in "$@"; do case $a in -*) ;; *) paths+=("$a") ;; esac; done
 [ ${#paths[@]} -gt 0 ] || set -- "$TOP/python/test" "$@"
-exec "$PY" -m pytest -p no:cacheprovider "$@"
+# -P: the checkout's pg_gik.so must not shadow the pg_gik package
+exec "$PY" -P -m pytest -p no:cacheprovider "$@"

@@ -14,7 +14,6 @@ import pytest
 CONNINFO = os.environ.get("PG_GIK_CONNINFO", "")
 MIRROR = pathlib.Path(os.environ.get("GIK_TEST_ROOT", "/tmp/pg_gik_test")) / "mirror"
 HTTP = os.environ.get("GIK_HTTP", "http://127.0.0.1:18765")
-SRC = pathlib.Path(__file__).resolve().parents[1] / "src"
 GEFS_RUN = "2025-10-01 00:00+00"                              # 0.25 degree, steps 0-24/3
 GEFS_RANGE = ("2025-10-02 00:00+00", "2025-10-03 00:00+00")   # the mirror's 1 degree runs, steps 0-24/6
 ECMWF_RUN = "2025-10-01 00:00+00"
@@ -60,9 +59,8 @@ def ref_differences(conn, a, b, variable=None):
 
 
 def run_cli(*args):
-    """pg-gik's parquet bridge commands in a new process: (returncode, stdout, stderr)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])))
-    p = subprocess.run([sys.executable, "-m", "pg_gik.parquet_bridge", *map(str, args)], env=env,
+    """The installed pg-gik console script in a new process: (returncode, stdout, stderr)."""
+    p = subprocess.run([str(pathlib.Path(sys.executable).with_name("pg-gik")), *map(str, args)],
                        capture_output=True, text=True, timeout=300)
     return p.returncode, p.stdout, p.stderr
 

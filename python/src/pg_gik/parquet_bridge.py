@@ -431,21 +431,3 @@ def add_commands(subparsers):
     i.add_argument("dir")
     _import_options(i)
     i.set_defaults(func=_cmd_kerchunk_import)
-
-
-def main(argv=None):
-    """The parquet bridge commands on their own (pg_gik.cli:main registers them with add_commands too)."""
-    import sys
-    parser = argparse.ArgumentParser(prog="pg-gik")
-    parser.add_argument("--conninfo", default="", help="libpq connection string (default: the PG* environment)")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except GikError as e:
-        print(f"pg-gik: {e}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
