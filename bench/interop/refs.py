@@ -128,6 +128,7 @@ def herbie_inventories(base, files, init=INIT):
     files are (member, step, path under the mirror without .idx)."""
     import herbie.models as templates
     from herbie import Herbie
+    path_of = {}
 
     class loopback:
         def template(self):
@@ -135,15 +136,16 @@ def herbie_inventories(base, files, init=INIT):
             self.DETAILS = {}
             self.PRODUCTS = {"any": "the files of the run"}
             self.product = self.product or "any"
-            self.SOURCES = {"loopback": f"{base}/{self.path_of[(self.member, self.fxx)]}"}
-            self.IDX_SUFFIX = [".idx"]
+            self.SOURCES = {"loopback": f"{base}/{path_of[(self.member, self.fxx)]}"}
+            # Herbie replaces a .grib2 suffix by the index suffix, and appends it to other names
+            self.IDX_SUFFIX = [".grib2.idx" if path_of[(self.member, self.fxx)].endswith(".grib2") else ".idx"]
             self.LOCALFILE = f"{self.get_remoteFileName}"
 
     templates.loopback = loopback
     n = 0
     with tempfile.TemporaryDirectory() as save:
         for member, step, path in files:
-            loopback.path_of = {(member, step): path}
+            path_of[(member, step)] = path
             h = Herbie(init.replace(tzinfo=None), model="loopback", member=member, fxx=step,
                        priority=["loopback"], save_dir=save, verbose=False, overwrite=True)
             n += len(h.inventory())
@@ -157,6 +159,7 @@ def herbie_parse_local(paths, steps):
     for path, step in zip(paths, steps):
         h = Herbie.__new__(Herbie)          # only the reader's inputs, no source search
         h.idx, h.idx_source, h.grib_source, h.IDX_STYLE, h.fxx = str(path), "local", "local", "wgrib2", step
+        h.model, h.product, h.date = "local", None, INIT.replace(tzinfo=None)  # the attributes it stamps on the frame
         n += len(Herbie.index_as_dataframe.func(h) if hasattr(Herbie.index_as_dataframe, "func")
                  else Herbie.index_as_dataframe.__wrapped__(h))
     return n

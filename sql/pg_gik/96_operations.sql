@@ -216,9 +216,12 @@ BEGIN
         CROSS JOIN LATERAL (SELECT pf.*, max(pf.step) OVER () AS last_step
                             FROM gik.plan_files(d.name, y.t) pf) p
         WHERE y.t > as_of - lookback AND y.t <= as_of AND p.step = p.last_step),
+    lf AS (
+        SELECT array_agg(l.index_url ORDER BY l.t, l.file_no) AS idx, array_agg(l.t ORDER BY l.t, l.file_no) AS ts,
+               array_agg(l.file_no ORDER BY l.t, l.file_no) AS nos FROM last_files l),
     probes AS (
-        SELECT row_number() OVER ()::int AS ord, l.t, l.file_no, u.url
-        FROM last_files l CROSS JOIN LATERAL gik.mirror_urls(l.index_url) u),
+        SELECT row_number() OVER ()::int AS ord, lf.ts[r.ord] AS t, lf.nos[r.ord] AS file_no, r.url
+        FROM lf CROSS JOIN LATERAL gik.mirror_routes(lf.idx) r),
     found AS (
         SELECT DISTINCT p.t, p.file_no
         FROM gik.fetch_many((SELECT array_agg(url ORDER BY ord) FROM probes), missing_ok => true, head => true,
@@ -229,7 +232,7 @@ BEGIN
     RETURN best;
 END $$;
 COMMENT ON FUNCTION gik.latest_run(text, timestamptz, interval) IS
-'The newest cycle of a dataset in (as_of - lookback, as_of] whose last step is published: every index file of that step (each member''s, each file series'') found on one of its mirrors (gik.mirror_urls), by one round of concurrent HEAD requests. NULL when none is.';
+'The newest cycle of a dataset in (as_of - lookback, as_of] whose last step is published: every index file of that step (each member''s, each file series'') found on one of its mirrors (gik.mirror_routes), by one round of concurrent HEAD requests. NULL when none is.';
 
 -- What each step of a run holds: the ensemble members with references, and those missing.
 CREATE VIEW gik.run_members AS
