@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 import zarr
 from conftest import ECMWF, GEFS, GEFS_RUNS, drop_datasets, gik_decode
-from helpers import MIRROR, check_chunk_meaning, zarr_group_arrays
+from helpers import HTTP, MIRROR, check_chunk_meaning, zarr_group_arrays
 from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 
@@ -127,13 +127,13 @@ def test_http_references_get_the_mirror_container(datasets, conn, tmp_path):
     assert res[0].action == "created"
     repo = open_repository(tmp_path / "http")
     assert set(repo.config.virtual_chunk_containers) == {"s3://noaa-gefs-pds/", "s3://ecmwf-forecasts/",
-                                                        "http://127.0.0.1:18765/"}
+                                                        HTTP + "/"}
     ds = xr.open_zarr(repo.readonly_session("main").store, zarr_format=3, consolidated=False)
     t, member, step, url, off, n = conn.execute(
         "SELECT init_time, member, step_end, url, byte_offset, byte_length FROM gik.manifest(%s, '2025-10-02 00:00+00', "
         "zarr_format => 3, url_style => 'http') WHERE kind = 'chunk' ORDER BY member DESC, step_end DESC LIMIT 1",
         (ECMWF,)).fetchone()
-    assert url.startswith("http://127.0.0.1:18765/ecmwf-forecasts/")
+    assert url.startswith(HTTP + "/ecmwf-forecasts/")
     np.testing.assert_array_equal(ds["tp"].sel(init_time=ds.init_time[0], member=member, step=step).values,
                                   gik_decode(conn, url, off, n))
 

@@ -9,7 +9,7 @@ import xarray as xr
 import zarr
 from conftest import GEFS, GEFS_RUNS, ECMWF, gik_decode
 from gribberish.zarr.codec import GribberishCodec
-from helpers import check_chunk_meaning, read_range, zarr_group_arrays
+from helpers import HTTP, check_chunk_meaning, read_range, zarr_group_arrays
 from virtualizarr import open_virtual_dataset, open_virtual_mfdataset
 from virtualizarr.parsers import KerchunkJSONParser
 
@@ -22,7 +22,7 @@ URL = f"gik://{GEFS}/2025-10-01T00Z"
 
 @pytest.fixture(scope="module")
 def registry(datasets):
-    return registry_for(["s3://noaa-gefs-pds/", "s3://ecmwf-forecasts/", "http://127.0.0.1:18765/"], s3_endpoint(""))
+    return registry_for(["s3://noaa-gefs-pds/", "s3://ecmwf-forecasts/", HTTP + "/"], s3_endpoint(""))
 
 
 def refs_of(conn, dataset, init):
@@ -167,7 +167,7 @@ def test_http_urls(datasets, registry, conn):
     ds = xr.open_zarr(store, zarr_format=3, consolidated=False)
     member, step, url, off, n = refs_of(conn, GEFS, GEFS_RUNS[0])[1]
     arr = store._group.arrays["tp"].manifest._paths
-    assert all(p.startswith("http://127.0.0.1:18765/noaa-gefs-pds/") for p in arr.ravel() if p)
+    assert all(p.startswith(HTTP + "/noaa-gefs-pds/") for p in arr.ravel() if p)
     np.testing.assert_array_equal(ds["tp"].sel(member=member, step=step).values, gik_decode(conn, url, off, n))
 
 
