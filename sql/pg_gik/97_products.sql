@@ -312,25 +312,25 @@ DECLARE
     l           gik.product_log;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
-    IF product IS NOT NULL THEN
-        PERFORM gik.product_named(product);
+    IF build_products.product IS NOT NULL THEN
+        PERFORM gik.product_named(build_products.product);
     END IF;
     FOR todo IN
-        SELECT d.product AS name, d.init_time FROM gik.products_due(datasets, coalesce(build_products.init_time, since),
-                                                                    coalesce(build_products.init_time, until)) d
-        WHERE NOT force AND (build_products.product IS NULL OR d.product = build_products.product)
+        SELECT d.product AS name, d.init_time FROM gik.products_due(build_products.datasets, coalesce(build_products.init_time, build_products.since),
+                                                                    coalesce(build_products.init_time, build_products.until)) d
+        WHERE NOT build_products.force AND (build_products.product IS NULL OR d.product = build_products.product)
         UNION ALL
         -- force: every run in range of the named products, whatever was built before
         SELECT p.name, t.init_time FROM gik.product_def p
         CROSS JOIN LATERAL (SELECT DISTINCT r.init_time FROM gik.run r JOIN gik.dataset ds USING (dataset_id)
                             WHERE ds.name = ANY (p.datasets)
-                              AND r.init_time >= coalesce(build_products.init_time, since, '-infinity')
-                              AND r.init_time <= coalesce(build_products.init_time, until, 'infinity')) t
-        WHERE force AND (build_products.product IS NULL OR p.name = build_products.product)
-          AND (datasets IS NULL OR p.datasets && datasets)
+                              AND r.init_time >= coalesce(build_products.init_time, build_products.since, '-infinity')
+                              AND r.init_time <= coalesce(build_products.init_time, build_products.until, 'infinity')) t
+        WHERE build_products.force AND (build_products.product IS NULL OR p.name = build_products.product)
+          AND (build_products.datasets IS NULL OR p.datasets && build_products.datasets)
         ORDER BY 2 DESC, 1
     LOOP
-        l := gik.build_product(todo.name, todo.init_time, force);
+        l := gik.build_product(todo.name, todo.init_time, build_products.force);
         IF l.status = 'failed' THEN
             RAISE WARNING 'gik.build_products: % at %: failed (%): %', todo.name,
                 to_char(todo.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z"'), l.sqlstate, l.error;
