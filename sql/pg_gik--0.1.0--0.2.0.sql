@@ -1035,7 +1035,8 @@ DECLARE
     m    text[];
 BEGIN
     FOREACH item IN ARRAY string_to_array(replace(spec, ' ', ''), ',') LOOP
-        m := regexp_match(item, '^(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)(?:/(\d+(?:\.\d+)?))?$');
+        -- no backslashes: the body is parsed with the session's standard_conforming_strings
+        m := regexp_match(item, '^([0-9]+(?:[.][0-9]+)?)-([0-9]+(?:[.][0-9]+)?)(?:/([0-9]+(?:[.][0-9]+)?))?$');
         IF m IS NULL OR m[2]::float8 <= m[1]::float8 OR m[3]::float8 <= 0 THEN
             RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
                 MESSAGE = format('invalid product window "%s" in "%s"', item, spec),

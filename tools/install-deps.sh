@@ -15,6 +15,7 @@ PACKAGES=(
   nginx
   gdal-bin
   python3 python3-numpy python3-eccodes python3-cfgrib python3-xarray python3-gdal python3-pandas python3-psycopg2
+  python3-matplotlib
   libipc-run-perl
   clang-14 libclang-rt-14-dev
 )
