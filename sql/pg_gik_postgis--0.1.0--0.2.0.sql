@@ -17,7 +17,7 @@ COMMENT ON FUNCTION gik.product_raster(bigint) IS 'One stored product grid (gik.
 
 -- Copy each new product grid into its product's raster table (created, with its constraints, on first use).
 CREATE FUNCTION gik.product_publish() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET client_min_messages = warning AS $$
 DECLARE
     p     gik.product_def;
     fresh bool;
