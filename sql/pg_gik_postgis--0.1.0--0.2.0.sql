@@ -21,6 +21,7 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp SET clie
 DECLARE
     p     gik.product_def;
     fresh bool;
+    note  text;
 BEGIN
     SELECT x.* INTO p FROM gik.product_def x WHERE x.product_id = NEW.product_id;
     IF NOT p.raster THEN
@@ -29,19 +30,19 @@ BEGIN
     -- p.name matches ^[a-z][a-z0-9_]{0,40}$ (gik.product_def's check)
     fresh := to_regclass(format('gik_products.%I', p.name)) IS NULL;
     IF fresh THEN
-        EXECUTE format('CREATE TABLE gik_products.%I (rid bigint PRIMARY KEY, init_time timestamptz NOT NULL, '
-                       'versions int[] NOT NULL, window_start float8 NOT NULL, window_end float8 NOT NULL, '
-                       'statistic text NOT NULL, threshold real, members_used int NOT NULL, rast %s NOT NULL)',
-                       p.name, pg_catalog.format_type('raster'::regtype, NULL));
+        EXECUTE format($q$CREATE TABLE gik_products.%I (rid bigint PRIMARY KEY, init_time timestamptz NOT NULL,
+                       versions int[] NOT NULL, window_start float8 NOT NULL, window_end float8 NOT NULL,
+                       statistic text NOT NULL, threshold real, members_used int NOT NULL, rast raster NOT NULL)$q$,
+                       p.name);
         EXECUTE format('CREATE INDEX ON gik_products.%I (init_time DESC, window_start, statistic, threshold)', p.name);
         EXECUTE format('GRANT SELECT ON gik_products.%I TO gik_reader', p.name);
-        EXECUTE format('COMMENT ON TABLE gik_products.%I IS %L', p.name,
-                       format('Product %s (%s): one raster per run, window, statistic and threshold; filled by pg_gik_postgis.',
-                              p.name, array_to_string(p.datasets, ' + ')));
+        note := format('Product %s (%s): one raster per run, window, statistic and threshold, filled by pg_gik_postgis.',
+                       p.name, array_to_string(p.datasets, ' + '));
+        EXECUTE format('COMMENT ON TABLE gik_products.%I IS %L', p.name, note);
     END IF;
-    EXECUTE format('INSERT INTO gik_products.%I SELECT $1, $2, $3, $4, $5, $6, $7, $8, gik.grid_raster($9, $10)', p.name)
-    USING NEW.result_id, NEW.init_time, NEW.versions, NEW.window_start, NEW.window_end, NEW.statistic, NEW.threshold,
-          NEW.members_used, NEW.vals, NEW.grid;
+    EXECUTE format($q$INSERT INTO gik_products.%I SELECT x.result_id, x.init_time, x.versions, x.window_start, x.window_end,
+                   x.statistic, x.threshold, x.members_used, gik.grid_raster(x.vals, x.grid)
+                   FROM gik.product_result x WHERE x.result_id = %L$q$, p.name, NEW.result_id);
     IF fresh THEN
         -- the constraints raster_columns reports (SRID, scale, block size, alignment, bands, type, nodata, extent)
         PERFORM AddRasterConstraints('gik_products', p.name, 'rast', true, true, true, true, true, true, false,
@@ -62,7 +63,7 @@ DECLARE
 BEGIN
     SELECT p.name INTO name FROM gik.product_def p WHERE p.product_id = OLD.product_id;
     IF name IS NOT NULL AND to_regclass(format('gik_products.%I', name)) IS NOT NULL THEN
-        EXECUTE format('DELETE FROM gik_products.%I WHERE rid = $1', name) USING OLD.result_id;
+        EXECUTE format('DELETE FROM gik_products.%I WHERE rid = %L', name, OLD.result_id);
     END IF;
     RETURN NULL;
 END $$;
