@@ -82,3 +82,15 @@ def test_map_has_legend_and_coastline(pg, published, tmp_path):  # noqa: F811 - 
     # a title naming the dataset, run, window and threshold is drawn above the map
     top = img[:int(meta["map_px"][1]) - 5]
     assert (top < 100).all(axis=2).sum() > 500
+
+    # missing data (NaN cells: here the 10 x 10 north-west cells of the stored grid) is drawn grey, not as a class
+    query(pg, "UPDATE gik.product_result r SET vals[1:10][1:10] = array_fill('NaN'::real, '{10,10}')"
+              " FROM gik.product_def p WHERE p.product_id = r.product_id AND p.name = 'prod_map'"
+              " AND r.window_start = 0 AND r.threshold = 1")
+    subprocess.run([*RENDER, "--product", "prod_map", "--window-start", "0", "--threshold", "1", "--out", str(out)],
+                   check=True, capture_output=True)
+    img = png_rgb(out)
+    west, south, east, north = meta["map_lonlat"]
+    grey = hex_rgb(meta["missing"])
+    assert near(img, *to_px(meta, west + 1.25, north - 1.25), grey, r=0)
+    assert not near(img, *to_px(meta, west + 1.25, north - 4), grey, r=3)
