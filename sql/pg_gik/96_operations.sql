@@ -422,10 +422,13 @@ BEGIN
                 l.refs, round((l.total_ms / 1000)::numeric, 1);
         END IF;
     END LOOP;
+    -- the products of the runs just ingested (each in its own transaction; failures are logged, not raised)
+    CALL gik.build_products(datasets => ARRAY[ingest_latest.dataset], since => ingest_latest.as_of - ingest_latest.lookback,
+                            until => ingest_latest.as_of);
     PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END $$;
 COMMENT ON PROCEDURE gik.ingest_latest(text, timestamptz, int, interval, interval, int, interval) IS
-'Ingest the latest runs of a dataset, newest first, at most max_runs per call (see gik.latest_runs for which: new runs found upstream, partial runs, failed runs after a backoff). Each run is one committed attempt in gik.ingest_log: running, then complete, partial (files still missing: completed by a later call) or failed (SQLSTATE and message; the run''s previous version stays intact). Returns at once when nothing is new. Must be CALLed outside an explicit transaction block, e.g. by pg_cron: CALL gik.ingest_latest(''gefs_0p25''). as_of replaces now() for tests and backfills.';
+'Ingest the latest runs of a dataset, newest first, at most max_runs per call (see gik.latest_runs for which: new runs found upstream, partial runs, failed runs after a backoff). Each run is one committed attempt in gik.ingest_log: running, then complete, partial (files still missing: completed by a later call) or failed (SQLSTATE and message; the run''s previous version stays intact). Returns at once when nothing is new; after ingesting it builds the products of the dataset that are due (gik.build_products). Must be CALLed outside an explicit transaction block, e.g. by pg_cron: CALL gik.ingest_latest(''gefs_0p25''). as_of replaces now() for tests and backfills.';
 
 -- Ingestion attempts in progress, for other sessions to watch.
 CREATE VIEW gik.ingest_progress AS
