@@ -1,6 +1,6 @@
 /*
  * Ensemble aggregates over real[] grids (exceedance probability, count, mean, min, max, standard
- * deviation, percentiles, weighted sum) and element-wise grid arithmetic with a scalar.
+ * deviation, percentiles, weighted sum).
  *
  * Every aggregate keeps an EnsState (internal) in the aggregate memory context: per-cell counters
  * and double accumulators, never the members' grids, except for percentiles, which must keep
@@ -19,6 +19,8 @@
 #include "utils/memutils.h"
 
 #include "core/ensemble.h"
+#include "datums.h"
+#include "pg_gik.h"
 
 PG_FUNCTION_INFO_V1(gik_ens_exceedance_transfn);
 PG_FUNCTION_INFO_V1(gik_ens_exceedance_finalfn);
@@ -39,10 +41,6 @@ PG_FUNCTION_INFO_V1(gik_grid_sum_finalfn);
 PG_FUNCTION_INFO_V1(gik_ens_combinefn);
 PG_FUNCTION_INFO_V1(gik_ens_serialfn);
 PG_FUNCTION_INFO_V1(gik_ens_deserialfn);
-PG_FUNCTION_INFO_V1(gik_grid_add);
-PG_FUNCTION_INFO_V1(gik_grid_sub);
-PG_FUNCTION_INFO_V1(gik_grid_mul);
-PG_FUNCTION_INFO_V1(gik_grid_clip);
 
 /* What an aggregate state accumulates. */
 typedef enum EnsKind
@@ -428,64 +426,70 @@ gik_ens_exceedance_transfn(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
+/* Add one grid to a count, mean, minimum, maximum or moments state (NULL grid: skip the row). */
+static Datum
+ens_accumulate(FunctionCallInfo fcinfo, EnsKind kind)
+{
+	EnsState   *st;
+	const float *x = ens_trans_values(fcinfo, kind, &st);
+	size_t		n = x != NULL ? (size_t) st->ncells : 0;
+
+	if (x == NULL)
+		ENS_RETURN_STATE(st);
+	switch (kind)
+	{
+		case ENS_COUNT:
+			gik_ens_count_add(x, n, st->valid);
+			break;
+		case ENS_MEAN:
+			gik_ens_sum_add(x, n, st->valid, st->acc);
+			break;
+		case ENS_MIN:
+		case ENS_MAX:
+			gik_ens_extreme_add(x, n, kind == ENS_MAX, st->ext);
+			break;
+		case ENS_MOMENTS:
+			gik_ens_moments_add(x, n, st->valid, st->acc, st->m2);
+			break;
+		default:
+			elog(ERROR, "ensemble state kind %d has its own transition", kind);
+	}
+	PG_RETURN_POINTER(st);
+}
+
 /* gik.ens_count transition: count valid members per cell. */
 Datum
 gik_ens_count_transfn(PG_FUNCTION_ARGS)
 {
-	EnsState   *st;
-	const float *x = ens_trans_values(fcinfo, ENS_COUNT, &st);
-
-	if (x != NULL)
-		gik_ens_count_add(x, (size_t) st->ncells, st->valid);
-	ENS_RETURN_STATE(st);
+	return ens_accumulate(fcinfo, ENS_COUNT);
 }
 
 /* gik.ens_mean transition: sum and count of valid values per cell. */
 Datum
 gik_ens_mean_transfn(PG_FUNCTION_ARGS)
 {
-	EnsState   *st;
-	const float *x = ens_trans_values(fcinfo, ENS_MEAN, &st);
-
-	if (x != NULL)
-		gik_ens_sum_add(x, (size_t) st->ncells, st->valid, st->acc);
-	ENS_RETURN_STATE(st);
+	return ens_accumulate(fcinfo, ENS_MEAN);
 }
 
 /* gik.ens_min transition: running minimum of valid values per cell. */
 Datum
 gik_ens_min_transfn(PG_FUNCTION_ARGS)
 {
-	EnsState   *st;
-	const float *x = ens_trans_values(fcinfo, ENS_MIN, &st);
-
-	if (x != NULL)
-		gik_ens_extreme_add(x, (size_t) st->ncells, false, st->ext);
-	ENS_RETURN_STATE(st);
+	return ens_accumulate(fcinfo, ENS_MIN);
 }
 
 /* gik.ens_max transition: running maximum of valid values per cell. */
 Datum
 gik_ens_max_transfn(PG_FUNCTION_ARGS)
 {
-	EnsState   *st;
-	const float *x = ens_trans_values(fcinfo, ENS_MAX, &st);
-
-	if (x != NULL)
-		gik_ens_extreme_add(x, (size_t) st->ncells, true, st->ext);
-	ENS_RETURN_STATE(st);
+	return ens_accumulate(fcinfo, ENS_MAX);
 }
 
 /* gik.ens_stddev and gik.ens_stddev_pop transition: Welford's count, mean and m2 per cell. */
 Datum
 gik_ens_moments_transfn(PG_FUNCTION_ARGS)
 {
-	EnsState   *st;
-	const float *x = ens_trans_values(fcinfo, ENS_MOMENTS, &st);
-
-	if (x != NULL)
-		gik_ens_moments_add(x, (size_t) st->ncells, st->valid, st->acc, st->m2);
-	ENS_RETURN_STATE(st);
+	return ens_accumulate(fcinfo, ENS_MOMENTS);
 }
 
 /* gik.grid_sum transition: acc += weight * grid; a NULL grid or NULL weight skips the row. */
@@ -566,9 +570,6 @@ ens_new_array(const EnsState *st, Oid elemtype, int lead)
 	int			dims[MAXDIM];
 	int			lbs[MAXDIM];
 	int			off = lead > 0 ? 1 : 0;
-	size_t		nbytes = sizeof(float) * (size_t) st->ncells * (size_t) (lead > 0 ? lead : 1);
-	size_t		size = ARR_OVERHEAD_NONULLS(ndim) + nbytes;
-	ArrayType  *a;
 
 	ens_check_result_size(ens_kind_names[st->kind], st->ncells, lead > 0 ? lead : 1);
 	if (lead > 0)
@@ -578,139 +579,114 @@ ens_new_array(const EnsState *st, Oid elemtype, int lead)
 	}
 	memcpy(dims + off, st->dims, sizeof(int) * st->ndim);
 	memcpy(lbs + off, st->lbs, sizeof(int) * st->ndim);
-	a = palloc(size);			/* the caller fills every element */
-	memset(a, 0, ARR_OVERHEAD_NONULLS(ndim));
-	SET_VARSIZE(a, size);
-	a->ndim = ndim;
-	a->dataoffset = 0;
-	a->elemtype = elemtype;
-	memcpy(ARR_DIMS(a), dims, sizeof(int) * ndim);
-	memcpy(ARR_LBOUND(a), lbs, sizeof(int) * ndim);
-	return a;
+	return gik_array_new(elemtype, ndim, dims, lbs, false, (size_t) st->ncells * (size_t) (lead > 0 ? lead : 1));
 }
 
-/* gik.ens_exceedance result: [nthresholds][...grid] probabilities. */
+/*
+ * The result of an ensemble aggregate from its state: [nthresholds][...grid] probabilities,
+ * int[] counts, [nfractions][...grid] percentiles, or a real[] grid; ddof is the degrees of
+ * freedom a standard deviation removes.
+ */
+static Datum
+ens_final(FunctionCallInfo fcinfo, int ddof)
+{
+	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
+	ArrayType  *a;
+	float	   *out;
+	size_t		n;
+
+	if (st == NULL)
+		PG_RETURN_NULL();
+	n = (size_t) st->ncells;
+	a = ens_new_array(st, st->kind == ENS_COUNT ? INT4OID : FLOAT4OID,
+					  st->kind == ENS_EXCEED || st->kind == ENS_PERCENTILE ? st->nparams : 0);
+	out = (float *) ARR_DATA_PTR(a);
+	switch (st->kind)
+	{
+		case ENS_EXCEED:
+			gik_ens_exceed_result(st->hits, st->valid, n, st->nparams, out);
+			break;
+		case ENS_COUNT:
+			memcpy(ARR_DATA_PTR(a), st->valid, sizeof(int32) * n);
+			break;
+		case ENS_MEAN:
+			gik_ens_mean_result(st->valid, st->acc, n, out);
+			break;
+		case ENS_MIN:
+		case ENS_MAX:
+			memcpy(out, st->ext, sizeof(float) * n);
+			break;
+		case ENS_MOMENTS:
+			gik_ens_stddev_result(st->valid, st->m2, n, ddof, out);
+			break;
+		case ENS_SUM:
+			gik_grid_to_float(st->acc, n, out);
+			break;
+		case ENS_PERCENTILE:
+			if (!gik_ens_percentile((const float *const *) st->members, st->nmembers, n,
+									st->params, st->nparams, out, gik_core_alloc))
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+								errmsg("out of memory in gik.ens_percentile"),
+								errdetail("The per-cell scratch space could not be allocated.")));
+			break;
+	}
+	PG_RETURN_ARRAYTYPE_P(a);
+}
+
+/* gik.ens_exceedance result. */
 Datum
 gik_ens_exceedance_finalfn(PG_FUNCTION_ARGS)
 {
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, FLOAT4OID, st->nparams);
-	gik_ens_exceed_result(st->hits, st->valid, (size_t) st->ncells, st->nparams,
-						  (float *) ARR_DATA_PTR(a));
-	PG_RETURN_ARRAYTYPE_P(a);
+	return ens_final(fcinfo, 0);
 }
 
-/* gik.ens_count result: valid members per cell as int[]. */
+/* gik.ens_count result. */
 Datum
 gik_ens_count_finalfn(PG_FUNCTION_ARGS)
 {
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, INT4OID, 0);
-	memcpy(ARR_DATA_PTR(a), st->valid, sizeof(int32) * (size_t) st->ncells);
-	PG_RETURN_ARRAYTYPE_P(a);
+	return ens_final(fcinfo, 0);
 }
 
 /* gik.ens_mean result. */
 Datum
 gik_ens_mean_finalfn(PG_FUNCTION_ARGS)
 {
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, FLOAT4OID, 0);
-	gik_ens_mean_result(st->valid, st->acc, (size_t) st->ncells, (float *) ARR_DATA_PTR(a));
-	PG_RETURN_ARRAYTYPE_P(a);
+	return ens_final(fcinfo, 0);
 }
 
 /* gik.ens_min and gik.ens_max result. */
 Datum
 gik_ens_extreme_finalfn(PG_FUNCTION_ARGS)
 {
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, FLOAT4OID, 0);
-	memcpy(ARR_DATA_PTR(a), st->ext, sizeof(float) * (size_t) st->ncells);
-	PG_RETURN_ARRAYTYPE_P(a);
-}
-
-/* Standard deviation result with ddof degrees of freedom removed. */
-static Datum
-ens_stddev_result(FunctionCallInfo fcinfo, int ddof)
-{
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, FLOAT4OID, 0);
-	gik_ens_stddev_result(st->valid, st->m2, (size_t) st->ncells, ddof, (float *) ARR_DATA_PTR(a));
-	PG_RETURN_ARRAYTYPE_P(a);
+	return ens_final(fcinfo, 0);
 }
 
 /* gik.ens_stddev result: sample standard deviation (n - 1). */
 Datum
 gik_ens_stddev_finalfn(PG_FUNCTION_ARGS)
 {
-	return ens_stddev_result(fcinfo, 1);
+	return ens_final(fcinfo, 1);
 }
 
 /* gik.ens_stddev_pop result: population standard deviation (n). */
 Datum
 gik_ens_stddev_pop_finalfn(PG_FUNCTION_ARGS)
 {
-	return ens_stddev_result(fcinfo, 0);
+	return ens_final(fcinfo, 0);
 }
 
 /* gik.grid_sum result. */
 Datum
 gik_grid_sum_finalfn(PG_FUNCTION_ARGS)
 {
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, FLOAT4OID, 0);
-	gik_grid_to_float(st->acc, (size_t) st->ncells, (float *) ARR_DATA_PTR(a));
-	PG_RETURN_ARRAYTYPE_P(a);
+	return ens_final(fcinfo, 0);
 }
 
-/* palloc with the core's allocator signature. */
-static void *
-ens_palloc(size_t size)
-{
-	return MemoryContextAllocHuge(CurrentMemoryContext, size);
-}
-
-/* gik.ens_percentile result: [nfractions][...grid]. */
+/* gik.ens_percentile result. */
 Datum
 gik_ens_percentile_finalfn(PG_FUNCTION_ARGS)
 {
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, FLOAT4OID, st->nparams);
-	if (!gik_ens_percentile((const float *const *) st->members, st->nmembers, (size_t) st->ncells,
-							st->params, st->nparams, (float *) ARR_DATA_PTR(a), ens_palloc))
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
-						errmsg("out of memory in gik.ens_percentile"),
-						errdetail("The per-cell scratch space could not be allocated.")));
-	PG_RETURN_ARRAYTYPE_P(a);
+	return ens_final(fcinfo, 0);
 }
 
 /* A copy of a state (shape, parameters and buffers) in another memory context. */
@@ -988,147 +964,4 @@ gik_ens_deserialfn(PG_FUNCTION_ARGS)
 		st->nmembers = w.nmembers;
 	}
 	PG_RETURN_POINTER(st);
-}
-
-/* A copy of a real[] argument to change in place (NULL elements stay NULL). */
-static ArrayType *
-grid_copy_arg(FunctionCallInfo fcinfo, int argno, size_t *nvalues)
-{
-	ArrayType  *in = PG_GETARG_ARRAYTYPE_P(argno);
-	ArrayType  *out;
-	int			nitems = ArrayGetNItems(ARR_NDIM(in), ARR_DIMS(in));
-	size_t		n = (size_t) nitems;
-
-	if (ARR_ELEMTYPE(in) != FLOAT4OID)
-		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-						errmsg("grid arithmetic expects a real[] grid"),
-						errdetail("The grid has element type %s.", format_type_be(ARR_ELEMTYPE(in)))));
-	out = (ArrayType *) palloc(VARSIZE(in));
-	memcpy(out, in, VARSIZE(in));
-	if (ARR_HASNULL(in))
-	{
-		bits8	   *bitmap = ARR_NULLBITMAP(in);
-		int			i;
-
-		n = 0;
-		for (i = 0; i < nitems; i++)
-			n += (bitmap[i >> 3] >> (i & 7)) & 1;
-	}
-	*nvalues = n;				/* non-NULL values are stored contiguously */
-	return out;
-}
-
-/* grid op scalar for the SQL functions and operators. */
-static Datum
-grid_scalar(FunctionCallInfo fcinfo, GikGridOp op)
-{
-	size_t		n;
-	ArrayType  *a = grid_copy_arg(fcinfo, 0, &n);
-	float	   *v = (float *) ARR_DATA_PTR(a);
-
-	gik_grid_scalar_op(op, v, n, PG_GETARG_FLOAT8(1), v);
-	PG_RETURN_ARRAYTYPE_P(a);
-}
-
-/* gik.grid_add(real[], float8) and the real[] + float8 operator. */
-Datum
-gik_grid_add(PG_FUNCTION_ARGS)
-{
-	return grid_scalar(fcinfo, GIK_GRID_ADD);
-}
-
-/* gik.grid_sub(real[], float8) and the real[] - float8 operator. */
-Datum
-gik_grid_sub(PG_FUNCTION_ARGS)
-{
-	return grid_scalar(fcinfo, GIK_GRID_SUB);
-}
-
-/* gik.grid_mul(real[], float8) and the real[] * float8 operator. */
-Datum
-gik_grid_mul(PG_FUNCTION_ARGS)
-{
-	return grid_scalar(fcinfo, GIK_GRID_MUL);
-}
-
-/* gik.grid_clip(real[], lo, hi): limit values to [lo, hi]; a NULL bound is no bound. */
-Datum
-gik_grid_clip(PG_FUNCTION_ARGS)
-{
-	double		lo = PG_ARGISNULL(1) ? -INFINITY : PG_GETARG_FLOAT8(1);
-	double		hi = PG_ARGISNULL(2) ? INFINITY : PG_GETARG_FLOAT8(2);
-	ArrayType  *a;
-	size_t		n;
-	float	   *v;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	if (isnan(lo) || isnan(hi))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("bounds of gik.grid_clip must not be NaN"),
-						errhint("Pass NULL for no bound.")));
-	if (lo > hi)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("lower bound of gik.grid_clip is greater than the upper bound: %g > %g", lo, hi),
-						errdetail("The lower bound must not exceed the upper bound.")));
-	a = grid_copy_arg(fcinfo, 0, &n);
-	v = (float *) ARR_DATA_PTR(a);
-	gik_grid_clip_range(v, n, lo, hi, v);
-	PG_RETURN_ARRAYTYPE_P(a);
-}
-
-PG_FUNCTION_INFO_V1(gik_grid_band);
-
-/* gik.grid_band(grids real[], band int): band n (1-based) of a [bands][nj][ni] stack as a 2-D [nj][ni] grid. */
-Datum
-gik_grid_band(PG_FUNCTION_ARGS)
-{
-	ArrayType  *in = PG_GETARG_ARRAYTYPE_P(0);
-	int			band = PG_GETARG_INT32(1);
-	int		   *dims = ARR_DIMS(in);
-	int			lbs[2] = {1, 1};
-	int			ncells;
-	int			first;
-	int			nvalues;
-	int			skipped = 0;
-	bits8	   *bitmap = ARR_NULLBITMAP(in);
-	Size		datasize;
-	ArrayType  *out;
-
-	if (ARR_ELEMTYPE(in) != FLOAT4OID || ARR_NDIM(in) != 3)
-		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-						errmsg("gik.grid_band expects a 3-dimensional real[] stack of grids"),
-						errdetail("The array has %d dimensions.", ARR_NDIM(in))));
-	if (band < 1 || band > dims[0])
-		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-						errmsg("band %d is outside the stack of %d grids", band, dims[0])));
-	ncells = dims[1] * dims[2];
-	first = (band - 1) * ncells;
-	nvalues = ncells;
-	if (bitmap)
-	{
-		nvalues = 0;
-		for (int i = 0; i < first + ncells; i++)
-		{
-			bool		present = (bitmap[i >> 3] >> (i & 7)) & 1;
-
-			if (i < first)
-				skipped += present;
-			else
-				nvalues += present;
-		}
-	}
-	datasize = (Size) nvalues * sizeof(float);
-	out = (ArrayType *) palloc0((bitmap ? ARR_OVERHEAD_WITHNULLS(2, ncells) : ARR_OVERHEAD_NONULLS(2)) + datasize);
-	SET_VARSIZE(out, (bitmap ? ARR_OVERHEAD_WITHNULLS(2, ncells) : ARR_OVERHEAD_NONULLS(2)) + datasize);
-	out->ndim = 2;
-	out->dataoffset = bitmap ? ARR_OVERHEAD_WITHNULLS(2, ncells) : 0;
-	out->elemtype = FLOAT4OID;
-	ARR_DIMS(out)[0] = dims[1];
-	ARR_DIMS(out)[1] = dims[2];
-	memcpy(ARR_LBOUND(out), lbs, sizeof(lbs));
-	if (bitmap)
-		array_bitmap_copy(ARR_NULLBITMAP(out), 0, bitmap, first, ncells);
-	memcpy(ARR_DATA_PTR(out), (float *) ARR_DATA_PTR(in) + (bitmap ? skipped : first), datasize);
-	PG_RETURN_ARRAYTYPE_P(out);
 }

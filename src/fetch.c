@@ -138,13 +138,6 @@ static int	easy_pool_size = 0;
 static int	easy_pool_free = 0;
 static MemoryContext fetch_cxt = NULL;
 
-/* Allocator for core helpers. */
-static void *
-fetch_alloc(size_t size)
-{
-	return palloc(size);
-}
-
 /* Create the per-backend multi handle and easy-handle pool on first use. */
 static void
 ensure_curl(void)
@@ -570,7 +563,7 @@ follow_redirect(Transfer *t)
 		set_fail(t, FAIL_TOO_MANY_REDIRECTS, reason);
 		return OUTCOME_DONE;
 	}
-	if (!gik_url_normalize(target, fetch_alloc, &normalised))
+	if (!gik_url_normalize(target, gik_core_alloc, &normalised))
 	{
 		snprintf(reason, sizeof(reason), "The redirect target %.120s is refused: %s", target, normalised);
 		set_fail(t, FAIL_POLICY, reason);
@@ -821,7 +814,7 @@ gik_fetch_url_allowed(const char *url)
 	char	  **prefixes;
 	int			nprefixes;
 	char	   *resolved;
-	GikUrlKind	kind = gik_url_resolve(url, gik_s3_endpoint, gik_gs_endpoint, fetch_alloc, &resolved);
+	GikUrlKind	kind = gik_url_resolve(url, gik_s3_endpoint, gik_gs_endpoint, gik_core_alloc, &resolved);
 
 	if (kind == GIK_URL_INVALID)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -830,7 +823,7 @@ gik_fetch_url_allowed(const char *url)
 	if (kind == GIK_URL_FILE)
 		return true;
 	nprefixes = gik_url_resolve_prefixes(gik_allowed_url_prefixes, gik_s3_endpoint, gik_gs_endpoint,
-										 fetch_alloc, &prefixes);
+										 gik_core_alloc, &prefixes);
 	return gik_url_has_prefix(resolved, prefixes, nprefixes);
 }
 
@@ -850,7 +843,7 @@ gik_fetch_begin(GikFetch *fetches, int nfetches)
 						errhint("Add pg_gik to shared_preload_libraries in postgresql.conf and restart the server.")));
 	ensure_curl();
 	nprefixes = gik_url_resolve_prefixes(gik_allowed_url_prefixes, gik_s3_endpoint, gik_gs_endpoint,
-										 fetch_alloc, &prefixes);
+										 gik_core_alloc, &prefixes);
 	s->fetches = fetches;
 	s->nfetches = nfetches;
 	s->xfers = palloc0(sizeof(Transfer) * Max(nfetches, 1));
@@ -888,7 +881,7 @@ gik_fetch_begin(GikFetch *fetches, int nfetches)
 								   f->length, f->url, gik_max_response_mb),
 							errdetail("Nothing was fetched."),
 							errhint("A superuser can raise gik.max_response_size.")));
-		kind = gik_url_resolve(f->url, gik_s3_endpoint, gik_gs_endpoint, fetch_alloc, &t->resolved);
+		kind = gik_url_resolve(f->url, gik_s3_endpoint, gik_gs_endpoint, gik_core_alloc, &t->resolved);
 		if (kind == GIK_URL_INVALID)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("invalid URL \"%s\"", f->url),
