@@ -17,12 +17,17 @@ PG_FUNCTION_INFO_V1(gik_decode);
 PG_FUNCTION_INFO_V1(gik_decode_raster_wkb);
 PG_FUNCTION_INFO_V1(gik_decoders);
 
-/* Fetch one referenced message, check its framing and decode it in a decoder process; raises on any failure. */
-static void
+/*
+ * Fetch one referenced message, check its framing and decode it in a decoder process; raises on
+ * any failure. False (nothing done) when url, byte_offset or byte_length is NULL.
+ */
+static bool
 fetch_and_decode(FunctionCallInfo fcinfo, GikDecodeJob *job)
 {
 	GikFetch	f = {0};
 
+	if (gik_required_null(fcinfo, 3))
+		return false;
 	gik_decode_options_from_args(fcinfo, 3, &job->opts);
 	gik_fetch_message_arg(fcinfo, &f);
 	job->url = f.url;
@@ -34,6 +39,7 @@ fetch_and_decode(FunctionCallInfo fcinfo, GikDecodeJob *job)
 	pfree(f.data);
 	if (job->status != GIK_DECODE_OK)
 		gik_raise_decode_error(job);
+	return true;
 }
 
 /* gik.decode(url, byte_offset, byte_length, lon, region): one message as real[] [nj][ni], north-up. */
@@ -42,9 +48,8 @@ gik_decode(PG_FUNCTION_ARGS)
 {
 	GikDecodeJob job = {0};
 
-	if (gik_required_null(fcinfo, 3))
+	if (!fetch_and_decode(fcinfo, &job))
 		PG_RETURN_NULL();
-	fetch_and_decode(fcinfo, &job);
 	PG_RETURN_ARRAYTYPE_P(job.values);
 }
 
@@ -54,9 +59,8 @@ gik_decode_raster_wkb(PG_FUNCTION_ARGS)
 {
 	GikDecodeJob job = {0};
 
-	if (gik_required_null(fcinfo, 3))
+	if (!fetch_and_decode(fcinfo, &job))
 		PG_RETURN_NULL();
-	fetch_and_decode(fcinfo, &job);
 	if (!job.dec.regular)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("grid type %s is not supported for rasters", job.dec.meta.grid.grid_type),

@@ -298,6 +298,24 @@ parse_content_range(Transfer *t, const char *value, size_t len)
 	}
 }
 
+/* The value of a header line named name (with its colon, any case), without leading spaces or CR/LF; NULL for another header. */
+static const char *
+header_value(const char *line, size_t n, const char *name, size_t *vlen)
+{
+	size_t		nlen = strlen(name);
+	const char *value;
+
+	if (n <= nlen || pg_strncasecmp(line, name, nlen) != 0)
+		return NULL;
+	value = line + nlen;
+	while (*value == ' ')
+		value++;
+	*vlen = n - (value - line);
+	while (*vlen > 0 && (value[*vlen - 1] == '\r' || value[*vlen - 1] == '\n'))
+		(*vlen)--;
+	return value;
+}
+
 /* libcurl header callback: Content-Range and ETag; never raises. */
 static size_t
 read_header(char *buffer, size_t size, size_t nitems, void *userdata)
@@ -307,24 +325,10 @@ read_header(char *buffer, size_t size, size_t nitems, void *userdata)
 	size_t		vlen;
 	const char *value;
 
-	if (n > 14 && pg_strncasecmp(buffer, "content-range:", 14) == 0)
-	{
-		value = buffer + 14;
-		while (*value == ' ')
-			value++;
-		vlen = n - (value - buffer);
-		while (vlen > 0 && (value[vlen - 1] == '\r' || value[vlen - 1] == '\n'))
-			vlen--;
+	if ((value = header_value(buffer, n, "content-range:", &vlen)) != NULL)
 		parse_content_range(t, value, vlen);
-	}
-	else if (n > 5 && pg_strncasecmp(buffer, "etag:", 5) == 0 && t->fetch->etag == NULL)
+	else if (t->fetch->etag == NULL && (value = header_value(buffer, n, "etag:", &vlen)) != NULL)
 	{
-		value = buffer + 5;
-		while (*value == ' ')
-			value++;
-		vlen = n - (value - buffer);
-		while (vlen > 0 && (value[vlen - 1] == '\r' || value[vlen - 1] == '\n'))
-			vlen--;
 		t->fetch->etag = MemoryContextAllocExtended(CurrentMemoryContext, vlen + 1, MCXT_ALLOC_NO_OOM);
 		if (t->fetch->etag)
 		{

@@ -50,10 +50,13 @@ check_interrupts(void)
 	CHECK_FOR_INTERRUPTS();
 }
 
-/* Raise unless an index text is within gik.max_index_size. */
-static void
-check_index_size(FunctionCallInfo fcinfo, int url_arg, const char *what, size_t len)
+/* The index text (argument 0), refused when larger than gik.max_index_size. */
+static text *
+index_arg(FunctionCallInfo fcinfo, int url_arg, const char *what)
 {
+	text	   *input = PG_GETARG_TEXT_PP(0);
+	size_t		len = VARSIZE_ANY_EXHDR(input);
+
 	if (len > (size_t) gik_max_index_mb * 1024 * 1024)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("%s of %zu bytes%s%s%s is larger than gik.max_index_size (%d MB)", what, len,
@@ -62,6 +65,7 @@ check_index_size(FunctionCallInfo fcinfo, int url_arg, const char *what, size_t 
 							   PG_NARGS() > url_arg && !PG_ARGISNULL(url_arg) ? "\"" : "",
 							   gik_max_index_mb),
 						errhint("A superuser can raise gik.max_index_size.")));
+	return input;
 }
 
 /* Datum for a span of the input as text. */
@@ -143,8 +147,7 @@ gik_parse_idx(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	input = PG_GETARG_TEXT_PP(0);
-	check_index_size(fcinfo, 2, "idx", VARSIZE_ANY_EXHDR(input));
+	input = index_arg(fcinfo, 2, "idx");
 	if (!gik_idx_parse_stream(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), file_size,
 							  gik_core_alloc, store_idx_row, rsinfo, &err))
 		raise_parse_error(fcinfo, 2, "idx", &err);
@@ -184,8 +187,7 @@ gik_parse_ecmwf_index(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	input = PG_GETARG_TEXT_PP(0);
-	check_index_size(fcinfo, 1, "ECMWF index", VARSIZE_ANY_EXHDR(input));
+	input = index_arg(fcinfo, 1, "ECMWF index");
 	if (!gik_ecindex_parse(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), gik_core_alloc, check_interrupts,
 						   &lines, &nlines, &err))
 		raise_parse_error(fcinfo, 1, "ECMWF index", &err);
