@@ -12,6 +12,14 @@
 
 #include "core/decoded.h"
 
+/*
+ * An SQL entry point that only forwards to impl(fcinfo, arg): the symbol an `AS 'MODULE_PATHNAME',
+ * 'name'` binds, for several functions that share one implementation.
+ */
+#define GIK_SQL_FORWARD(name, impl, arg) \
+	PG_FUNCTION_INFO_V1(name); \
+	Datum name(PG_FUNCTION_ARGS) { return impl(fcinfo, arg); }
+
 /* True when one of the first n arguments is NULL. */
 static inline bool
 gik_required_null(FunctionCallInfo fcinfo, int n)

@@ -19,25 +19,13 @@
 #include "utils/memutils.h"
 
 #include "core/ensemble.h"
+#include "args.h"
 #include "datums.h"
 #include "pg_gik.h"
 
 PG_FUNCTION_INFO_V1(gik_ens_exceedance_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_exceedance_finalfn);
-PG_FUNCTION_INFO_V1(gik_ens_count_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_count_finalfn);
-PG_FUNCTION_INFO_V1(gik_ens_mean_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_mean_finalfn);
-PG_FUNCTION_INFO_V1(gik_ens_min_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_max_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_extreme_finalfn);
-PG_FUNCTION_INFO_V1(gik_ens_moments_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_stddev_finalfn);
-PG_FUNCTION_INFO_V1(gik_ens_stddev_pop_finalfn);
 PG_FUNCTION_INFO_V1(gik_ens_percentile_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_percentile_finalfn);
 PG_FUNCTION_INFO_V1(gik_grid_sum_transfn);
-PG_FUNCTION_INFO_V1(gik_grid_sum_finalfn);
 PG_FUNCTION_INFO_V1(gik_ens_combinefn);
 PG_FUNCTION_INFO_V1(gik_ens_serialfn);
 PG_FUNCTION_INFO_V1(gik_ens_deserialfn);
@@ -277,27 +265,36 @@ ens_values(EnsState *st, ArrayType *grid, MemoryContext aggcxt)
 	return st->scratch;
 }
 
-/* Thresholds from a real[] argument: at least one, no NULL, no NaN. */
-static const float *
-ens_thresholds_arg(FunctionCallInfo fcinfo, int argno, int *n)
+/* The thresholds (real[]) or fractions (float8[]) argument of an aggregate: not NULL, not empty, no NULL element. */
+static ArrayType *
+ens_param_array(FunctionCallInfo fcinfo, int argno, EnsKind kind, int *n)
 {
+	const char *what = kind == ENS_EXCEED ? "thresholds" : "fractions";
 	ArrayType  *a;
-	const float *v;
-	int			i;
 
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("thresholds of gik.ens_exceedance must not be null"),
-						errdetail("Pass the thresholds as a non-empty real[], the same in every row.")));
+						errmsg("%s of %s must not be null", what, ens_kind_names[kind]),
+						errdetail("%s", kind == ENS_EXCEED ?
+								  "Pass the thresholds as a non-empty real[], the same in every row." :
+								  "Pass the fractions as a non-empty float8[] of values in [0, 1], the same in every row.")));
 	a = PG_GETARG_ARRAYTYPE_P(argno);
 	*n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
 	if (*n == 0 || array_contains_nulls(a))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("thresholds of gik.ens_exceedance must be a non-empty array without NULL elements"),
-						errdetail("The thresholds array has %d elements%s.", *n,
+						errmsg("%s of %s must be a non-empty array without NULL elements", what, ens_kind_names[kind]),
+						errdetail("The %s array has %d elements%s.", what, *n,
 								  *n > 0 ? ", some of them NULL" : "")));
-	v = (const float *) ARR_DATA_PTR(a);
-	for (i = 0; i < *n; i++)
+	return a;
+}
+
+/* Thresholds from a real[] argument: at least one, no NULL, no NaN. */
+static const float *
+ens_thresholds_arg(FunctionCallInfo fcinfo, int argno, int *n)
+{
+	const float *v = (const float *) ARR_DATA_PTR(ens_param_array(fcinfo, argno, ENS_EXCEED, n));
+
+	for (int i = 0; i < *n; i++)
 		if (isnan(v[i]))
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("threshold %d of gik.ens_exceedance is NaN", i + 1),
@@ -309,23 +306,9 @@ ens_thresholds_arg(FunctionCallInfo fcinfo, int argno, int *n)
 static const double *
 ens_fractions_arg(FunctionCallInfo fcinfo, int argno, int *n)
 {
-	ArrayType  *a;
-	const double *v;
-	int			i;
+	const double *v = (const double *) ARR_DATA_PTR(ens_param_array(fcinfo, argno, ENS_PERCENTILE, n));
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("fractions of gik.ens_percentile must not be null"),
-						errdetail("Pass the fractions as a non-empty float8[] of values in [0, 1], the same in every row.")));
-	a = PG_GETARG_ARRAYTYPE_P(argno);
-	*n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
-	if (*n == 0 || array_contains_nulls(a))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("fractions of gik.ens_percentile must be a non-empty array without NULL elements"),
-						errdetail("The fractions array has %d elements%s.", *n,
-								  *n > 0 ? ", some of them NULL" : "")));
-	v = (const double *) ARR_DATA_PTR(a);
-	for (i = 0; i < *n; i++)
+	for (int i = 0; i < *n; i++)
 		if (!(v[i] >= 0.0 && v[i] <= 1.0))
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("fraction %d of gik.ens_percentile is out of range: %g", i + 1, v[i]),
@@ -402,6 +385,14 @@ ens_trans_values(FunctionCallInfo fcinfo, EnsKind kind, EnsState **stp)
 #define ENS_RETURN_STATE(st) \
 	do { if ((st) == NULL) PG_RETURN_NULL(); PG_RETURN_POINTER(st); } while (0)
 
+/* The state unchanged, for a row that adds nothing (NULL grid or weight; its other arguments are not read). */
+static Datum
+ens_skip_row(FunctionCallInfo fcinfo, EnsKind kind)
+{
+	ens_agg_context(fcinfo, ens_kind_names[kind]);
+	ENS_RETURN_STATE(PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0));
+}
+
 /* gik.ens_exceedance transition: count members >= each threshold and valid members, per cell. */
 Datum
 gik_ens_exceedance_transfn(PG_FUNCTION_ARGS)
@@ -414,10 +405,7 @@ gik_ens_exceedance_transfn(PG_FUNCTION_ARGS)
 	int			nthr;
 
 	if (PG_ARGISNULL(1))
-	{
-		ens_agg_context(fcinfo, ens_kind_names[ENS_EXCEED]);
-		ENS_RETURN_STATE(PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0));
-	}
+		return ens_skip_row(fcinfo, ENS_EXCEED);
 	thr = ens_thresholds_arg(fcinfo, 2, &nthr);
 	grid = ens_trans_begin(fcinfo, ENS_EXCEED, nthr, &st, &aggcxt);
 	ens_params(st, aggcxt, thr, NULL, nthr);
@@ -457,40 +445,12 @@ ens_accumulate(FunctionCallInfo fcinfo, EnsKind kind)
 	PG_RETURN_POINTER(st);
 }
 
-/* gik.ens_count transition: count valid members per cell. */
-Datum
-gik_ens_count_transfn(PG_FUNCTION_ARGS)
-{
-	return ens_accumulate(fcinfo, ENS_COUNT);
-}
-
-/* gik.ens_mean transition: sum and count of valid values per cell. */
-Datum
-gik_ens_mean_transfn(PG_FUNCTION_ARGS)
-{
-	return ens_accumulate(fcinfo, ENS_MEAN);
-}
-
-/* gik.ens_min transition: running minimum of valid values per cell. */
-Datum
-gik_ens_min_transfn(PG_FUNCTION_ARGS)
-{
-	return ens_accumulate(fcinfo, ENS_MIN);
-}
-
-/* gik.ens_max transition: running maximum of valid values per cell. */
-Datum
-gik_ens_max_transfn(PG_FUNCTION_ARGS)
-{
-	return ens_accumulate(fcinfo, ENS_MAX);
-}
-
-/* gik.ens_stddev and gik.ens_stddev_pop transition: Welford's count, mean and m2 per cell. */
-Datum
-gik_ens_moments_transfn(PG_FUNCTION_ARGS)
-{
-	return ens_accumulate(fcinfo, ENS_MOMENTS);
-}
+/* Transitions of gik.ens_count, ens_mean, ens_min, ens_max, and ens_stddev / ens_stddev_pop (Welford). */
+GIK_SQL_FORWARD(gik_ens_count_transfn, ens_accumulate, ENS_COUNT);
+GIK_SQL_FORWARD(gik_ens_mean_transfn, ens_accumulate, ENS_MEAN);
+GIK_SQL_FORWARD(gik_ens_min_transfn, ens_accumulate, ENS_MIN);
+GIK_SQL_FORWARD(gik_ens_max_transfn, ens_accumulate, ENS_MAX);
+GIK_SQL_FORWARD(gik_ens_moments_transfn, ens_accumulate, ENS_MOMENTS);
 
 /* gik.grid_sum transition: acc += weight * grid; a NULL grid or NULL weight skips the row. */
 Datum
@@ -503,10 +463,7 @@ gik_grid_sum_transfn(PG_FUNCTION_ARGS)
 	if (PG_NARGS() > 2)
 	{
 		if (PG_ARGISNULL(2))
-		{
-			ens_agg_context(fcinfo, ens_kind_names[ENS_SUM]);
-			ENS_RETURN_STATE(PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0));
-		}
+			return ens_skip_row(fcinfo, ENS_SUM);
 		w = PG_GETARG_FLOAT8(2);
 		if (isnan(w))
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -531,10 +488,7 @@ gik_ens_percentile_transfn(PG_FUNCTION_ARGS)
 	float	   *copy;
 
 	if (PG_ARGISNULL(1))
-	{
-		ens_agg_context(fcinfo, ens_kind_names[ENS_PERCENTILE]);
-		ENS_RETURN_STATE(PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0));
-	}
+		return ens_skip_row(fcinfo, ENS_PERCENTILE);
 	fr = ens_fractions_arg(fcinfo, 2, &nfrac);
 	grid = ens_trans_begin(fcinfo, ENS_PERCENTILE, nfrac, &st, &aggcxt);
 	ens_params(st, aggcxt, NULL, fr, nfrac);
@@ -633,61 +587,15 @@ ens_final(FunctionCallInfo fcinfo, int ddof)
 	PG_RETURN_ARRAYTYPE_P(a);
 }
 
-/* gik.ens_exceedance result. */
-Datum
-gik_ens_exceedance_finalfn(PG_FUNCTION_ARGS)
-{
-	return ens_final(fcinfo, 0);
-}
-
-/* gik.ens_count result. */
-Datum
-gik_ens_count_finalfn(PG_FUNCTION_ARGS)
-{
-	return ens_final(fcinfo, 0);
-}
-
-/* gik.ens_mean result. */
-Datum
-gik_ens_mean_finalfn(PG_FUNCTION_ARGS)
-{
-	return ens_final(fcinfo, 0);
-}
-
-/* gik.ens_min and gik.ens_max result. */
-Datum
-gik_ens_extreme_finalfn(PG_FUNCTION_ARGS)
-{
-	return ens_final(fcinfo, 0);
-}
-
-/* gik.ens_stddev result: sample standard deviation (n - 1). */
-Datum
-gik_ens_stddev_finalfn(PG_FUNCTION_ARGS)
-{
-	return ens_final(fcinfo, 1);
-}
-
-/* gik.ens_stddev_pop result: population standard deviation (n). */
-Datum
-gik_ens_stddev_pop_finalfn(PG_FUNCTION_ARGS)
-{
-	return ens_final(fcinfo, 0);
-}
-
-/* gik.grid_sum result. */
-Datum
-gik_grid_sum_finalfn(PG_FUNCTION_ARGS)
-{
-	return ens_final(fcinfo, 0);
-}
-
-/* gik.ens_percentile result. */
-Datum
-gik_ens_percentile_finalfn(PG_FUNCTION_ARGS)
-{
-	return ens_final(fcinfo, 0);
-}
+/* Results; ens_stddev is the sample standard deviation (n - 1), ens_stddev_pop the population's (n). */
+GIK_SQL_FORWARD(gik_ens_exceedance_finalfn, ens_final, 0);
+GIK_SQL_FORWARD(gik_ens_count_finalfn, ens_final, 0);
+GIK_SQL_FORWARD(gik_ens_mean_finalfn, ens_final, 0);
+GIK_SQL_FORWARD(gik_ens_extreme_finalfn, ens_final, 0);	/* ens_min and ens_max */
+GIK_SQL_FORWARD(gik_ens_stddev_finalfn, ens_final, 1);
+GIK_SQL_FORWARD(gik_ens_stddev_pop_finalfn, ens_final, 0);
+GIK_SQL_FORWARD(gik_grid_sum_finalfn, ens_final, 0);
+GIK_SQL_FORWARD(gik_ens_percentile_finalfn, ens_final, 0);
 
 /* A copy of a state (shape, parameters and buffers) in another memory context. */
 static EnsState *

@@ -19,12 +19,7 @@
 #include "pg_gik.h"
 
 PG_FUNCTION_INFO_V1(gik_output_grid);
-PG_FUNCTION_INFO_V1(gik_grid_lats);
-PG_FUNCTION_INFO_V1(gik_grid_lons);
 PG_FUNCTION_INFO_V1(gik_grid_wkb);
-PG_FUNCTION_INFO_V1(gik_grid_add);
-PG_FUNCTION_INFO_V1(gik_grid_sub);
-PG_FUNCTION_INFO_V1(gik_grid_mul);
 PG_FUNCTION_INFO_V1(gik_grid_clip);
 PG_FUNCTION_INFO_V1(gik_grid_band);
 
@@ -89,19 +84,9 @@ grid_axis(FunctionCallInfo fcinfo, bool lats)
 	PG_RETURN_ARRAYTYPE_P(gik_float8_array(v, (int) n));
 }
 
-/* gik.grid_lats(grid, lon, region): latitudes of the rows, north to south. */
-Datum
-gik_grid_lats(PG_FUNCTION_ARGS)
-{
-	return grid_axis(fcinfo, true);
-}
-
-/* gik.grid_lons(grid, lon, region): longitudes of the columns, west to east. */
-Datum
-gik_grid_lons(PG_FUNCTION_ARGS)
-{
-	return grid_axis(fcinfo, false);
-}
+/* gik.grid_lats(grid, lon, region): row latitudes, north to south; gik.grid_lons: column longitudes, west to east. */
+GIK_SQL_FORWARD(gik_grid_lats, grid_axis, true);
+GIK_SQL_FORWARD(gik_grid_lons, grid_axis, false);
 
 /* gik.grid_wkb(vals real[], grid gik.grid_desc, srid): any north-up grid (or stack of grids) as raster WKB. */
 Datum
@@ -193,26 +178,10 @@ grid_scalar(FunctionCallInfo fcinfo, GikGridOp op)
 	PG_RETURN_ARRAYTYPE_P(a);
 }
 
-/* gik.grid_add(real[], float8) and the real[] + float8 operator. */
-Datum
-gik_grid_add(PG_FUNCTION_ARGS)
-{
-	return grid_scalar(fcinfo, GIK_GRID_ADD);
-}
-
-/* gik.grid_sub(real[], float8) and the real[] - float8 operator. */
-Datum
-gik_grid_sub(PG_FUNCTION_ARGS)
-{
-	return grid_scalar(fcinfo, GIK_GRID_SUB);
-}
-
-/* gik.grid_mul(real[], float8) and the real[] * float8 operator. */
-Datum
-gik_grid_mul(PG_FUNCTION_ARGS)
-{
-	return grid_scalar(fcinfo, GIK_GRID_MUL);
-}
+/* gik.grid_add, grid_sub, grid_mul (real[], float8) and the real[] + - * float8 operators. */
+GIK_SQL_FORWARD(gik_grid_add, grid_scalar, GIK_GRID_ADD);
+GIK_SQL_FORWARD(gik_grid_sub, grid_scalar, GIK_GRID_SUB);
+GIK_SQL_FORWARD(gik_grid_mul, grid_scalar, GIK_GRID_MUL);
 
 /* gik.grid_clip(real[], lo, hi): limit values to [lo, hi]; a NULL bound is no bound. */
 Datum

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The C layers' include rule (docs/architecture-c.md), checked by grepping the #include lines:
 #   - src/core and src/decoder include no PostgreSQL header and no glue header;
-#   - a service (src/*.c not named *_sql.c) has no SQL entry point (PG_FUNCTION_INFO_V1) and includes
+#   - a service (src/*.c not named *_sql.c) has no SQL entry point (PG_FUNCTION_INFO_V1, GIK_SQL_FORWARD) and includes
 #     no *_sql.h;
 #   - a SQL area (src/*_sql.c) includes only PostgreSQL headers, core headers and services headers,
 #     never another area's *_sql.h.
@@ -61,7 +61,7 @@ for f in "$src"/*.[ch]; do
   why=""
   area=0
   case $base in *_sql.c) area=1 ;; esac
-  if [ $area -eq 0 ] && [ "${base##*.}" = c ] && grep -q 'PG_FUNCTION_INFO_V1' "$f"; then
+  if [ $area -eq 0 ] && [ "${base##*.}" = c ] && grep -qE 'PG_FUNCTION_INFO_V1|GIK_SQL_FORWARD\(' "$f" && [ "$base" != args.h ]; then
     why="$why a service with SQL entry points (name it *_sql.c or move them);"
   fi
   while read -r inc; do
