@@ -4,7 +4,7 @@
 # pg_regress, the Python comparison tests, the 0.1.0 upgrade test and the TAP tests inside throwaway
 # PostgreSQL clusters.
 # and a 30-second libFuzzer smoke of every harness (ASan + UBSan).
-# Usage: ./run_tests.sh [--only unit|regress|py|upgrade|tap|fuzz ...] [--keep]
+# Usage: ./run_tests.sh [--only layout|unit|regress|py|upgrade|tap|fuzz ...] [--keep]
 # GIK_TEST_ROOT, GIK_HTTP_PORT and GIK_FAULT_PORT override the work directory and ports
 # (pg_regress expected files assume the default ports).
 set -euo pipefail
@@ -70,6 +70,13 @@ record() { # suite-name passed failed
 unexpected_skips() { # stage log: skips not named in test/expected-skips.txt (1 if they cannot be counted)
   /usr/bin/python3 test/py/expected_skips.py "$1" "$2" || echo 1
 }
+
+if wanted layout; then
+  # the C include rule of docs/architecture-c.md
+  set +e; test/check-layout.sh 2>&1 | tee "$GIK_TEST_ROOT/layout.log"; set -e
+  record layout "$(grep -c '^ok ' "$GIK_TEST_ROOT/layout.log" || true)" \
+                "$(( $(grep -c '^not ok ' "$GIK_TEST_ROOT/layout.log" || true) + $(grep -q '^# layout: ' "$GIK_TEST_ROOT/layout.log" && echo 0 || echo 1) ))"
+fi
 
 if wanted unit; then
   set +e; make -s unit 2>&1 | tee "$GIK_TEST_ROOT/unit.log"; set -e
