@@ -3,6 +3,7 @@
 # GIK_PY: the Python that runs pytest (run_tests.sh sets it to the project venv's; default: tools/venv.sh).
 # Also run by test/other-pg.sh against PostgreSQL 16 and 17.
 set -uo pipefail
+SRC=${SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$SRC"
 what=${1:-all}
 status=0
@@ -16,12 +17,14 @@ if [ "$what" = all ] || [ "$what" = py ] || [[ " $* " == *" py "* ]]; then
   # The pytest directories of the suite, one session each: each has its own conftest.py, which its
   # modules import by name (two in one session would shadow each other). run_tests.sh adds up the
   # "== pytest DIR" sessions' summary lines.
-  py_dirs=(test/py)
+  py_dirs=(test/py python/test)
   py=${GIK_PY:-$("$SRC/tools/venv.sh")}
   for dir in "${py_dirs[@]}"; do
     echo "== pytest $dir ($py)"
+    # skips fail unless test/expected-skips.txt names them (test/py's conftest loads the plugin itself)
+    plugin=(); [ "$dir" = test/py ] || plugin=(-p expected_skips)
     # shellcheck disable=SC2086 # GIK_PYTEST_ARGS: further pytest arguments (test/other-pg.sh)
-    "$py" -m pytest -p no:cacheprovider -q -rfE "$dir" ${GIK_PYTEST_ARGS:-} || status=1
+    PYTHONPATH="$SRC/test/py${PYTHONPATH:+:$PYTHONPATH}" "$py" -P -m pytest -p no:cacheprovider -q -rfE "${plugin[@]}" "$dir" ${GIK_PYTEST_ARGS:-} || status=1
   done
 fi
 exit $status

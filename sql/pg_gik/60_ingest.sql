@@ -96,6 +96,7 @@ DECLARE
     tmpl_bytes int8;
     new_ver    int;
     bad        record;
+    tmp        text;
 BEGIN
     d := gik.dataset_named(p_dataset);
     IF p_init IS NULL OR date_trunc('hour', p_init) <> p_init
@@ -110,10 +111,13 @@ BEGIN
     -- One ingestion of a run at a time; a second session waits and then finds nothing new.
     PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM p_init) / 3600)::int);
 
-    IF pg_my_temp_schema() <> 0 THEN  -- tables an earlier call of this transaction left
-        DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_route, pg_temp.gik_try, pg_temp.gik_index, pg_temp.gik_msg,
-                             pg_temp.gik_grib;
-    END IF;
+    -- tables an earlier call in this transaction left (dropped one by one: no notices for the others)
+    FOR tmp IN SELECT unnest(ARRAY['gik_plan', 'gik_route', 'gik_try', 'gik_index', 'gik_msg', 'gik_grib', 'gik_keys', 'gik_wins'])
+    LOOP
+        IF to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE pg_temp.%I', tmp);
+        END IF;
+    END LOOP;
     CREATE TEMP TABLE gik_plan ON COMMIT DROP AS
         SELECT *, NULL::text AS mirror FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
     SELECT count(*) INTO n_expected FROM gik_plan;
@@ -126,9 +130,11 @@ BEGIN
     -- Fetch every index file at once from its first mirror, then the files one mirror lacks (404) or could
     -- not serve (5xx, no connection) from the next; each file keeps the URLs of the mirror that had it.
     CREATE TEMP TABLE gik_route ON COMMIT DROP AS
-        SELECT p.file_no, g.rank, g.mirror, g.url,
-               coalesce((SELECT i.url FROM gik.mirror_urls(p.index_url) i WHERE i.mirror = g.mirror), p.index_url) AS index_url
-        FROM gik_plan p CROSS JOIN LATERAL gik.mirror_urls(p.url) g;
+        WITH f AS (SELECT array_agg(p.url ORDER BY p.file_no) AS urls, array_agg(p.index_url ORDER BY p.file_no) AS idx,
+                          array_agg(p.file_no ORDER BY p.file_no) AS nos FROM gik_plan p)
+        SELECT f.nos[g.ord] AS file_no, g.rank, g.mirror, g.url, coalesce(i.url, f.idx[g.ord]) AS index_url
+        FROM f CROSS JOIN LATERAL gik.mirror_routes(f.urls) g
+        LEFT JOIN LATERAL gik.mirror_routes(f.idx) i ON i.ord = g.ord AND i.mirror = g.mirror;
     CREATE TEMP TABLE gik_index (file_no int PRIMARY KEY, found bool, body text, bytes int8, etag text, body_md5 text,
                                  last_modified timestamptz, unavailable bool, tried text) ON COMMIT DROP;
     FOR k IN 1 .. (SELECT max(rank) FROM gik_route) LOOP
@@ -311,6 +317,14 @@ BEGIN
         UPDATE gik_plan p SET file_id = ins.file_id
         FROM ins WHERE ins.source = p.source AND ins.step = p.step AND ins.member IS NOT DISTINCT FROM p.member;
 
+        -- The run's keys as ids, in small tables; all four analysed: temporary tables have no statistics, and
+        -- without them the planner nested loops over a GFS run's 155,000 messages (12 s instead of 0.3 s).
+        CREATE TEMP TABLE gik_keys ON COMMIT DROP AS
+            SELECT fl.field_id, fl.variable, fl.level, fl.stat FROM gik.field fl WHERE fl.dataset_id = d.dataset_id;
+        CREATE TEMP TABLE gik_wins ON COMMIT DROP AS
+            SELECT w.window_id, w.start_min, w.end_min FROM gik.time_window w
+            WHERE (w.start_min, w.end_min) IN (SELECT DISTINCT round(step_start * 60)::int, round(step_end * 60)::int FROM gik_msg);
+        ANALYZE gik_msg, gik_plan, gik_keys, gik_wins;
         INSERT INTO gik.chunk_pack (dataset_id, init_time, run_id, file_id, member, field_ids, window_ids, offsets, lengths)
         SELECT d.dataset_id, p_init, r.run_id, p.file_id, m.member,
                array_agg(fl.field_id ORDER BY m.byte_offset, m.lineno),
@@ -319,8 +333,8 @@ BEGIN
                array_agg(m.byte_length::int4 ORDER BY m.byte_offset, m.lineno)
         FROM gik_msg m
         JOIN gik_plan p ON p.file_no = m.file_no AND p.changed
-        JOIN gik.field fl ON fl.dataset_id = d.dataset_id AND fl.variable = m.variable AND fl.level = m.level AND fl.stat = m.stat
-        JOIN gik.time_window w ON w.start_min = round(m.step_start * 60)::int AND w.end_min = round(m.step_end * 60)::int
+        JOIN gik_keys fl ON fl.variable = m.variable AND fl.level = m.level AND fl.stat = m.stat
+        JOIN gik_wins w ON w.start_min = round(m.step_start * 60)::int AND w.end_min = round(m.step_end * 60)::int
         GROUP BY p.file_id, m.member;
 
         INSERT INTO gik.run_version (run_id, version, files_added, files_changed, refs, note)

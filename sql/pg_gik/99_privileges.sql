@@ -47,7 +47,9 @@ BEGIN
               'manifest_zarr3', 'manifest_variables', 'coord_at', 'bytes_reverse', 'inline_bytes',
               -- parsing index text the caller already holds, and naming helpers
               'parse_idx', 'parse_ecmwf_index', 'expand_url', 'step_list', 'default_index_template',
-              'member_code', 'member_from_token', 'variable_selected', 'dataset_named']))
+              'member_code', 'member_from_token', 'variable_selected', 'dataset_named',
+              -- reading stored products
+              'product', 'product_named', 'product_windows', 'product_runs', 'products_due']))
     LOOP
         EXECUTE pg_catalog.format('GRANT EXECUTE ON ROUTINE %s TO gik_reader', f);
     END LOOP;
