@@ -6,7 +6,8 @@
 # Usage: test/other-pg.sh 16|17 WORK [regress|py ...]
 # Needs the servers of test/start-servers.sh (GIK_TEST_ROOT, GIK_HTTP, GIK_FAULT) and GIK_PY; GIK_PG_PORT: the
 # server's port (default: a free one).
-# PostGIS is not run: Debian's is built for 15 (test/sql/postgis.sql, test/py/test_postgis.py).
+# PostGIS is not run: Debian's is built for 15 (test/sql/postgis.sql; test/py/test_postgis.py, test_products.py
+# and test_product_maps.py).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 ver=${1:?16|17}; work=${2:?work dir}; shift 2
@@ -50,6 +51,7 @@ chmod -R a+rX "$work"
 trap '"$SRC/test/private-pg.sh" stop "$data"' EXIT
 . "$work/env.sh"
 echo "== server $(psql -XAtc 'SHOW server_version')"
-# the PostGIS parts need PostGIS for this version
-export REGRESS_SKIP=postgis GIK_PYTEST_ARGS="--ignore=test/py/test_postgis.py" SRC=$work/build GIK_PY=$py
+# the PostGIS parts (pg_gik_postgis, the products' rasters) need PostGIS for this version
+export REGRESS_SKIP=postgis SRC=$work/build GIK_PY=$py \
+  GIK_PYTEST_ARGS="--ignore=test/py/test_postgis.py --ignore=test/py/test_products.py --ignore=test/py/test_product_maps.py"
 bash "$work/build/test/cluster-suites.sh" "${@:-all}"
