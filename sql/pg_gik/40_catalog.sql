@@ -149,7 +149,7 @@ CREATE TABLE gik.file (
 );
 CREATE INDEX ON gik.file (run_id, valid_to, step, member);
 COMMENT ON TABLE gik.file IS
-'A GRIB file of a run (url: where it was found, on the mirror named in mirror, NULL for a URL with no mirrors): its identity when ingested (size, ETag and Last-Modified from a HEAD request, unless gik.record_grib_identity is off), what its index said (size, ETag, MD5, Last-Modified), found or missing, valid from version valid_from until valid_to (NULL: current). index_older flags an index older than its GRIB file: its offsets may describe an earlier file.';
+'A GRIB file of a run (url: where it was found, on the mirror named in mirror, NULL for a URL with no mirrors): its identity when ingested (size, ETag and Last-Modified from a HEAD request, unless gik.record_grib_identity is off), what its index said (size, ETag, MD5, Last-Modified; an imported file has no index: its index_md5 is the MD5 of its references, which tells a re-import whether it changed), found or missing, valid from version valid_from until valid_to (NULL: current). index_older flags an index older than its GRIB file: its offsets may describe an earlier file.';
 
 -- Forecast time windows, shared by every dataset (minutes since the run start).
 CREATE TABLE gik.time_window (
@@ -212,22 +212,6 @@ CREATE TABLE gik.chunk_pack (
 ) PARTITION BY LIST (dataset_id);
 COMMENT ON TABLE gik.chunk_pack IS
 'Chunk references of a file and member, packed into parallel arrays (about 16 bytes of data per reference). Partitioned by dataset, then by day of init_time, so old runs are dropped with their partitions. Read it through gik.chunk_ref.';
-
--- Flattened chunk references of the current version of every run.
-CREATE VIEW gik.chunk_ref AS
-SELECT d.name AS dataset, p.dataset_id, p.init_time, p.run_id, f.file_id, f.url, f.step AS file_step,
-       p.member, fl.variable, fl.level, fl.stat,
-       w.start_min / 60.0::float8 AS step_start, w.end_min / 60.0::float8 AS step_end,
-       u.byte_offset, u.byte_length::int8 AS byte_length, u.field_id, u.window_id
-FROM gik.chunk_pack p
-JOIN gik.file f ON f.file_id = p.file_id AND f.valid_to IS NULL
-JOIN gik.dataset d ON d.dataset_id = p.dataset_id
-CROSS JOIN LATERAL unnest(p.field_ids, p.window_ids, p.offsets, p.lengths)
-    AS u(field_id, window_id, byte_offset, byte_length)
-JOIN gik.field fl ON fl.field_id = u.field_id
-JOIN gik.time_window w ON w.window_id = u.window_id;
-COMMENT ON VIEW gik.chunk_ref IS
-'One row per chunk reference (url, byte_offset, byte_length) with its normalised keys, for the current version of every run. Filter on dataset and init_time to use partition pruning.';
 
 -- A dataset's row by name, or the error every function gives for an unknown name.
 CREATE FUNCTION gik.dataset_named(p_name text) RETURNS gik.dataset
@@ -301,24 +285,3 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION gik.drop_pack_partition(text) IS
 'Drop a partition of gik.chunk_pack by name (chunk_pack_<dataset id> or chunk_pack_<dataset id>_<YYYYMMDD>); false when the name is not such a partition.';
-
--- Storage used by each dataset's chunk references, per reference.
-CREATE VIEW gik.storage AS
-WITH packs AS (
-    SELECT d.dataset_id, d.name,
-           coalesce((SELECT sum(pg_total_relation_size(t.relid))
-                     FROM pg_partition_tree(to_regclass(format('gik.chunk_pack_%s', d.dataset_id))) t), 0)::int8 AS pack_bytes
-    FROM gik.dataset d),
-refs AS (
-    SELECT p.dataset_id, sum(cardinality(p.offsets))::int8 AS refs, count(*) AS packs
-    FROM gik.chunk_pack p GROUP BY p.dataset_id),
-files AS (
-    SELECT r.dataset_id, count(*) AS files FROM gik.file f JOIN gik.run r USING (run_id) GROUP BY r.dataset_id)
-SELECT p.name AS dataset, coalesce(r.refs, 0) AS refs, coalesce(r.packs, 0) AS packs, coalesce(f.files, 0) AS files,
-       p.pack_bytes,
-       (pg_total_relation_size('gik.file') * coalesce(f.files, 0) / greatest((SELECT count(*) FROM gik.file), 1))::int8 AS file_bytes,
-       round((p.pack_bytes + pg_total_relation_size('gik.file') * coalesce(f.files, 0)
-              / greatest((SELECT count(*) FROM gik.file), 1))::numeric / nullif(r.refs, 0), 1) AS bytes_per_ref
-FROM packs p LEFT JOIN refs r USING (dataset_id) LEFT JOIN files f USING (dataset_id);
-COMMENT ON VIEW gik.storage IS
-'Disk used by each dataset''s chunk references (packed rows with their indexes and TOAST, plus its share of gik.file), and bytes per reference, all versions included.';

@@ -252,7 +252,7 @@ BEGIN
                w.start_min, w.end_min, u.byte_offset, u.byte_length::int8 AS byte_length
         FROM gik.chunk_pack p
         JOIN gik.file fi ON fi.file_id = p.file_id AND fi.valid_to IS NULL
-        CROSS JOIN LATERAL unnest(p.field_ids, p.window_ids, p.offsets, p.lengths) AS u(field_id, window_id, byte_offset, byte_length)
+        CROSS JOIN LATERAL gik.pack_refs(p) u
         JOIN gik.time_window w ON w.window_id = u.window_id
         WHERE p.dataset_id = d.dataset_id AND (lo IS NULL OR p.init_time BETWEEN lo AND hi) AND u.field_id = ANY (fids)),
     -- Several windows ending at the same step (GFS APCP 6-12 and 0-12 at f012): the shortest keeps the name.
@@ -601,10 +601,7 @@ DECLARE
     acc       text[];
     dvals     float8[];
     sc        record;
-    new_ver   int;
-    n_old     int;
-    n_same    int;
-    n_new     int;
+    n_files   int;
     n_refs    int8;
     tmpl_bytes int8;
 BEGIN
@@ -982,18 +979,17 @@ BEGIN
                        SELECT f.member FROM pg_temp.gik_imp_ref f WHERE f.member IS NOT NULL) t(m))
         WHERE x.dataset_id = d.dataset_id;
     END IF;
-    INSERT INTO gik.field (dataset_id, variable, level, stat)
-    SELECT DISTINCT d.dataset_id, f.variable, f.level, f.stat FROM pg_temp.gik_imp_ref f
-    ON CONFLICT DO NOTHING;
-    INSERT INTO gik.time_window (start_min, end_min)
-    SELECT DISTINCT f.start_min, f.end_min FROM pg_temp.gik_imp_ref f
-    ON CONFLICT DO NOTHING;
-    -- Field and window ids of the distinct keys, then of every reference.
     CREATE TEMP TABLE gik_imp_key ON COMMIT DROP AS
+    WITH k AS MATERIALIZED (SELECT DISTINCT f.doc, f.path, f.variable, f.level, f.stat, f.start_min, f.end_min
+                            FROM pg_temp.gik_imp_ref f)
     SELECT k.doc, k.path, k.variable, k.level, k.stat, k.start_min, k.end_min, fl.field_id, w.window_id
-    FROM (SELECT DISTINCT f.doc, f.path, f.variable, f.level, f.stat, f.start_min, f.end_min FROM pg_temp.gik_imp_ref f) k
-    JOIN gik.field fl ON fl.dataset_id = d.dataset_id AND fl.variable = k.variable AND fl.level = k.level AND fl.stat = k.stat
-    JOIN gik.time_window w ON w.start_min = k.start_min AND w.end_min = k.end_min;
+    FROM k
+    JOIN (SELECT f.* FROM (SELECT array_agg(k.variable) AS v, array_agg(k.level) AS l, array_agg(k.stat) AS s FROM k) a,
+                          gik.store_fields(d.dataset_id, a.v, a.l, a.s) f) fl
+      ON fl.variable = k.variable AND fl.level = k.level AND fl.stat = k.stat
+    JOIN (SELECT f.* FROM (SELECT array_agg(k.start_min) AS s, array_agg(k.end_min) AS e FROM k) a,
+                          gik.store_windows(a.s, a.e) f) w
+      ON w.start_min = k.start_min AND w.end_min = k.end_min;
     ANALYZE pg_temp.gik_imp_key;
     CREATE TEMP TABLE gik_imp_ref2 ON COMMIT DROP AS
     SELECT f.*, k.field_id, k.window_id
@@ -1066,63 +1062,34 @@ BEGIN
         END;
     END LOOP;
 
-    -- 8. One run per initialisation time: a new version when its references changed.
+    -- 8. One run per initialisation time, stored as one (a new version when its references changed).
     FOR crec IN SELECT DISTINCT f.init_time FROM pg_temp.gik_imp_ref f ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM crec.init_time) / 3600)::int);
-        INSERT INTO gik.run AS x (dataset_id, init_time, status, started)
-        VALUES (d.dataset_id, crec.init_time, 'running', t0)
-        ON CONFLICT (dataset_id, init_time) DO NOTHING;
-        SELECT * INTO r FROM gik.run x WHERE x.dataset_id = d.dataset_id AND x.init_time = crec.init_time FOR UPDATE;
-        CREATE TEMP TABLE gik_imp_file ON COMMIT DROP AS
-        SELECT f.url, min(f.end_min) / 60 AS step, CASE WHEN count(DISTINCT f.member) = 1 AND bool_and(f.member IS NOT NULL) THEN min(f.member) END AS member,
-               md5(string_agg(concat_ws(':', f.field_id, f.window_id, f.member, f.byte_offset, f.byte_length), ','
-                              ORDER BY f.byte_offset, f.field_id, f.window_id, f.member, f.byte_length)) AS refs_md5,
-               NULL::int AS file_id
-        FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time GROUP BY f.url;
-        ANALYZE pg_temp.gik_imp_file;
-        SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT FROM pg_temp.gik_imp_file n WHERE n.url = o.url AND n.refs_md5 = o.index_md5))
-        INTO n_old, n_same
-        FROM gik.file o WHERE o.run_id = r.run_id AND o.valid_to IS NULL;
-        SELECT count(*) INTO n_new FROM pg_temp.gik_imp_file;
-        IF n_old = n_new AND n_same = n_new AND r.version > 0 THEN
-            new_ver := r.version;
-        ELSE
-            new_ver := r.version + 1;
-            PERFORM gik.ensure_partition(d.dataset_id, crec.init_time);
-            UPDATE gik.file o SET valid_to = new_ver WHERE o.run_id = r.run_id AND o.valid_to IS NULL;
-            WITH ins AS (
-                INSERT INTO gik.file (run_id, source, step, member, url, found, index_size, index_md5, valid_from)
-                SELECT r.run_id, 'imported', n.step, n.member, n.url, true, NULL, n.refs_md5, new_ver
-                FROM pg_temp.gik_imp_file n ORDER BY n.step, n.member, n.url
-                RETURNING file_id, url)
-            UPDATE pg_temp.gik_imp_file n SET file_id = ins.file_id FROM ins WHERE ins.url = n.url;
-            INSERT INTO gik.chunk_pack (dataset_id, init_time, run_id, file_id, member, field_ids, window_ids, offsets, lengths)
-            SELECT d.dataset_id, crec.init_time, r.run_id, n.file_id, f.member,
-                   array_agg(f.field_id ORDER BY f.byte_offset, f.key), array_agg(f.window_id ORDER BY f.byte_offset, f.key),
-                   array_agg(f.byte_offset ORDER BY f.byte_offset, f.key), array_agg(f.byte_length::int4 ORDER BY f.byte_offset, f.key)
-            FROM pg_temp.gik_imp_ref f JOIN pg_temp.gik_imp_file n ON n.url = f.url
-            WHERE f.init_time = crec.init_time
-            GROUP BY n.file_id, f.member;
-            INSERT INTO gik.run_version (run_id, version, files_added, files_changed, refs, note)
-            VALUES (r.run_id, new_ver, n_new - n_same, n_old - n_same,
-                    (SELECT count(*) FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time),
-                    format('imported from %s', p_source));
-        END IF;
+        PERFORM gik.store_begin();
+        INSERT INTO pg_temp.gik_store_file (file_no, source, step, member, url, found)
+        SELECT row_number() OVER (ORDER BY x.step, x.member, x.url), 'imported', x.step, x.member, x.url, true
+        FROM (SELECT f.url, min(f.end_min) / 60 AS step,
+                     CASE WHEN count(DISTINCT f.member) = 1 AND bool_and(f.member IS NOT NULL) THEN min(f.member) END AS member
+              FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time GROUP BY f.url) x;
+        GET DIAGNOSTICS n_files = ROW_COUNT;
+        INSERT INTO pg_temp.gik_store_ref (file_no, member, field_id, window_id, byte_offset, byte_length, seq)
+        SELECT s.file_no, f.member, f.field_id, f.window_id, f.byte_offset, f.byte_length,
+               row_number() OVER (ORDER BY f.byte_offset, f.key)
+        FROM pg_temp.gik_imp_ref f JOIN pg_temp.gik_store_file s ON s.url = f.url
+        WHERE f.init_time = crec.init_time;
+        r := gik.store_run(d.dataset_id, crec.init_time,
+                           jsonb_build_object('imported', p_source, 'variables',
+                               (SELECT jsonb_agg(DISTINCT f.variable) FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time)),
+                           t0, format('imported from %s', p_source));
         tmpl_bytes := CASE WHEN p_learn THEN gik.learn_templates(d.dataset_id, r.run_id) ELSE 0 END;
-        SELECT coalesce(sum(cardinality(p.offsets)), 0) INTO n_refs
-        FROM gik.chunk_pack p JOIN gik.file fi ON fi.file_id = p.file_id AND fi.valid_to IS NULL
-        WHERE p.dataset_id = d.dataset_id AND p.init_time = crec.init_time AND p.run_id = r.run_id;
+        n_refs := gik.run_ref_count(r);
         UPDATE gik.run x SET
-            version = new_ver, status = 'complete',
-            selection = jsonb_build_object('imported', p_source, 'variables',
-                (SELECT jsonb_agg(DISTINCT f.variable) FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time)),
-            files_expected = n_new, files_found = n_new, files_missing = 0, refs = n_refs,
+            status = 'complete',
+            files_expected = n_files, files_found = n_files, files_missing = 0, refs = n_refs,
             index_bytes = coalesce(p_bytes, 0), grib_bytes = tmpl_bytes,
             started = t0, finished = clock_timestamp(), fetch_ms = 0,
             total_ms = extract(epoch FROM clock_timestamp() - t0) * 1000, error = NULL
         WHERE x.run_id = r.run_id
         RETURNING * INTO r;
-        DROP TABLE pg_temp.gik_imp_file;
         RETURN NEXT r;
     END LOOP;
 END $$;

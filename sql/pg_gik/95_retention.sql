@@ -12,7 +12,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 0;
     END IF;
-    PERFORM pg_advisory_xact_lock(r.dataset_id, (extract(epoch FROM r.init_time) / 3600)::int);
+    PERFORM gik.run_lock(r.dataset_id, r.init_time);
     DELETE FROM gik.chunk_pack p
     WHERE p.dataset_id = r.dataset_id AND p.init_time = r.init_time AND p.run_id = r.run_id;
     GET DIAGNOSTICS n = ROW_COUNT;

@@ -293,7 +293,7 @@ BEGIN
     SELECT d.name INTO ds FROM gik.dataset d WHERE d.dataset_id = l.dataset_id;
     -- gik.ingest_run's lock on this run (held to the end of the transaction): another session's ingestion
     -- finishes first, so that the version read here is the one this ingestion starts from.
-    PERFORM pg_advisory_xact_lock(l.dataset_id, (extract(epoch FROM l.init_time) / 3600)::int);
+    PERFORM gik.run_lock(l.dataset_id, l.init_time);
     SELECT x.version INTO before FROM gik.run x WHERE x.dataset_id = l.dataset_id AND x.init_time = l.init_time;
     BEGIN
         r := gik.ingest_run(ds, l.init_time, allow_missing => true);
@@ -482,77 +482,3 @@ LEFT JOIN LATERAL (SELECT x.finished, x.init_time, x.error FROM gik.ingest_log x
                    ORDER BY x.log_id DESC LIMIT 1) le ON true;
 COMMENT ON VIEW gik.ingest_health IS
 'One row per dataset: the latest complete run, its age and version; the latest run and its status; partial runs; attempts running; the last attempt and its outcome; failures in the last 24 hours and since the last successful attempt (consecutive_failures); the last error; and a state: no runs, failing (the last attempts failed), behind (no complete run in the last day) or ok.';
-
--- The references of one run as they were at one of its versions.
-CREATE FUNCTION gik.chunk_refs_at(dataset text, init_time timestamptz, version int)
-RETURNS SETOF gik.chunk_ref
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET max_parallel_workers_per_gather = 0 AS $$
-DECLARE
-    r gik.run;
-BEGIN
-    SELECT x.* INTO r FROM gik.run x JOIN gik.dataset d USING (dataset_id)
-    WHERE d.name = chunk_refs_at.dataset AND x.init_time = chunk_refs_at.init_time;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('dataset "%s" has no run at %s', chunk_refs_at.dataset,
-                             to_char(chunk_refs_at.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI"Z"'));
-    END IF;
-    IF chunk_refs_at.version IS NULL OR chunk_refs_at.version < 1 OR chunk_refs_at.version > r.version THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('run %s of dataset "%s" has no version %s',
-                             to_char(r.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI"Z"'), chunk_refs_at.dataset,
-                             coalesce(chunk_refs_at.version::text, 'NULL')),
-            DETAIL = format('Its versions are 1 to %s.', r.version);
-    END IF;
-    RETURN QUERY
-    SELECT d.name, p.dataset_id, p.init_time, p.run_id, f.file_id, f.url, f.step, p.member, fl.variable, fl.level, fl.stat,
-           w.start_min / 60.0::float8, w.end_min / 60.0::float8, u.byte_offset, u.byte_length::int8, u.field_id, u.window_id
-    FROM gik.chunk_pack p
-    JOIN gik.file f ON f.file_id = p.file_id AND f.valid_from <= chunk_refs_at.version
-                   AND (f.valid_to IS NULL OR f.valid_to > chunk_refs_at.version)
-    JOIN gik.dataset d ON d.dataset_id = p.dataset_id
-    CROSS JOIN LATERAL unnest(p.field_ids, p.window_ids, p.offsets, p.lengths)
-        AS u(field_id, window_id, byte_offset, byte_length)
-    JOIN gik.field fl ON fl.field_id = u.field_id
-    JOIN gik.time_window w ON w.window_id = u.window_id
-    WHERE p.dataset_id = r.dataset_id AND p.init_time = r.init_time AND p.run_id = r.run_id;
-END $$;
-COMMENT ON FUNCTION gik.chunk_refs_at(text, timestamptz, int) IS
-'The chunk references of one run as they were at an earlier version (files valid from that version until a later one replaced them), with the columns of gik.chunk_ref; gik.chunk_ref itself shows the current version. Versions are listed in gik.run_version.';
-
--- The current references of one run, optionally of some variables only: gik.chunk_ref for one run, fast.
-CREATE FUNCTION gik.run_refs(dataset text, init_time timestamptz, variables text[] DEFAULT NULL)
-RETURNS SETOF gik.chunk_ref
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET max_parallel_workers_per_gather = 0 AS $$
--- One run is a few thousand packed rows: starting parallel workers costs more than it saves.
-DECLARE
-    r    gik.run;
-    fids smallint[];
-BEGIN
-    SELECT x.* INTO r FROM gik.run x JOIN gik.dataset d USING (dataset_id)
-    WHERE d.name = run_refs.dataset AND x.init_time = run_refs.init_time;
-    IF NOT FOUND THEN
-        RETURN;
-    END IF;
-    IF run_refs.variables IS NULL THEN
-        RETURN QUERY SELECT * FROM gik.chunk_refs_at(run_refs.dataset, run_refs.init_time, r.version);
-        RETURN;
-    END IF;
-    SELECT array_agg(fl.field_id) INTO fids FROM gik.field fl
-    WHERE fl.dataset_id = r.dataset_id AND gik.variable_selected(run_refs.variables, fl.variable, fl.level);
-    -- One partition (dataset and day known), the run's packs by index, and only the selected elements
-    -- of each pack (array_positions) instead of unnesting all of them.
-    RETURN QUERY
-    SELECT run_refs.dataset, p.dataset_id, p.init_time, p.run_id, f.file_id, f.url, f.step, p.member,
-           fl.variable, fl.level, fl.stat, w.start_min / 60.0::float8, w.end_min / 60.0::float8,
-           p.offsets[i.pos], p.lengths[i.pos]::int8, s.fid, p.window_ids[i.pos]
-    FROM gik.chunk_pack p
-    CROSS JOIN LATERAL unnest(fids) AS s(fid)
-    CROSS JOIN LATERAL unnest(array_positions(p.field_ids, s.fid)) AS i(pos)
-    JOIN gik.file f ON f.file_id = p.file_id AND f.valid_to IS NULL
-    JOIN gik.field fl ON fl.field_id = s.fid
-    JOIN gik.time_window w ON w.window_id = p.window_ids[i.pos]
-    WHERE p.dataset_id = r.dataset_id AND p.init_time = r.init_time AND p.run_id = r.run_id;
-END $$;
-COMMENT ON FUNCTION gik.run_refs(text, timestamptz, text[]) IS
-'The current chunk references of one run, with the columns of gik.chunk_ref, optionally only of some variables (''VAR'' or ''VAR:LEVEL'' entries). Same rows as filtering gik.chunk_ref, but it reads one partition by index and picks the selected elements of each pack without unnesting the rest: milliseconds at a year of data. No rows when the run does not exist.';

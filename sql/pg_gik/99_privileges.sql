@@ -43,7 +43,7 @@ BEGIN
               'accumulation_refs', 'accumulations', 'accumulate', 'exceedance', 'cover_window', 'mm_per_unit',
               'grid_add', 'grid_sub', 'grid_mul', 'grid_clip', 'grid_band', 'bbox',
               -- reading the catalog and manifests
-              'chunk_refs_at', 'run_refs', 'expired_partitions', 'partition_name', 'manifest', 'manifest_kerchunk',
+              'chunk_refs_at', 'run_refs', 'pack_refs', 'pack_length', 'expired_partitions', 'partition_name', 'manifest', 'manifest_kerchunk',
               'manifest_zarr3', 'manifest_variables', 'coord_at', 'bytes_reverse', 'inline_bytes',
               -- parsing index text the caller already holds, and naming helpers
               'parse_idx', 'parse_ecmwf_index', 'expand_url', 'step_list', 'default_index_template',
