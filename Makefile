@@ -16,7 +16,9 @@ PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl jansson)
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Wno-cast-function-type
 SHLIB_LINK = $(shell pkg-config --libs libcurl jansson) -lpthread
 
-REGRESS = $(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql)))
+# One regression file per install part (test/sql/NAME.sql tests sql/pg_gik/NN_NAME.sql; postgis the companion
+# extension), run in this order in one database: import follows export, refs and retention follow scheduler.
+REGRESS = analytics decode ensemble fetch ingest export import scheduler refs retention parse postgis privileges
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=pg_gik
 
 DECODER = src/decoder/pg_gik_decoder
@@ -31,8 +33,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
-sql/pg_gik--$(EXTVERSION).sql: $(SQL_PARTS)
-	cat $^ > $@
+# The grants of gik_reader follow from the "-- grant: reader" lines of the parts (sql/reader-grants.awk).
+sql/pg_gik--$(EXTVERSION).sql: $(SQL_PARTS) sql/reader-grants.awk
+	cat $(SQL_PARTS) > $@
+	awk -f sql/reader-grants.awk $(SQL_PARTS) >> $@
 
 # Headers are few: every object depends on all of them (PGXS tracks no header dependencies).
 $(OBJS): $(wildcard src/*.h src/core/*.h)

@@ -4,7 +4,7 @@
 # pg_regress, the Python comparison tests, the 0.1.0 upgrade test and the TAP tests inside throwaway
 # PostgreSQL clusters.
 # and a 30-second libFuzzer smoke of every harness (ASan + UBSan).
-# Usage: ./run_tests.sh [--only unit|regress|py|upgrade|tap|fuzz ...] [--keep]
+# Usage: ./run_tests.sh [--only sqlparts|unit|regress|py|upgrade|tap|fuzz ...] [--keep]
 # GIK_TEST_ROOT, GIK_HTTP_PORT and GIK_FAULT_PORT override the work directory and ports
 # (pg_regress expected files assume the default ports).
 set -euo pipefail
@@ -70,6 +70,13 @@ record() { # suite-name passed failed
 unexpected_skips() { # stage log: skips not named in test/expected-skips.txt (1 if they cannot be counted)
   /usr/bin/python3 test/py/expected_skips.py "$1" "$2" || echo 1
 }
+
+if wanted sqlparts; then
+  set +e; test/check-sql-parts.sh >"$GIK_TEST_ROOT/sqlparts.log" 2>&1; rc=$?; set -e
+  cat "$GIK_TEST_ROOT/sqlparts.log"
+  problems=$(grep -vc '^#' "$GIK_TEST_ROOT/sqlparts.log" || true)
+  record sqlparts "$([ "$rc" -eq 0 ] && echo 1 || echo 0)" "$([ "$rc" -eq 0 ] && echo 0 || echo "$(( problems > 0 ? problems : 1 ))")"
+fi
 
 if wanted unit; then
   set +e; make -s unit 2>&1 | tee "$GIK_TEST_ROOT/unit.log"; set -e

@@ -11,12 +11,14 @@ CREATE TYPE gik.message_meta AS (
     di float8, dj float8, scanning_mode int);
 COMMENT ON TYPE gik.message_meta IS 'What ecCodes says about one GRIB message: parameter, level, step, member, packing and grid.';
 
+-- grant: ingest
 CREATE FUNCTION gik.scan_grib(url text) RETURNS SETOF gik.message_meta
 AS 'MODULE_PATHNAME', 'gik_scan_grib'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION gik.scan_grib(text) IS
 'Traditional full scan: fetch the whole GRIB file and describe every message with ecCodes (the baseline that index ingestion avoids).';
 
+-- grant: reader
 CREATE FUNCTION gik.message_info(url text, byte_offset int8, byte_length int8) RETURNS gik.message_meta
 AS 'MODULE_PATHNAME', 'gik_message_info'
 LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED;

@@ -53,38 +53,20 @@ CREATE TABLE gik.mirror (
 COMMENT ON TABLE gik.mirror IS
 'Where the files under a URL prefix of the dataset templates (a bucket such as s3://noaa-gefs-pds/) can also be had: url_prefix replaces prefix. Ingestion tries a file''s mirrors by priority (or in the order gik.mirrors names them, using only those), moving on when one answers 404 or keeps failing (5xx, no connection), and records which one served each file; decoding reads the recorded URL. A mirror that gik.allowed_url_prefixes does not allow is skipped.';
 
+-- grant: ingest
 -- True when a URL names a file on the database server (an absolute path or file://).
 CREATE FUNCTION gik.is_server_file(url text) RETURNS bool
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN left(url, 1) = '/' OR lower(left(url, 7)) = 'file://';
 COMMENT ON FUNCTION gik.is_server_file(text) IS 'True when a URL names a file on the database server: an absolute path or a file:// URL.';
 
+-- grant: ingest
 -- True when a role may read files on the database server.
 CREATE FUNCTION gik.reads_server_files(role_name name) RETURNS bool
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 RETURN EXISTS (SELECT FROM pg_roles r WHERE r.rolname = role_name
                AND (r.rolsuper OR pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER')));
 COMMENT ON FUNCTION gik.reads_server_files(name) IS 'True when the role is a superuser or a member of pg_read_server_files.';
-
--- Who wrote a file series, and whether it may name server files.
-CREATE FUNCTION gik.dataset_source_guard() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    NEW.defined_by := current_user;
-    IF NOT gik.reads_server_files(current_user) AND EXISTS (
-           SELECT FROM unnest(coalesce(NEW.member_tokens, '{NULL}'::text[])) AS t(token),
-                       unnest(ARRAY[NEW.url_template, NEW.index_template]) AS u(template)
-           WHERE gik.is_server_file(gik.expand_url(u.template, now(), 0, t.token))) THEN
-        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-            MESSAGE = format('permission denied to name server files in file series "%s"', NEW.source),
-            DETAIL = 'Absolute paths and file:// URLs may be used only by superusers and members of pg_read_server_files.';
-    END IF;
-    RETURN NEW;
-END $$;
-COMMENT ON FUNCTION gik.dataset_source_guard() IS
-'Trigger of gik.dataset_source: records the writing role in defined_by and refuses server-file URLs from roles that may not read server files.';
-CREATE TRIGGER dataset_source_guard BEFORE INSERT OR UPDATE ON gik.dataset_source
-FOR EACH ROW EXECUTE FUNCTION gik.dataset_source_guard();
 
 -- One run (initialisation time) of a dataset; version counts re-ingestions that changed something.
 CREATE TABLE gik.run (
@@ -213,6 +195,7 @@ CREATE TABLE gik.chunk_pack (
 COMMENT ON TABLE gik.chunk_pack IS
 'Chunk references of a file and member, packed into parallel arrays (about 16 bytes of data per reference). Partitioned by dataset, then by day of init_time, so old runs are dropped with their partitions. Read it through gik.chunk_ref.';
 
+-- grant: reader
 -- A dataset's row by name, or the error every function gives for an unknown name.
 CREATE FUNCTION gik.dataset_named(p_name text) RETURNS gik.dataset
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -232,12 +215,14 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION gik.dataset_named(text) IS 'The gik.dataset row of a name; raises undefined_object (42704) for an unknown name, null_value_not_allowed (22004) for NULL.';
 
+-- grant: reader
 -- Name of the day partition of a dataset.
 CREATE FUNCTION gik.partition_name(dataset_id smallint, day date) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN format('chunk_pack_%s_%s', dataset_id, to_char(day, 'YYYYMMDD'));
 COMMENT ON FUNCTION gik.partition_name(smallint, date) IS 'Name of the chunk_pack partition holding one dataset''s runs of one day.';
 
+-- grant: ingest
 -- Create the partitions that hold a dataset's runs of one day.
 CREATE FUNCTION gik.ensure_partition(p_dataset_id smallint, p_init_time timestamptz) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -270,6 +255,7 @@ END $$;
 COMMENT ON FUNCTION gik.ensure_partition(smallint, timestamptz) IS
 'Create, if needed, the chunk_pack partitions for a dataset and the UTC day of an init time; returns the day partition''s name.';
 
+-- grant: ingest
 -- Drop one chunk_pack partition (a dataset's or one of its days'). Runs as the extension's owner,
 -- like ensure_partition, so gik_ingest members can apply retention without owning the tables.
 CREATE FUNCTION gik.drop_pack_partition(p_partition text) RETURNS bool

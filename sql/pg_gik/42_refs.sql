@@ -1,6 +1,7 @@
 -- References: the one reader of gik.chunk_pack's packed arrays (gik.pack_refs, gik.pack_length), and the
 -- views and functions that read references through it (current, per run, as of a version, storage).
 
+-- grant: reader
 -- True when an index record is selected by a list of 'VAR' or 'VAR:LEVEL' entries (NULL selects all).
 CREATE FUNCTION gik.variable_selected(selection text[], variable text, level text) RETURNS bool
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -8,6 +9,7 @@ RETURN selection IS NULL OR variable = ANY (selection) OR (variable || ':' || le
 COMMENT ON FUNCTION gik.variable_selected(text[], text, text) IS
 'True when a message of this variable and level is selected by entries ''VAR'' or ''VAR:LEVEL'' (NULL selects every message).';
 
+-- grant: reader
 -- The references of one pack, in pack order: all of them, or only those of some fields.
 CREATE FUNCTION gik.pack_refs(pack gik.chunk_pack, fields smallint[] DEFAULT NULL)
 RETURNS TABLE (field_id smallint, window_id smallint, byte_offset int8, byte_length int4)
@@ -25,12 +27,14 @@ $$;
 COMMENT ON FUNCTION gik.pack_refs(gik.chunk_pack, smallint[]) IS
 'The chunk references packed in one gik.chunk_pack row (field, window, byte offset and length), or only those of the given fields: the one reader of the packed layout, which every view and function reading references uses.';
 
+-- grant: reader
 -- How many references one pack holds.
 CREATE FUNCTION gik.pack_length(pack gik.chunk_pack) RETURNS int
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN cardinality(pack.offsets);
 COMMENT ON FUNCTION gik.pack_length(gik.chunk_pack) IS 'The number of chunk references packed in one gik.chunk_pack row.';
 
+-- grant: ingest
 -- How many references the current version of a run holds.
 -- PL/pgSQL, not SQL: a SQL function's plan outlives a partition its caller creates (PostgreSQL 15).
 CREATE FUNCTION gik.run_ref_count(run gik.run) RETURNS int8
@@ -78,6 +82,7 @@ FROM packs p LEFT JOIN refs r USING (dataset_id) LEFT JOIN files f USING (datase
 COMMENT ON VIEW gik.storage IS
 'Disk used by each dataset''s chunk references (packed rows with their indexes and TOAST, plus its share of gik.file), and bytes per reference, all versions included.';
 
+-- grant: reader
 -- The references of one run as they were at one of its versions.
 CREATE FUNCTION gik.chunk_refs_at(dataset text, init_time timestamptz, version int)
 RETURNS SETOF gik.chunk_ref
@@ -114,6 +119,7 @@ END $$;
 COMMENT ON FUNCTION gik.chunk_refs_at(text, timestamptz, int) IS
 'The chunk references of one run as they were at an earlier version (files valid from that version until a later one replaced them), with the columns of gik.chunk_ref; gik.chunk_ref itself shows the current version. Versions are listed in gik.run_version.';
 
+-- grant: reader
 -- The current references of one run, optionally of some variables only: gik.chunk_ref for one run, fast.
 CREATE FUNCTION gik.run_refs(dataset text, init_time timestamptz, variables text[] DEFAULT NULL)
 RETURNS SETOF gik.chunk_ref

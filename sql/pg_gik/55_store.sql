@@ -1,6 +1,7 @@
 -- Storing references: the one writer of a run's fields, windows, files, packed references and versions,
 -- used by ingestion and by every import; the lock that serialises the writers of one run.
 
+-- grant: ingest
 -- Serialise the writers of one run (ingestion, import, the scheduler, dropping it) until the transaction ends.
 CREATE FUNCTION gik.run_lock(dataset_id smallint, init_time timestamptz) RETURNS void
 LANGUAGE sql VOLATILE PARALLEL UNSAFE
@@ -8,6 +9,7 @@ RETURN pg_advisory_xact_lock(dataset_id, (extract(epoch FROM init_time) / 3600):
 COMMENT ON FUNCTION gik.run_lock(smallint, timestamptz) IS
 'Take the transaction-level advisory lock of one run (dataset and init time): ingestion, import, the scheduler and gik.drop_run hold it while they write the run.';
 
+-- grant: ingest
 -- The field ids of some (variable, level, stat) keys of a dataset, the fields created when new.
 CREATE FUNCTION gik.store_fields(dataset_id smallint, variables text[], levels text[], stats text[])
 RETURNS TABLE (variable text, level text, stat text, field_id smallint)
@@ -26,6 +28,7 @@ END $$;
 COMMENT ON FUNCTION gik.store_fields(smallint, text[], text[], text[]) IS
 'The gik.field ids of a dataset''s (variable, level, stat) keys given as parallel arrays, creating the fields that are new.';
 
+-- grant: ingest
 -- The window ids of some (start, end) windows in minutes, the windows created when new.
 CREATE FUNCTION gik.store_windows(start_mins int[], end_mins int[])
 RETURNS TABLE (start_min int, end_min int, window_id smallint)
@@ -43,6 +46,7 @@ END $$;
 COMMENT ON FUNCTION gik.store_windows(int[], int[]) IS
 'The gik.time_window ids of (start, end) windows in minutes given as parallel arrays, creating the windows that are new.';
 
+-- grant: ingest
 -- Empty staging tables for the files and references of one run (dropped at commit).
 CREATE FUNCTION gik.store_begin() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -62,6 +66,7 @@ END $$;
 COMMENT ON FUNCTION gik.store_begin() IS
 'Create the empty staging tables pg_temp.gik_store_file (the files of one run, numbered by file_no, with what identifies their contents) and pg_temp.gik_store_ref (their references, ordered by byte_offset then seq) that gik.store_run() reads.';
 
+-- grant: ingest
 -- Store one run from the staging tables: a new version when a file is new, changed or gone.
 CREATE FUNCTION gik.store_run(dataset_id smallint, init_time timestamptz, selection jsonb, started timestamptz,
                               note text DEFAULT NULL)
@@ -161,6 +166,7 @@ END $$;
 COMMENT ON FUNCTION gik.store_run(smallint, timestamptz, jsonb, timestamptz, text) IS
 'Store one run of a dataset from pg_temp.gik_store_file and pg_temp.gik_store_ref (see gik.store_begin()), holding the run''s lock and its row locked: a new version when a staged file is new or changed, or a current file is gone (files are matched by source, step and member, and by URL when they have no index; they changed when the selection or their index differs, or for a file without an index its references, or the GRIB file was replaced). Changed and gone files are retired, the others stay valid. Returns the run row with its version and selection set; the caller records the rest. The version''s note is the one given, else what changed.';
 
+-- grant: ingest
 -- The grid_id of a message's grid, recorded on first sight.
 CREATE FUNCTION gik.grid_id_of(m gik.message_meta) RETURNS int
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -187,6 +193,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION gik.grid_id_of(gik.message_meta) IS 'The gik.grid row of a message''s grid, created on first sight.';
 
+-- grant: ingest
 -- Learn templates (grid, shortName, units, packing) for fields of a run that have none, from one referenced message each.
 CREATE FUNCTION gik.learn_templates(p_dataset_id smallint, p_run_id int) RETURNS int8
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

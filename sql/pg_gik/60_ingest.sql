@@ -1,6 +1,7 @@
 -- Ingestion: fetch a run's index files concurrently, parse them, keep the selected messages as packed chunk references.
 
 
+-- grant: reader
 -- Member number stored for an index record: N for control/perturbed, -1 mean, -2 spread, NULL otherwise.
 CREATE FUNCTION gik.member_code(member int, member_kind text) RETURNS smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -9,6 +10,7 @@ COMMENT ON FUNCTION gik.member_code(int, text) IS
 'Member number as stored in chunk references: 0 control, N perturbed, -1 ensemble mean, -2 ensemble spread, NULL for deterministic products.';
 
 
+-- grant: ingest
 -- Ingest one run of a dataset: the transactional core (errors roll everything back).
 CREATE FUNCTION gik.ingest_run(
     dataset text, init_time timestamptz,
