@@ -21,6 +21,27 @@ SELECT (SELECT jsonb_object_agg(key, value) FROM gik.manifest('mf_gefs') WHERE k
 SELECT init_time, version, refs FROM gik.import_kerchunk('mf_rt_ecmwf', gik.manifest_kerchunk('mf_ecmwf'));
 SELECT (SELECT jsonb_object_agg(key, value) FROM gik.manifest('mf_ecmwf') WHERE key <> '.zattrs')
      = (SELECT jsonb_object_agg(key, value) FROM gik.manifest('mf_rt_ecmwf') WHERE key <> '.zattrs') AS same_manifest;
+-- One versioning rule (gik.store_run, as for a re-ingestion): an import that moves one reference replaces
+-- that file only; the run's other files stay valid from version 1, and version 1 stays readable.
+CREATE TEMP TABLE mf_doc AS SELECT gik.manifest_kerchunk('mf_gefs', '2025-10-01 00:00+00')::jsonb AS d;
+SELECT (SELECT min(k) FROM jsonb_each(d -> 'refs') e(k, v) WHERE jsonb_typeof(v) = 'array') AS mf_key FROM mf_doc \gset
+SELECT version, files_found, refs FROM gik.import_kerchunk('mf_rt_v', (SELECT d::json FROM mf_doc));
+SELECT version, files_found, refs FROM gik.import_kerchunk('mf_rt_v',
+    (SELECT jsonb_set(d, ARRAY['refs', :'mf_key', '1'], to_jsonb((d -> 'refs' -> :'mf_key' ->> 1)::int8 + 1))::json FROM mf_doc));
+SELECT v.version, v.files_added, v.files_changed, v.refs, v.note
+FROM gik.run_version v JOIN gik.run r USING (run_id) JOIN gik.dataset d USING (dataset_id) WHERE d.name = 'mf_rt_v' ORDER BY 1;
+SELECT f.valid_from, f.valid_to, count(*) AS files
+FROM gik.file f JOIN gik.run r USING (run_id) JOIN gik.dataset d USING (dataset_id) WHERE d.name = 'mf_rt_v'
+GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT count(*) FILTER (WHERE a.url IS NULL) AS only_in_v2, count(*) FILTER (WHERE b.url IS NULL) AS only_in_v1,
+       min(b.byte_offset - (SELECT (d -> 'refs' -> :'mf_key' ->> 1)::int8 FROM mf_doc)) AS moved_by
+FROM gik.chunk_refs_at('mf_rt_v', '2025-10-01 00:00+00', 1) a
+FULL JOIN gik.chunk_refs_at('mf_rt_v', '2025-10-01 00:00+00', 2) b
+  ON (a.url, a.byte_offset, a.byte_length, a.field_id, a.window_id, a.member)
+   = (b.url, b.byte_offset, b.byte_length, b.field_id, b.window_id, b.member)
+WHERE a.url IS NULL OR b.url IS NULL;
+SELECT version FROM gik.import_kerchunk('mf_rt_v', (SELECT d::json FROM mf_doc));
+
 -- kerchunk version 0: the flat {key: value} object.
 SELECT init_time, version, refs FROM gik.import_kerchunk('mf_rt_v0', gik.manifest_kerchunk('mf_ecmwf', '2026-06-01 12:00+00') -> 'refs');
 SELECT (SELECT jsonb_object_agg(key, value) FROM gik.manifest('mf_ecmwf', '2026-06-01 12:00+00') WHERE kind = 'chunk')
@@ -93,7 +114,7 @@ SELECT (SELECT count(*) FROM gik.run) - :before_runs AS runs, (SELECT count(*) F
 
 -- Leave nothing behind for the other tests.
 SELECT d, gik.drop_dataset(d) AS dropped
-FROM unnest('{mf_gefs,mf_ecmwf,mf_rt,mf_rt_ecmwf,mf_rt_v0,mf_wave,mf_hrrr,mf_gik,mf_gik_bin}'::text[]) d;
+FROM unnest('{mf_gefs,mf_ecmwf,mf_rt,mf_rt_ecmwf,mf_rt_v,mf_rt_v0,mf_wave,mf_hrrr,mf_gik,mf_gik_bin}'::text[]) d;
 DELETE FROM gik.grid g WHERE g.grid_id > :grids_before AND NOT EXISTS (SELECT FROM gik.field f WHERE f.grid_id = g.grid_id);
 DELETE FROM gik.time_window w WHERE w.window_id > :windows_before
   AND NOT EXISTS (SELECT FROM gik.chunk_pack p WHERE w.window_id = ANY (p.window_ids));
