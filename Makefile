@@ -19,7 +19,7 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl jansson) -lpthread
 # One regression file per install part (test/sql/NAME.sql tests sql/pg_gik/NN_NAME.sql; postgis the companion
 # extension), run in this order in one database: import follows export, refs and retention follow scheduler.
 # Files not named here run after these, in name order.
-REGRESS_ORDER = analytics decode ensemble fetch ingest export import scheduler refs retention parse postgis privileges
+REGRESS_ORDER = analytics decode ensemble fetch ingest export import scheduler health refs retention parse postgis privileges
 REGRESS = $(REGRESS_ORDER) $(filter-out $(REGRESS_ORDER),$(patsubst test/sql/%.sql,%,$(sort $(wildcard test/sql/*.sql))))
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=pg_gik
 

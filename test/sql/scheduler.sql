@@ -1,6 +1,6 @@
--- Scheduled ingestion of the latest runs (gik.ingest_latest, 94_scheduler.sql), the ingestion log
--- (93_ingest_log.sql) and health (96_health.sql). Runs from the generated mirror (2025-10-01, -02 and -03 00z),
--- so as_of replaces now(). refs.sql and retention.sql go on with its dataset.
+-- Scheduled ingestion of the latest runs (gik.ingest_latest, 94_scheduler.sql) and the ingestion log
+-- (93_ingest_log.sql). Runs from the generated mirror (2025-10-01, -02 and -03 00z),
+-- so as_of replaces now(). health.sql, refs.sql and retention.sql go on with its datasets.
 SET client_min_messages = warning;
 \set SHOW_CONTEXT never
 SET timezone = 'UTC';
@@ -70,12 +70,6 @@ SELECT gik.define_dataset('ops_down', 'idx', 'https://example.com/{date}/{cycle}
 CALL gik.ingest_latest('ops_down', '2025-10-02 07:00+00');
 SELECT init_time, reason, status, outcome, sqlstate, error, error_detail
 FROM gik.ingest_log JOIN gik.dataset USING (dataset_id) WHERE name = 'ops_down';
-
--- Health per dataset (ages are relative to now(): these runs are old, so 'behind').
-SELECT dataset, latest_complete, latest_complete_version, latest_run, latest_run_status, partial_runs, partial_init_times,
-       running, last_outcome, failures_24h, consecutive_failures, last_error_run, last_error IS NOT NULL AS has_error, state
-FROM gik.ingest_health WHERE dataset LIKE 'ops\_%' ORDER BY dataset;
-SELECT count(*) AS in_progress FROM gik.ingest_progress WHERE dataset LIKE 'ops\_%';
 
 -- Bad calls.
 CALL gik.ingest_latest('no_such_dataset');
