@@ -2,7 +2,8 @@
 # The main job on local data, no network needed: installs dependencies, builds pg_gik, generates a
 # loopback mirror of one GEFS run (31 members) and one ECMWF ENS run (51 members) in the real S3
 # layouts and index formats, serves it with nginx on 127.0.0.1, ingests both runs into a throwaway
-# PostgreSQL cluster and prints what was ingested (see demo/demo.sql).
+# PostgreSQL cluster, prints what was ingested (demo/demo.sql), stores the East Africa morning product
+# (demo/products.sql) and draws its maps (tools/product_map.py).
 # Usage: ./run_demo.sh   (output files go to ./demo-output/)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -38,4 +39,8 @@ pg_virtualenv -t -c "-p $pgport" -o shared_preload_libraries=pg_gik bash -c '
 set -euo pipefail
 "$DEMO_TOP/tools/point-at-mirror.sh" "$DEMO_HTTP"
 psql -X -v ON_ERROR_STOP=1 -v out="$DEMO_OUT" -f "$DEMO_SQL"
+psql -X -v ON_ERROR_STOP=1 -v out="$DEMO_OUT" -f "$DEMO_TOP/demo/products.sql"
+echo "== 8. Maps: coastlines and borders (Natural Earth), colour classes, legend, title =="
+psql -X -q -v ON_ERROR_STOP=1 -o /dev/null -f "$DEMO_TOP/data/boundaries/ne_110m_countries.sql" 2>/dev/null
+/usr/bin/python3 "$DEMO_TOP/tools/product_map.py" --product east_africa_rain --out-dir "$DEMO_OUT"
 '

@@ -4,7 +4,7 @@
 # pg_regress, the Python comparison tests, the 0.1.0 upgrade test and the TAP tests inside throwaway
 # PostgreSQL clusters.
 # and a 30-second libFuzzer smoke of every harness (ASan + UBSan).
-# Usage: ./run_tests.sh [--only sqlparts|unit|regress|py|upgrade|tap|fuzz ...] [--keep]
+# Usage: ./run_tests.sh [--only sqlparts|layout|unit|regress|py|upgrade|tap|fuzz ...] [--keep]
 # GIK_TEST_ROOT, GIK_HTTP_PORT and GIK_FAULT_PORT override the work directory and ports
 # (pg_regress expected files assume the default ports).
 set -euo pipefail
@@ -76,6 +76,13 @@ if wanted sqlparts; then
   cat "$GIK_TEST_ROOT/sqlparts.log"
   problems=$(grep -vc '^#' "$GIK_TEST_ROOT/sqlparts.log" || true)
   record sqlparts "$([ "$rc" -eq 0 ] && echo 1 || echo 0)" "$([ "$rc" -eq 0 ] && echo 0 || echo "$(( problems > 0 ? problems : 1 ))")"
+fi
+
+if wanted layout; then
+  # the C include rule of docs/architecture-c.md
+  set +e; test/check-layout.sh 2>&1 | tee "$GIK_TEST_ROOT/layout.log"; set -e
+  record layout "$(grep -c '^ok ' "$GIK_TEST_ROOT/layout.log" || true)" \
+                "$(( $(grep -c '^not ok ' "$GIK_TEST_ROOT/layout.log" || true) + $(grep -q '^# layout: ' "$GIK_TEST_ROOT/layout.log" && echo 0 || echo 1) ))"
 fi
 
 if wanted unit; then

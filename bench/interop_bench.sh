@@ -2,7 +2,8 @@
 # pg_gik beside the Python peers, in one run on loopback mirrors (bench/interop/):
 #   refs        reference building for a full GEFS run (2,511 files) and a full ECMWF run (85 files): gik.ingest_run
 #               against gribberish's VirtualiZarr parser, kerchunk's scan_grib and Herbie; time and bytes read
-#               (nginx access log) (bench/interop/refs.py)
+#               (nginx access log); a day of HRRR and a GFS run against Herbie on index-only mirrors
+#               (bench/interop/refs.py)
 #   exceedance  East Africa 0-24 h exceedance, GEFS + ECMWF at real message sizes: gik.exceedance against
 #               xarray + gribberish over pg_gik's Icechunk store (threads, LocalCluster) and over gribberish's own
 #               virtual dataset, and the GIK-style Python pipeline (bench/interop/exceedance.py)
@@ -41,6 +42,8 @@ export BENCH_TOP="$TOP" PY
 if [ "$part" = all ] || [ "$part" = refs ]; then
   "$TOP/bench/mirrors.sh" gefs-run "$WORK/mirror"
   "$TOP/bench/mirrors.sh" ecmwf-run "$WORK/mirror"
+  "$TOP/bench/mirrors.sh" hrrr-day "$WORK/mirror"
+  "$TOP/bench/mirrors.sh" gfs-index-run "$WORK/mirror"
   BENCH_HTTP=$(serve "$WORK/mirror" "$WORK/nginx-log" "$WORK/access.log")
   export BENCH_HTTP
   in_cluster "$TOP/bench/interop/refs.py" --http "$BENCH_HTTP" --mirror "$WORK/mirror" --access-log "$WORK/access.log" \

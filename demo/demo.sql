@@ -1,5 +1,6 @@
 -- pg_gik demo: ingest a GEFS and an ECMWF ENS run from the loopback mirror, compute the probability
--- that 0-24 h rain exceeds each threshold over East Africa, print the table and write PNG maps.
+-- that 0-24 h rain exceeds each threshold over East Africa and print the table (demo/products.sql then
+-- stores it as a morning product, with its maps).
 \set QUIET on
 SET client_min_messages = warning;
 SET timezone = 'UTC';
@@ -45,14 +46,4 @@ SELECT threshold AS "mm",
 FROM ea GROUP BY threshold ORDER BY threshold;
 SELECT DISTINCT ensemble, grid, members_missing FROM ea ORDER BY ensemble;
 
-\echo '== 4. Maps: one PNG per threshold (GEFS+ECMWF probability, white 0 -> dark red 1) =='
-\pset tuples_only on
-\pset format unaligned
-SELECT format('printf %%s %s | base64 -d > %s && echo %s', quote_literal(encode(png, 'base64')), quote_literal(path), path)
-FROM (SELECT format('%s/east_africa_p%smm.png', :'out', threshold) AS path,
-             ST_AsPNG(ST_ColorMap(ST_Resize(r, ST_Width(r) * 4, ST_Height(r) * 4, 'NearestNeighbour'), 1,
-                 E'1.0 128 0 38 255\n0.8 189 0 38 255\n0.6 227 26 28 255\n0.4 253 141 60 255\n0.2 254 204 92 255\n0.05 255 255 178 255\n0 255 255 255 255\nnv 0 0 0 0',
-                 'INTERPOLATE')) AS png
-      FROM ea CROSS JOIN LATERAL gik.grid_raster(probability, grid) AS r
-      WHERE ensemble = 'GEFS+ECMWF' ORDER BY threshold) maps
-\g | sh
+-- 5. products and their maps: demo/products.sql and tools/product_map.py (run_demo.sh runs both)

@@ -209,8 +209,8 @@ RETURN (SELECT array_agg(CASE WHEN m = 0 THEN 'gec00' WHEN m = -1 THEN 'geavg' W
 COMMENT ON FUNCTION gik.gefs_member_tokens(int[]) IS
 'The GEFS file-name tokens of members (in order): gec00 for 0, gepNN for 1-30, geavg for -1 (mean), gespr for -2 (spread).';
 
-CREATE FUNCTION gik.mirror_urls(file_url text)
-RETURNS TABLE (rank int, mirror text, url text)
+CREATE FUNCTION gik.mirror_routes(urls text[])
+RETURNS TABLE (ord int, rank int, mirror text, url text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     wanted  text[] := array_remove(string_to_array(replace(current_setting('gik.mirrors'), ' ', ''), ','), '');
@@ -223,20 +223,32 @@ BEGIN
             HINT = 'The mirrors are listed in gik.mirror.';
     END IF;
     RETURN QUERY
-        SELECT (row_number() OVER (ORDER BY coalesce(array_position(wanted, m.name), 0), m.priority))::int,
-               m.name, m.url_prefix || substr(file_url, length(m.prefix) + 1)
-        FROM gik.mirror m
-        WHERE left(file_url, length(m.prefix)) = m.prefix
-          AND (cardinality(wanted) = 0 OR m.name = ANY (wanted))
-          AND gik.url_allowed(m.url_prefix || substr(file_url, length(m.prefix) + 1));
-    IF NOT FOUND THEN
-        -- no mirror of this prefix is wanted and allowed: the URL as it is (its fetch applies the policy)
-        rank := 1; mirror := NULL; url := file_url;
-        RETURN NEXT;
-    END IF;
+    WITH m AS (  -- the mirrors wanted, and whether the URL policy allows everything under each
+        SELECT x.*, coalesce(array_position(wanted, x.name), 0) AS pos, gik.url_allowed(x.url_prefix) AS all_allowed
+        FROM gik.mirror x WHERE cardinality(wanted) = 0 OR x.name = ANY (wanted)),
+    routes AS (
+        SELECT u.o::int AS ord, m.pos, m.priority, m.name, m.url_prefix || substr(u.u, length(m.prefix) + 1) AS url
+        FROM unnest(urls) WITH ORDINALITY AS u(u, o)
+        JOIN m ON left(u.u, length(m.prefix)) = m.prefix
+        WHERE m.all_allowed OR gik.url_allowed(m.url_prefix || substr(u.u, length(m.prefix) + 1)))
+    SELECT r.ord, (row_number() OVER (PARTITION BY r.ord ORDER BY r.pos, r.priority))::int, r.name, r.url FROM routes r
+    UNION ALL
+    -- no mirror of the URL's prefix is wanted and allowed: the URL as it is (its fetch applies the policy)
+    SELECT u.o::int, 1, NULL, u.u FROM unnest(urls) WITH ORDINALITY AS u(u, o)
+    WHERE NOT EXISTS (SELECT FROM routes r WHERE r.ord = u.o)
+    ORDER BY 1, 2;
 END $$;
+COMMENT ON FUNCTION gik.mirror_routes(text[]) IS
+'For each URL (ord: its position), the URLs it can be fetched from in the order ingestion tries them: for a URL under a prefix of gik.mirror, that prefix''s mirrors in the order gik.mirrors names them (only those), else by priority, leaving out those gik.allowed_url_prefixes refuses; otherwise, or when none is left, the URL itself.';
+
+CREATE FUNCTION gik.mirror_urls(file_url text)
+RETURNS TABLE (rank int, mirror text, url text)
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT r.rank, r.mirror, r.url FROM gik.mirror_routes(ARRAY[file_url]) r ORDER BY r.rank;
+END;
 COMMENT ON FUNCTION gik.mirror_urls(text) IS
-'The URLs a file can be fetched from, in the order ingestion tries them: for a URL under a prefix of gik.mirror, that prefix''s mirrors in the order gik.mirrors names them (only those), else by priority, leaving out those gik.allowed_url_prefixes refuses; otherwise, or when none is left, the URL itself.';
+'The URLs one file can be fetched from, in the order ingestion tries them (see gik.mirror_routes).';
 
 -- Built-in datasets. The dates are those of the public archives' layouts (see docs/datasets.md).
 INSERT INTO gik.dataset AS d (name, description, index_format, cycles, steps, variables, accumulated_params, members,
@@ -609,9 +621,12 @@ BEGIN
         CROSS JOIN LATERAL (SELECT pf.*, max(pf.step) OVER () AS last_step
                             FROM gik.plan_files(d.name, y.t) pf) p
         WHERE y.t > as_of - lookback AND y.t <= as_of AND p.step = p.last_step),
+    lf AS (
+        SELECT array_agg(l.index_url ORDER BY l.t, l.file_no) AS idx, array_agg(l.t ORDER BY l.t, l.file_no) AS ts,
+               array_agg(l.file_no ORDER BY l.t, l.file_no) AS nos FROM last_files l),
     probes AS (
-        SELECT row_number() OVER ()::int AS ord, l.t, l.file_no, u.url
-        FROM last_files l CROSS JOIN LATERAL gik.mirror_urls(l.index_url) u),
+        SELECT row_number() OVER ()::int AS ord, lf.ts[r.ord] AS t, lf.nos[r.ord] AS file_no, r.url
+        FROM lf CROSS JOIN LATERAL gik.mirror_routes(lf.idx) r),
     found AS (
         SELECT DISTINCT p.t, p.file_no
         FROM gik.fetch_many((SELECT array_agg(url ORDER BY ord) FROM probes), missing_ok => true, head => true,
@@ -622,7 +637,7 @@ BEGIN
     RETURN best;
 END $$;
 COMMENT ON FUNCTION gik.latest_run(text, timestamptz, interval) IS
-'The newest cycle of a dataset in (as_of - lookback, as_of] whose last step is published: every index file of that step (each member''s, each file series'') found on one of its mirrors (gik.mirror_urls), by one round of concurrent HEAD requests. NULL when none is.';
+'The newest cycle of a dataset in (as_of - lookback, as_of] whose last step is published: every index file of that step (each member''s, each file series'') found on one of its mirrors (gik.mirror_routes), by one round of concurrent HEAD requests. NULL when none is.';
 
 -- What each step of a run holds: the ensemble members with references, and those missing.
 CREATE VIEW gik.run_members AS
@@ -649,10 +664,12 @@ COMMENT ON FUNCTION gik.decoders() IS
 -- Privileges of the new and re-created functions, as sql/pg_gik/99_privileges.sql gives them.
 REVOKE ALL ON FUNCTION gik.file_info(text), gik.fetch_many(text[], bool, bool, bool), gik.is_server_file(text),
     gik.reads_server_files(name), gik.dataset_source_guard(), gik.decoders(), gik.url_allowed(text),
-    gik.gefs_member_tokens(int[]), gik.mirror_urls(text), gik.latest_run(text, timestamptz, interval) FROM PUBLIC;
+    gik.gefs_member_tokens(int[]), gik.mirror_urls(text), gik.mirror_routes(text[]),
+    gik.latest_run(text, timestamptz, interval) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION gik.file_info(text), gik.fetch_many(text[], bool, bool, bool), gik.is_server_file(text),
     gik.reads_server_files(name), gik.dataset_source_guard(), gik.decoders(), gik.url_allowed(text),
-    gik.gefs_member_tokens(int[]), gik.mirror_urls(text), gik.latest_run(text, timestamptz, interval) TO gik_ingest;
+    gik.gefs_member_tokens(int[]), gik.mirror_urls(text), gik.mirror_routes(text[]),
+    gik.latest_run(text, timestamptz, interval) TO gik_ingest;
 GRANT EXECUTE ON FUNCTION gik.decoders() TO gik_reader;
 REVOKE ALL ON TABLE gik.mirror FROM PUBLIC;
 GRANT SELECT ON TABLE gik.mirror TO gik_reader;
@@ -670,10 +687,498 @@ BEGIN
     END IF;
 END $$;
 
+-- ---- Products (issue 15): definitions, products built after ingestion, stored grids (sql/pg_gik/92_products.sql),
+-- and gik.ingest_latest calling gik.build_products after its runs (sql/pg_gik/94_scheduler.sql).
+-- Products: the forecaster's morning products (datasets, windows, thresholds, region, statistics),
+-- built and stored after each ingestion (gik.ingest_latest calls gik.build_products), read back fast.
+
+CREATE TABLE gik.product_def (
+    product_id    int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name          text NOT NULL UNIQUE CHECK (name ~ '^[a-z][a-z0-9_]{0,40}$'),
+    datasets      text[] NOT NULL CHECK (cardinality(datasets) > 0),
+    window_start  float8[] NOT NULL,
+    window_end    float8[] NOT NULL,
+    thresholds    real[] NOT NULL DEFAULT '{}',
+    region        gik.bbox,
+    lon           text NOT NULL DEFAULT '-180..180' CHECK (lon IN ('-180..180', '0..360', 'source')),
+    statistics    text[] NOT NULL DEFAULT '{exceedance}'
+                  CHECK (cardinality(statistics) > 0 AND statistics <@ '{exceedance,mean,min,max,p10,p50,p90}'),
+    min_members   int NOT NULL DEFAULT 1 CHECK (min_members >= 1),
+    palette       text NOT NULL DEFAULT 'ecmwf',
+    classes       real[],
+    raster        bool NOT NULL DEFAULT true,
+    enabled       bool NOT NULL DEFAULT true,
+    description   text,
+    defined       timestamptz NOT NULL DEFAULT now(),
+    CHECK (cardinality(window_start) > 0 AND cardinality(window_start) = cardinality(window_end)),
+    CHECK (NOT 'exceedance' = ANY (statistics) OR cardinality(thresholds) > 0)
+);
+COMMENT ON TABLE gik.product_def IS
+'Product definitions (gik.define_product): the datasets (one, or several forming a grand ensemble), the accumulation windows in hours (window_start[i], window_end[i]), the exceedance thresholds in mm, the region and longitude convention, the statistics (exceedance, mean, min, max, p10, p50, p90 of the members'' totals), the fewest members a window may be built from, and output options: map palette and classes, and whether pg_gik_postgis publishes a raster table (gik_products.<name>).';
+
+-- One stored grid of a product: one run (its versions), one window, one statistic (and threshold).
+CREATE TABLE gik.product_result (
+    result_id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    product_id       int NOT NULL REFERENCES gik.product_def ON DELETE CASCADE,
+    init_time        timestamptz NOT NULL,
+    versions         int[] NOT NULL,
+    complete         bool NOT NULL,
+    window_start     float8 NOT NULL,
+    window_end       float8 NOT NULL,
+    statistic        text NOT NULL,
+    threshold        real,
+    grid             gik.grid_desc NOT NULL,
+    vals             real[] NOT NULL,
+    members_used     int NOT NULL,
+    members_expected int,
+    members_missing  text[],
+    compute_ms       float8,
+    computed         timestamptz NOT NULL DEFAULT clock_timestamp(),
+    UNIQUE NULLS NOT DISTINCT (product_id, init_time, versions, window_start, window_end, statistic, threshold)
+);
+-- grids are read whole and do not compress: store them uncompressed
+ALTER TABLE gik.product_result ALTER COLUMN vals SET STORAGE EXTERNAL;
+CREATE INDEX ON gik.product_result (product_id, init_time DESC, result_id DESC);
+COMMENT ON TABLE gik.product_result IS
+'Stored products: one grid per product, run (init_time and the run version of each of its datasets, in the product''s order), window, statistic and threshold (exceedance only; NULL otherwise), with the members used, expected and missing, whether every run was complete when it was built, and how long the window took to compute. Older versions stay; gik.product() reads the newest.';
+
+-- One attempt at building a product for one run.
+CREATE TABLE gik.product_log (
+    log_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    product_id      int NOT NULL REFERENCES gik.product_def ON DELETE CASCADE,
+    init_time       timestamptz NOT NULL,
+    versions        int[] NOT NULL,
+    status          text NOT NULL CHECK (status IN ('complete', 'partial', 'waiting', 'failed')),
+    windows_built   int NOT NULL DEFAULT 0,
+    windows_waiting int NOT NULL DEFAULT 0,
+    sqlstate        text,
+    error           text,
+    error_detail    text,
+    started         timestamptz NOT NULL,
+    finished        timestamptz NOT NULL DEFAULT clock_timestamp(),
+    total_ms        float8
+);
+CREATE INDEX ON gik.product_log (product_id, init_time, log_id);
+COMMENT ON TABLE gik.product_log IS
+'One row per attempt at building a product for a run: complete (every window stored), partial (some windows have fewer members than the product''s min_members: built again when the run''s version changes), waiting (none has), or failed (SQLSTATE, message and detail; nothing of the attempt is stored, and it is retried with a backoff).';
+
+-- Accumulation windows from a compact list: 'A-B' one window, 'A-B/S' consecutive S-hour windows.
+CREATE FUNCTION gik.product_windows(spec text)
+RETURNS TABLE (window_start float8, window_end float8)
+LANGUAGE plpgsql IMMUTABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    item text;
+    m    text[];
+BEGIN
+    FOREACH item IN ARRAY string_to_array(replace(spec, ' ', ''), ',') LOOP
+        -- no backslashes: the body is parsed with the session's standard_conforming_strings
+        m := regexp_match(item, '^([0-9]+(?:[.][0-9]+)?)-([0-9]+(?:[.][0-9]+)?)(?:/([0-9]+(?:[.][0-9]+)?))?$');
+        IF m IS NULL OR m[2]::float8 <= m[1]::float8 OR m[3]::float8 <= 0 THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('invalid product window "%s" in "%s"', item, spec),
+                HINT = 'Write A-B for one window of hours, A-B/S for consecutive S-hour windows, e.g. ''0-120/24'' or ''0-72''.';
+        END IF;
+        IF m[3] IS NULL THEN
+            window_start := m[1]; window_end := m[2];
+            RETURN NEXT;
+        ELSE
+            FOR k IN 0 .. ceil((m[2]::float8 - m[1]::float8) / m[3]::float8)::int - 1 LOOP
+                window_start := m[1]::float8 + k * m[3]::float8;
+                window_end := least(window_start + m[3]::float8, m[2]::float8);
+                RETURN NEXT;
+            END LOOP;
+        END IF;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION gik.product_windows(text) IS
+'Accumulation windows in hours from a list of ''A-B'' (one window) and ''A-B/S'' (consecutive S-hour windows from A to B) items: ''0-120/24'' gives 0-24, 24-48, ..., 96-120.';
+
+-- Define (or redefine) a product; a redefinition drops what was built from the old definition.
+CREATE FUNCTION gik.define_product(
+    name text, datasets text[], windows text DEFAULT '0-24', thresholds real[] DEFAULT '{}',
+    region gik.bbox DEFAULT NULL, statistics text[] DEFAULT '{exceedance}', lon text DEFAULT '-180..180',
+    min_members int DEFAULT 1, palette text DEFAULT 'ecmwf', classes real[] DEFAULT NULL,
+    raster bool DEFAULT true, description text DEFAULT NULL)
+RETURNS gik.product_def
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p  gik.product_def;
+    ds text;
+BEGIN
+    IF datasets IS NULL OR cardinality(datasets) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('product "%s" names no dataset', define_product.name);
+    END IF;
+    FOREACH ds IN ARRAY datasets LOOP
+        PERFORM gik.dataset_named(ds);
+    END LOOP;
+    IF 'exceedance' = ANY (statistics) AND coalesce(cardinality(thresholds), 0) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('product "%s" computes exceedance but has no thresholds', define_product.name),
+            HINT = 'Pass thresholds in mm, e.g. thresholds => ''{10,25,50}''.';
+    END IF;
+    DELETE FROM gik.product_def x WHERE x.name = define_product.name;
+    INSERT INTO gik.product_def (name, datasets, window_start, window_end, thresholds, region, lon, statistics,
+                                 min_members, palette, classes, raster, description)
+    SELECT define_product.name, datasets, array_agg(w.window_start ORDER BY w.window_start, w.window_end),
+           array_agg(w.window_end ORDER BY w.window_start, w.window_end), coalesce(thresholds, '{}'), region,
+           coalesce(lon, '-180..180'), statistics, coalesce(min_members, 1), coalesce(palette, 'ecmwf'), classes,
+           coalesce(raster, true), description
+    FROM gik.product_windows(coalesce(windows, '0-24')) w
+    RETURNING * INTO p;
+    RETURN p;
+END $$;
+COMMENT ON FUNCTION gik.define_product(text, text[], text, real[], gik.bbox, text[], text, int, text, real[], bool, text) IS
+'Define a product: datasets (several form a grand ensemble on their common grid), windows (gik.product_windows syntax: ''0-120/24'' for day 1 to day 5, ''0-72'' for one window), thresholds in mm, region and longitude convention, statistics (exceedance, mean, min, max, p10, p50, p90), the fewest members a window is built from, the map palette and classes, and raster (publish gik_products.<name> when pg_gik_postgis is installed). Redefining a product drops its stored results. Returns the definition.';
+
+CREATE FUNCTION gik.product_named(name text) RETURNS gik.product_def
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p gik.product_def;
+BEGIN
+    SELECT x.* INTO p FROM gik.product_def x WHERE x.name = product_named.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object', MESSAGE = format('product "%s" does not exist', product_named.name),
+            HINT = 'Products are listed in gik.product_def; define one with gik.define_product().';
+    END IF;
+    RETURN p;
+END $$;
+COMMENT ON FUNCTION gik.product_named(text) IS 'The definition of a product; an error naming it when it does not exist.';
+
+-- The current version of each of a product's runs at init_time (NULL for a dataset without that run).
+CREATE FUNCTION gik.product_runs(product_id int, init_time timestamptz,
+                                 OUT versions int[], OUT runs_found int, OUT complete bool)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT array_agg(r.version ORDER BY d.ord), count(r.run_id)::int, coalesce(bool_and(r.status = 'complete'), false)
+    FROM gik.product_def p
+    CROSS JOIN LATERAL unnest(p.datasets) WITH ORDINALITY AS d(name, ord)
+    LEFT JOIN gik.dataset ds ON ds.name = d.name
+    LEFT JOIN gik.run r ON r.dataset_id = ds.dataset_id AND r.init_time = product_runs.init_time
+    WHERE p.product_id = product_runs.product_id;
+END;
+COMMENT ON FUNCTION gik.product_runs(int, timestamptz) IS
+'For a product and an init time: the current run version of each of its datasets (in its order; NULL where the run is not ingested), how many of the runs exist, and whether all are complete.';
+
+-- Build one product for one run: every window whose members meet min_members; logged, never raised.
+CREATE FUNCTION gik.build_product(name text, init_time timestamptz, force bool DEFAULT false)
+RETURNS gik.product_log
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    p        gik.product_def;
+    runs     record;
+    l        gik.product_log;
+    t0       timestamptz := clock_timestamp();
+    tw       timestamptz;
+    ms       float8;
+    built    int := 0;
+    waiting  int := 0;
+    others   text[];
+    e        record;
+    n        int;
+    st       text;
+    msg      text;
+    det      text;
+    hint     text;
+BEGIN
+    p := gik.product_named(build_product.name);
+    runs := gik.product_runs(p.product_id, build_product.init_time);
+    IF runs.runs_found < cardinality(p.datasets) THEN
+        INSERT INTO gik.product_log (product_id, init_time, versions, status, error, started, total_ms)
+        VALUES (p.product_id, build_product.init_time, runs.versions, 'waiting',
+                format('not every run of %s at %s is ingested', array_to_string(p.datasets, ', '),
+                       to_char(build_product.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z"')),
+                t0, extract(epoch FROM clock_timestamp() - t0) * 1000)
+        RETURNING * INTO l;
+        RETURN l;
+    END IF;
+    others := ARRAY(SELECT s FROM unnest(p.statistics) s WHERE s <> 'exceedance');
+    BEGIN
+        IF force THEN
+            DELETE FROM gik.product_result x WHERE x.product_id = p.product_id AND x.init_time = build_product.init_time
+              AND x.versions = runs.versions;
+        END IF;
+        PERFORM pg_catalog.set_config('gik.min_members', p.min_members::text, true);
+        FOR i IN 1 .. cardinality(p.window_start) LOOP
+            tw := clock_timestamp();
+            BEGIN
+                -- gik.exceedance checks the members and grids, and leaves the members' totals of this
+                -- window in pg_temp.gik_totals, from which the other statistics are computed.
+                n := 0;
+                FOR e IN SELECT * FROM gik.exceedance(p.datasets, build_product.init_time, p.window_start[i], p.window_end[i],
+                                                      CASE WHEN cardinality(p.thresholds) > 0 THEN p.thresholds ELSE '{0}' END,
+                                                      p.region, p.lon)
+                LOOP
+                    n := n + 1;
+                    IF 'exceedance' = ANY (p.statistics) THEN
+                        INSERT INTO gik.product_result (product_id, init_time, versions, complete, window_start, window_end,
+                                                        statistic, threshold, grid, vals, members_used, members_expected,
+                                                        members_missing)
+                        VALUES (p.product_id, build_product.init_time, runs.versions, runs.complete, p.window_start[i],
+                                p.window_end[i], 'exceedance', e.threshold, e.grid, e.probability, e.members_used,
+                                e.members_expected, e.members_missing);
+                    END IF;
+                END LOOP;
+                IF cardinality(others) > 0 THEN
+                    INSERT INTO gik.product_result (product_id, init_time, versions, complete, window_start, window_end,
+                                                    statistic, grid, vals, members_used, members_expected, members_missing)
+                    SELECT p.product_id, build_product.init_time, runs.versions, runs.complete, p.window_start[i],
+                           p.window_end[i], s.stat, e.grid, s.vals, e.members_used, e.members_expected, e.members_missing
+                    FROM (SELECT gik.ens_mean(t.total) AS mean, gik.ens_min(t.total) AS mn, gik.ens_max(t.total) AS mx,
+                                 gik.ens_percentile(t.total, '{0.1,0.5,0.9}') AS pct
+                          FROM pg_temp.gik_totals t WHERE t.total IS NOT NULL) a
+                    CROSS JOIN LATERAL (VALUES ('mean', a.mean), ('min', a.mn), ('max', a.mx),
+                                               ('p10', gik.grid_band(a.pct, 1)), ('p50', gik.grid_band(a.pct, 2)),
+                                               ('p90', gik.grid_band(a.pct, 3))) AS s(stat, vals)
+                    WHERE s.stat = ANY (others);
+                END IF;
+                ms := extract(epoch FROM clock_timestamp() - tw) * 1000;
+                UPDATE gik.product_result x SET compute_ms = ms
+                WHERE x.product_id = p.product_id AND x.init_time = build_product.init_time AND x.versions = runs.versions
+                  AND x.window_start = p.window_start[i] AND x.window_end = p.window_end[i];
+                built := built + 1;
+            EXCEPTION WHEN no_data_found THEN
+                -- fewer members than min_members (or none) cover this window yet
+                waiting := waiting + 1;
+            END;
+        END LOOP;
+        INSERT INTO gik.product_log (product_id, init_time, versions, status, windows_built, windows_waiting, started, total_ms)
+        VALUES (p.product_id, build_product.init_time, runs.versions,
+                CASE WHEN waiting = 0 THEN 'complete' WHEN built = 0 THEN 'waiting' ELSE 'partial' END,
+                built, waiting, t0, extract(epoch FROM clock_timestamp() - t0) * 1000)
+        RETURNING * INTO l;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+        INSERT INTO gik.product_log (product_id, init_time, versions, status, sqlstate, error, error_detail, started, total_ms)
+        VALUES (p.product_id, build_product.init_time, runs.versions, 'failed', st, msg,
+                nullif(concat_ws(E'\n', nullif(det, ''), nullif(hint, '')), ''), t0,
+                extract(epoch FROM clock_timestamp() - t0) * 1000)
+        RETURNING * INTO l;
+    END;
+    RETURN l;
+END $$;
+COMMENT ON FUNCTION gik.build_product(text, timestamptz, bool) IS
+'Build one product for the runs of its datasets at init_time, at their current versions: per window, the exceedance probabilities (gik.exceedance, with gik.min_members set to the product''s min_members) and the other statistics from the same members'' totals, stored in gik.product_result. A window with too few members waits; an error rolls back the whole attempt. Every attempt is logged in gik.product_log and returned; errors are not raised. force rebuilds results already stored for these versions.';
+
+-- What gik.build_products would build: products of the given datasets whose runs changed since they were built.
+CREATE FUNCTION gik.products_due(datasets text[] DEFAULT NULL, since timestamptz DEFAULT NULL,
+                                 until timestamptz DEFAULT NULL, max_attempts int DEFAULT 5,
+                                 retry_after interval DEFAULT '10 minutes')
+RETURNS TABLE (product text, init_time timestamptz, versions int[], reason text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT c.name, c.init_time, c.versions,
+           CASE WHEN c.last_status IS NULL THEN 'new run' ELSE 'retry after ' || c.failures || ' failures' END
+    FROM (SELECT p.name, t.init_time, v.versions, v.runs_found, cardinality(p.datasets) AS n_datasets,
+                 (SELECT l.status FROM gik.product_log l WHERE l.product_id = p.product_id AND l.init_time = t.init_time
+                    AND l.versions IS NOT DISTINCT FROM v.versions ORDER BY l.log_id DESC LIMIT 1) AS last_status,
+                 f.failures, f.last_failure
+          FROM gik.product_def p
+          CROSS JOIN LATERAL (SELECT DISTINCT r.init_time FROM gik.run r JOIN gik.dataset d USING (dataset_id)
+                              WHERE d.name = ANY (p.datasets)
+                                AND (products_due.since IS NULL OR r.init_time >= products_due.since)
+                                AND (products_due.until IS NULL OR r.init_time <= products_due.until)) t
+          CROSS JOIN LATERAL gik.product_runs(p.product_id, t.init_time) v
+          CROSS JOIN LATERAL (SELECT count(*) AS failures, max(l.finished) AS last_failure FROM gik.product_log l
+                              WHERE l.product_id = p.product_id AND l.init_time = t.init_time
+                                AND l.versions IS NOT DISTINCT FROM v.versions AND l.status = 'failed') f
+          WHERE p.enabled AND (products_due.datasets IS NULL OR p.datasets && products_due.datasets)) c
+    WHERE c.runs_found = c.n_datasets
+      AND (c.last_status IS NULL
+           OR (c.last_status = 'failed' AND c.failures < products_due.max_attempts
+               AND c.last_failure + products_due.retry_after * (2 ^ (c.failures - 1)) <= clock_timestamp()))
+    ORDER BY c.init_time DESC, c.name;
+END;
+COMMENT ON FUNCTION gik.products_due(text[], timestamptz, timestamptz, int, interval) IS
+'The (product, run) pairs to build: enabled products using one of datasets (all when NULL) and init times in [since, until] at which every dataset of the product has a run, not yet attempted at the runs'' current versions (a new run, a partial run that grew, a new version), or failed at them fewer than max_attempts times and not within retry_after (doubled after each failure).';
+
+-- Build the due products, one committed transaction each: called by gik.ingest_latest after its runs.
+CREATE PROCEDURE gik.build_products(
+    product text DEFAULT NULL, init_time timestamptz DEFAULT NULL, datasets text[] DEFAULT NULL,
+    since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL, force bool DEFAULT false)
+LANGUAGE plpgsql AS $$
+-- Procedures that COMMIT cannot carry SET clauses: names are qualified and search_path pinned per transaction.
+DECLARE
+    caller_path text := pg_catalog.current_setting('search_path');
+    todo        record;
+    l           gik.product_log;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF build_products.product IS NOT NULL THEN
+        PERFORM gik.product_named(build_products.product);
+    END IF;
+    FOR todo IN
+        SELECT d.product AS name, d.init_time FROM gik.products_due(build_products.datasets, coalesce(build_products.init_time, build_products.since),
+                                                                    coalesce(build_products.init_time, build_products.until)) d
+        WHERE NOT build_products.force AND (build_products.product IS NULL OR d.product = build_products.product)
+        UNION ALL
+        -- force: every run in range of the named products, whatever was built before
+        SELECT p.name, t.init_time FROM gik.product_def p
+        CROSS JOIN LATERAL (SELECT DISTINCT r.init_time FROM gik.run r JOIN gik.dataset ds USING (dataset_id)
+                            WHERE ds.name = ANY (p.datasets)
+                              AND r.init_time >= coalesce(build_products.init_time, build_products.since, '-infinity')
+                              AND r.init_time <= coalesce(build_products.init_time, build_products.until, 'infinity')) t
+        WHERE build_products.force AND (build_products.product IS NULL OR p.name = build_products.product)
+          AND (build_products.datasets IS NULL OR p.datasets && build_products.datasets)
+        ORDER BY 2 DESC, 1
+    LOOP
+        l := gik.build_product(todo.name, todo.init_time, build_products.force);
+        IF l.status = 'failed' THEN
+            RAISE WARNING 'gik.build_products: % at %: failed (%): %', todo.name,
+                to_char(todo.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z"'), l.sqlstate, l.error;
+        ELSE
+            RAISE NOTICE 'gik.build_products: % at %: % (% windows built, % waiting), % ms', todo.name,
+                to_char(todo.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z"'), l.status, l.windows_built,
+                l.windows_waiting, round(l.total_ms::numeric);
+        END IF;
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    END LOOP;
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
+END $$;
+COMMENT ON PROCEDURE gik.build_products(text, timestamptz, text[], timestamptz, timestamptz, bool) IS
+'Build every due product (gik.products_due: new runs, grown partial runs, new versions, failures to retry), optionally only one product, one init time, the products of some datasets, or init times in [since, until]; each (product, run) is one committed gik.build_product attempt. force rebuilds every run in range. gik.ingest_latest calls it for its dataset after ingesting; CALL it to back-fill past runs. Must be CALLed outside an explicit transaction block.';
+
+-- A stored product: the newest run by default, at its newest versions.
+CREATE FUNCTION gik.product(name text, run timestamptz DEFAULT NULL, window_start float8 DEFAULT NULL,
+                            statistic text DEFAULT NULL, threshold real DEFAULT NULL)
+RETURNS TABLE (product text, datasets text[], init_time timestamptz, versions int[], complete bool,
+               window_start float8, window_end float8, statistic text, threshold real, grid gik.grid_desc,
+               vals real[], members_used int, members_expected int, members_missing text[], computed timestamptz,
+               compute_ms float8)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    WITH p AS (SELECT * FROM gik.product_named(product.name)),
+    latest AS (
+        SELECT x.init_time, x.versions FROM gik.product_result x, p
+        WHERE x.product_id = p.product_id AND (product.run IS NULL OR x.init_time = product.run)
+        ORDER BY x.init_time DESC, x.result_id DESC LIMIT 1)
+    SELECT p.name, p.datasets, x.init_time, x.versions, x.complete, x.window_start, x.window_end, x.statistic,
+           x.threshold, x.grid, x.vals, x.members_used, x.members_expected, x.members_missing, x.computed, x.compute_ms
+    FROM p JOIN gik.product_result x ON x.product_id = p.product_id
+    JOIN latest ON x.init_time = latest.init_time AND x.versions = latest.versions
+    WHERE (product.window_start IS NULL OR x.window_start = product.window_start)
+      AND (product.statistic IS NULL OR x.statistic = product.statistic)
+      AND (product.threshold IS NULL OR x.threshold = product.threshold)
+    ORDER BY x.window_start, x.statistic, x.threshold;
+END;
+COMMENT ON FUNCTION gik.product(text, timestamptz, float8, text, real) IS
+'A stored product: the grids of its newest run (or of run), at the newest versions built, one row per window, statistic and threshold (filter with window_start, statistic, threshold), with the grid description, members used, expected and missing, the run versions and whether the runs were complete.';
+
+CREATE OR REPLACE PROCEDURE gik.ingest_latest(
+    dataset text, as_of timestamptz DEFAULT now(), max_runs int DEFAULT 8, lookback interval DEFAULT '2 days',
+    recheck interval DEFAULT '0', max_attempts int DEFAULT 5, retry_after interval DEFAULT '10 minutes')
+LANGUAGE plpgsql AS $$
+-- Procedures that COMMIT cannot carry SET clauses. Instead every table and function is named with its
+-- schema, the work is done by gik functions that have SET search_path, and search_path is pinned with a
+-- transaction-local set_config() at the start of each transaction (the caller's value is put back at the end).
+DECLARE
+    caller_path text := pg_catalog.current_setting('search_path');
+    call        bigint;
+    times       timestamptz[];
+    reasons     text[];
+    n           int;
+    lid         bigint;
+    l           gik.ingest_log;
+    st          text;
+    msg         text;
+    det         text;
+    label       text;
+    skipped     text;
+    probe_error bool := false;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF max_runs IS NULL OR max_runs < 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('max_runs must be at least 1, not %s', coalesce(max_runs::text, 'NULL'));
+    END IF;
+    PERFORM gik.dataset_named(ingest_latest.dataset);
+    call := nextval('gik.ingest_call_seq');
+    BEGIN
+        SELECT array_agg(c.init_time ORDER BY c.init_time DESC) FILTER (WHERE c.action = 'ingest'),
+               array_agg(c.reason ORDER BY c.init_time DESC) FILTER (WHERE c.action = 'ingest'),
+               string_agg(to_char(c.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z" ') || c.reason, '; '
+                          ORDER BY c.init_time DESC)
+                   FILTER (WHERE c.action = 'skip' AND c.reason NOT IN ('complete', 'not published'))
+        INTO times, reasons, skipped
+        FROM gik.latest_runs(ingest_latest.dataset, ingest_latest.as_of, ingest_latest.lookback,
+                             ingest_latest.recheck, ingest_latest.max_attempts, ingest_latest.retry_after) c;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL;
+        probe_error := true;
+    END;
+    IF probe_error THEN
+        PERFORM gik.ingest_log_failure(ingest_latest.dataset, NULL, call, 'probe', st, msg, det);
+        RAISE WARNING 'gik.ingest_latest(%): probing upstream failed (%): %', ingest_latest.dataset, st, msg;
+        PERFORM pg_catalog.set_config('search_path', caller_path, true);
+        RETURN;
+    END IF;
+    n := least(coalesce(cardinality(times), 0), ingest_latest.max_runs);
+    IF n = 0 THEN
+        RAISE NOTICE 'gik.ingest_latest(%): nothing to ingest; newest complete run: %', ingest_latest.dataset,
+            coalesce((SELECT to_char(r.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z"')
+                      FROM gik.run r JOIN gik.dataset d USING (dataset_id)
+                      WHERE d.name = ingest_latest.dataset AND r.status = 'complete'
+                      ORDER BY r.init_time DESC LIMIT 1), 'none') || coalesce('; skipped: ' || skipped, '');
+        PERFORM pg_catalog.set_config('search_path', caller_path, true);
+        RETURN;
+    END IF;
+    IF cardinality(times) > n THEN
+        RAISE NOTICE 'gik.ingest_latest(%): % runs to ingest, the % oldest are left for later calls',
+            ingest_latest.dataset, cardinality(times), cardinality(times) - n;
+    END IF;
+    FOR i IN 1 .. n LOOP
+        label := to_char(times[i] AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24"z"');
+        lid := gik.ingest_log_open(ingest_latest.dataset, times[i], call, i, n, reasons[i]);
+        RAISE NOTICE 'gik.ingest_latest(%): %: ingesting (% of %, %)', ingest_latest.dataset, label, i, n, reasons[i];
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        l := gik.ingest_log_run(lid);
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        IF l.status = 'failed' THEN
+            RAISE WARNING 'gik.ingest_latest(%): %: failed (%): %', ingest_latest.dataset, label, l.sqlstate, l.error;
+        ELSE
+            RAISE NOTICE 'gik.ingest_latest(%): %: % (%, version %), % of % files, % references, % s',
+                ingest_latest.dataset, label, l.status, l.outcome, l.version, l.files_found, l.files_expected,
+                l.refs, round((l.total_ms / 1000)::numeric, 1);
+        END IF;
+    END LOOP;
+    -- the products of the runs just ingested (each in its own transaction; failures are logged, not raised)
+    CALL gik.build_products(datasets => ARRAY[ingest_latest.dataset], since => ingest_latest.as_of - ingest_latest.lookback,
+                            until => ingest_latest.as_of);
+    PERFORM pg_catalog.set_config('search_path', caller_path, true);
+END $$;
+COMMENT ON PROCEDURE gik.ingest_latest(text, timestamptz, int, interval, interval, int, interval) IS
+'Ingest the latest runs of a dataset, newest first, at most max_runs per call (see gik.latest_runs for which: new runs found upstream, partial runs, failed runs after a backoff). Each run is one committed attempt in gik.ingest_log: running, then complete, partial (files still missing: completed by a later call) or failed (SQLSTATE and message; the run''s previous version stays intact). Returns at once when nothing is new; after ingesting it builds the products of the dataset that are due (gik.build_products). Must be CALLed outside an explicit transaction block, e.g. by pg_cron: CALL gik.ingest_latest(''gefs_0p25''). as_of replaces now() for tests and backfills.';
+
+-- Privileges of the product objects, as sql/pg_gik/99_privileges.sql gives them.
+REVOKE ALL ON TABLE gik.product_def, gik.product_result, gik.product_log FROM PUBLIC;
+GRANT SELECT ON TABLE gik.product_def, gik.product_result, gik.product_log TO gik_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE gik.product_def, gik.product_result, gik.product_log TO gik_ingest;
+GRANT USAGE ON SEQUENCE gik.product_def_product_id_seq, gik.product_result_result_id_seq, gik.product_log_log_id_seq
+    TO gik_ingest;
+REVOKE ALL ON ROUTINE gik.product_windows(text),
+    gik.define_product(text, text[], text, real[], gik.bbox, text[], text, int, text, real[], bool, text),
+    gik.product_named(text), gik.product_runs(int, timestamptz), gik.build_product(text, timestamptz, bool),
+    gik.products_due(text[], timestamptz, timestamptz, int, interval),
+    gik.build_products(text, timestamptz, text[], timestamptz, timestamptz, bool),
+    gik.product(text, timestamptz, float8, text, real) FROM PUBLIC;
+GRANT EXECUTE ON ROUTINE gik.product_windows(text),
+    gik.define_product(text, text[], text, real[], gik.bbox, text[], text, int, text, real[], bool, text),
+    gik.product_named(text), gik.product_runs(int, timestamptz), gik.build_product(text, timestamptz, bool),
+    gik.products_due(text[], timestamptz, timestamptz, int, interval),
+    gik.build_products(text, timestamptz, text[], timestamptz, timestamptz, bool),
+    gik.product(text, timestamptz, float8, text, real) TO gik_ingest;
+GRANT EXECUTE ON FUNCTION gik.product(text, timestamptz, float8, text, real), gik.product_named(text),
+    gik.product_windows(text), gik.product_runs(int, timestamptz),
+    gik.products_due(text[], timestamptz, timestamptz, int, interval) TO gik_reader;
+
 -- One writer and one reader of references (issue 13). gik.store_run stores a run's fields, windows, files,
 -- packs and versions for ingestion and import alike, under gik.run_lock; gik.pack_refs is the one reader of
 -- the packed arrays, which every reader goes through. gik.file.index_md5 of an imported file is documented as
--- what it has always been: the MD5 of its references.
+-- what it has always been: the MD5 of its references. gik.ingest_run and gik.import_core (which records the
+-- accumulated params a new dataset's import used) are defined here in their 0.2.0 form.
 -- The references of one pack, in pack order: all of them, or only those of some fields.
 CREATE FUNCTION gik.pack_refs(pack gik.chunk_pack, fields smallint[] DEFAULT NULL)
 RETURNS TABLE (field_id smallint, window_id smallint, byte_offset int8, byte_length int4)
@@ -861,8 +1366,8 @@ COMMENT ON FUNCTION gik.store_windows(int[], int[]) IS
 CREATE FUNCTION gik.store_begin() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF pg_my_temp_schema() <> 0 THEN  -- tables an earlier call of this transaction left
-        DROP TABLE IF EXISTS pg_temp.gik_store_file, pg_temp.gik_store_ref;
+    IF to_regclass('pg_temp.gik_store_file') IS NOT NULL THEN  -- tables an earlier call of this transaction left
+        DROP TABLE pg_temp.gik_store_file, pg_temp.gik_store_ref;
     END IF;
     CREATE TEMP TABLE gik_store_file (
         file_no int PRIMARY KEY, source text NOT NULL, step int NOT NULL, member int, url text NOT NULL, found bool NOT NULL,
@@ -907,7 +1412,7 @@ BEGIN
                                 ORDER BY m.byte_offset, m.field_id, m.window_id, m.member, m.byte_length)) AS refs_md5
           FROM pg_temp.gik_store_ref m GROUP BY m.file_no) h
     WHERE s.file_no = h.file_no AND s.index_md5 IS NULL AND s.found;
-    ANALYZE pg_temp.gik_store_file;
+    ANALYZE pg_temp.gik_store_file, pg_temp.gik_store_ref;
 
     -- The one versioning rule. A file is the current file of the same source, step and member (and, without an
     -- index, URL); it changed when the selection changed, its index or references differ, or the GRIB file
@@ -1000,6 +1505,7 @@ DECLARE
     idx_bytes  int8;
     tmpl_bytes int8;
     bad        record;
+    tmp        text;
 BEGIN
     d := gik.dataset_named(p_dataset);
     IF p_init IS NULL OR date_trunc('hour', p_init) <> p_init
@@ -1014,10 +1520,13 @@ BEGIN
     -- One ingestion of a run at a time; a second session waits and then finds nothing new.
     PERFORM gik.run_lock(d.dataset_id, p_init);
 
-    IF pg_my_temp_schema() <> 0 THEN  -- tables an earlier call of this transaction left
-        DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_route, pg_temp.gik_try, pg_temp.gik_index, pg_temp.gik_msg,
-                             pg_temp.gik_grib;
-    END IF;
+    -- tables an earlier call in this transaction left (dropped one by one: no notices for the others)
+    FOR tmp IN SELECT unnest(ARRAY['gik_plan', 'gik_route', 'gik_try', 'gik_index', 'gik_msg', 'gik_grib'])
+    LOOP
+        IF to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE pg_temp.%I', tmp);
+        END IF;
+    END LOOP;
     CREATE TEMP TABLE gik_plan ON COMMIT DROP AS
         SELECT *, NULL::text AS mirror FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
     SELECT count(*) INTO n_expected FROM gik_plan;
@@ -1030,9 +1539,11 @@ BEGIN
     -- Fetch every index file at once from its first mirror, then the files one mirror lacks (404) or could
     -- not serve (5xx, no connection) from the next; each file keeps the URLs of the mirror that had it.
     CREATE TEMP TABLE gik_route ON COMMIT DROP AS
-        SELECT p.file_no, g.rank, g.mirror, g.url,
-               coalesce((SELECT i.url FROM gik.mirror_urls(p.index_url) i WHERE i.mirror = g.mirror), p.index_url) AS index_url
-        FROM gik_plan p CROSS JOIN LATERAL gik.mirror_urls(p.url) g;
+        WITH f AS (SELECT array_agg(p.url ORDER BY p.file_no) AS urls, array_agg(p.index_url ORDER BY p.file_no) AS idx,
+                          array_agg(p.file_no ORDER BY p.file_no) AS nos FROM gik_plan p)
+        SELECT f.nos[g.ord] AS file_no, g.rank, g.mirror, g.url, coalesce(i.url, f.idx[g.ord]) AS index_url
+        FROM f CROSS JOIN LATERAL gik.mirror_routes(f.urls) g
+        LEFT JOIN LATERAL gik.mirror_routes(f.idx) i ON i.ord = g.ord AND i.mirror = g.mirror;
     CREATE TEMP TABLE gik_index (file_no int PRIMARY KEY, found bool, body text, bytes int8, etag text, body_md5 text,
                                  last_modified timestamptz, unavailable bool, tried text) ON COMMIT DROP;
     FOR k IN 1 .. (SELECT max(rank) FROM gik_route) LOOP
@@ -1159,7 +1670,10 @@ BEGIN
         END IF;
     END IF;
 
-    -- Stage the files and their references, and store them (a new version when something changed).
+    -- Stage the files and their references, and store them (a new version when something changed). Temporary
+    -- tables have no statistics until analysed: without them the planner nested loops over a GFS run's
+    -- 155,000 messages.
+    ANALYZE gik_msg, gik_plan, gik_index;
     PERFORM gik.store_begin();
     INSERT INTO pg_temp.gik_store_file (file_no, source, step, member, url, found, size, grib_etag, grib_last_modified,
                                         mirror, index_size, index_etag, index_md5, index_last_modified)
@@ -1572,11 +2086,13 @@ BEGIN
 
     -- 7. The dataset (created when new), fields with what the metadata says of their templates, windows.
     IF d.dataset_id IS NULL THEN
-        INSERT INTO gik.dataset (name, description, index_format, cycles, steps, members)
+        -- accumulated_params records the rule this import used, so that importing the same references again
+        -- gives the same statistics and windows (and no new version).
+        INSERT INTO gik.dataset (name, description, index_format, cycles, steps, members, accumulated_params)
         SELECT p_dataset, format('Imported from %s', p_source), 'imported',
                array_agg(DISTINCT extract(hour FROM f.init_time AT TIME ZONE 'UTC')::smallint),
                array_agg(DISTINCT round(f.step)::int),
-               array_remove(array_agg(DISTINCT f.member), NULL)
+               array_remove(array_agg(DISTINCT f.member), NULL), acc
         FROM pg_temp.gik_imp_ref f
         RETURNING * INTO d;
         UPDATE gik.dataset x SET members = NULL WHERE x.dataset_id = d.dataset_id AND cardinality(x.members) = 0;

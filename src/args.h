@@ -1,13 +1,24 @@
 /*
- * Argument rules of the SQL entry points: a NULL in a required argument gives NULL (or no
- * rows), as a STRICT function would; a NULL in an optional argument means its default.
+ * Arguments of the SQL entry points. A NULL in a required argument gives NULL (or no rows), as
+ * a STRICT function would; a NULL in an optional argument means its default.
  */
 #ifndef GIK_ARGS_H
 #define GIK_ARGS_H
 
 #include "postgres.h"
 
+#include "access/htup.h"
 #include "fmgr.h"
+
+#include "core/decoded.h"
+
+/*
+ * An SQL entry point that only forwards to impl(fcinfo, arg): the symbol an `AS 'MODULE_PATHNAME',
+ * 'name'` binds, for several functions that share one implementation.
+ */
+#define GIK_SQL_FORWARD(name, impl, arg) \
+	PG_FUNCTION_INFO_V1(name); \
+	Datum name(PG_FUNCTION_ARGS) { return impl(fcinfo, arg); }
 
 /* True when one of the first n arguments is NULL. */
 static inline bool
@@ -32,5 +43,11 @@ gik_arg_int32(FunctionCallInfo fcinfo, int i, int32 dflt)
 {
 	return PG_NARGS() > i && !PG_ARGISNULL(i) ? PG_GETARG_INT32(i) : dflt;
 }
+
+/* Decode options from the (lon text, region gik.bbox) arguments at positions lon_arg and lon_arg+1. */
+extern void gik_decode_options_from_args(FunctionCallInfo fcinfo, int lon_arg, GikDecodeOptions *opts);
+
+/* The source grid a gik.grid_desc row describes. */
+extern void gik_grid_from_desc(HeapTupleHeader desc, GikGrid *g);
 
 #endif

@@ -678,13 +678,13 @@ gik_decoder_slot_info(int slot, GikDecoderInfo *info)
 	info->hello = d->proc.hello;
 }
 
-/* Raise the error of a failed decode; see decoder_pool.h. */
+/* Raise the error of a failed job; see decoder_pool.h. */
 void
-gik_raise_decode_error(const char *url, int64 offset, int64 length, GikDecodeStatus status, const char *why)
+gik_raise_decode_error(const GikDecodeJob *job)
 {
 	int			code;
 
-	switch (status)
+	switch (job->status)
 	{
 		case GIK_DECODE_UNSUPPORTED:
 			code = ERRCODE_FEATURE_NOT_SUPPORTED;
@@ -706,10 +706,13 @@ gik_raise_decode_error(const char *url, int64 offset, int64 length, GikDecodeSta
 			break;
 	}
 	ereport(ERROR, (errcode(code),
+					job->op == GIK_DECODER_META ?
+					errmsg("could not read GRIB message at bytes " INT64_FORMAT "-" INT64_FORMAT " of \"%s\"",
+						   job->offset, job->offset + job->length - 1, job->url) :
 					errmsg("could not decode bytes " INT64_FORMAT "-" INT64_FORMAT " of \"%s\"",
-						   offset, offset + length - 1, url),
-					errdetail("%s", why),
-					status == GIK_DECODE_OUT_OF_MEMORY ? errhint("A superuser can raise gik.decoder_memory_limit.") :
-					status == GIK_DECODE_TOO_LARGE ? errhint("A superuser can raise the limit named above.") : 0));
+						   job->offset, job->offset + job->length - 1, job->url),
+					errdetail("%s", job->errbuf),
+					job->status == GIK_DECODE_OUT_OF_MEMORY ? errhint("A superuser can raise gik.decoder_memory_limit.") :
+					job->status == GIK_DECODE_TOO_LARGE ? errhint("A superuser can raise the limit named above.") : 0));
 	pg_unreachable();
 }

@@ -84,10 +84,9 @@ extern int	gik_decoder_slots(void);
 extern void gik_decoder_slot_info(int slot, GikDecoderInfo *info);
 
 /*
- * Raise the error of a failed decode (status not GIK_DECODE_OK) naming the URL and byte range:
+ * Raise the error of a failed job (status not GIK_DECODE_OK) naming its URL and byte range:
  * the one place that maps decode statuses to SQLSTATEs.
  */
-extern void gik_raise_decode_error(const char *url, int64 offset, int64 length,
-								   GikDecodeStatus status, const char *why) pg_attribute_noreturn();
+extern void gik_raise_decode_error(const GikDecodeJob *job) pg_attribute_noreturn();
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * Ensemble aggregates over real[] grids (exceedance probability, count, mean, min, max, standard
- * deviation, percentiles, weighted sum) and element-wise grid arithmetic with a scalar.
+ * deviation, percentiles, weighted sum).
  *
  * Every aggregate keeps an EnsState (internal) in the aggregate memory context: per-cell counters
  * and double accumulators, never the members' grids, except for percentiles, which must keep
@@ -19,30 +19,16 @@
 #include "utils/memutils.h"
 
 #include "core/ensemble.h"
+#include "args.h"
+#include "datums.h"
+#include "pg_gik.h"
 
 PG_FUNCTION_INFO_V1(gik_ens_exceedance_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_exceedance_finalfn);
-PG_FUNCTION_INFO_V1(gik_ens_count_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_count_finalfn);
-PG_FUNCTION_INFO_V1(gik_ens_mean_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_mean_finalfn);
-PG_FUNCTION_INFO_V1(gik_ens_min_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_max_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_extreme_finalfn);
-PG_FUNCTION_INFO_V1(gik_ens_moments_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_stddev_finalfn);
-PG_FUNCTION_INFO_V1(gik_ens_stddev_pop_finalfn);
 PG_FUNCTION_INFO_V1(gik_ens_percentile_transfn);
-PG_FUNCTION_INFO_V1(gik_ens_percentile_finalfn);
 PG_FUNCTION_INFO_V1(gik_grid_sum_transfn);
-PG_FUNCTION_INFO_V1(gik_grid_sum_finalfn);
 PG_FUNCTION_INFO_V1(gik_ens_combinefn);
 PG_FUNCTION_INFO_V1(gik_ens_serialfn);
 PG_FUNCTION_INFO_V1(gik_ens_deserialfn);
-PG_FUNCTION_INFO_V1(gik_grid_add);
-PG_FUNCTION_INFO_V1(gik_grid_sub);
-PG_FUNCTION_INFO_V1(gik_grid_mul);
-PG_FUNCTION_INFO_V1(gik_grid_clip);
 
 /* What an aggregate state accumulates. */
 typedef enum EnsKind
@@ -279,27 +265,36 @@ ens_values(EnsState *st, ArrayType *grid, MemoryContext aggcxt)
 	return st->scratch;
 }
 
-/* Thresholds from a real[] argument: at least one, no NULL, no NaN. */
-static const float *
-ens_thresholds_arg(FunctionCallInfo fcinfo, int argno, int *n)
+/* The thresholds (real[]) or fractions (float8[]) argument of an aggregate: not NULL, not empty, no NULL element. */
+static ArrayType *
+ens_param_array(FunctionCallInfo fcinfo, int argno, EnsKind kind, int *n)
 {
+	const char *what = kind == ENS_EXCEED ? "thresholds" : "fractions";
 	ArrayType  *a;
-	const float *v;
-	int			i;
 
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("thresholds of gik.ens_exceedance must not be null"),
-						errdetail("Pass the thresholds as a non-empty real[], the same in every row.")));
+						errmsg("%s of %s must not be null", what, ens_kind_names[kind]),
+						errdetail("%s", kind == ENS_EXCEED ?
+								  "Pass the thresholds as a non-empty real[], the same in every row." :
+								  "Pass the fractions as a non-empty float8[] of values in [0, 1], the same in every row.")));
 	a = PG_GETARG_ARRAYTYPE_P(argno);
 	*n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
 	if (*n == 0 || array_contains_nulls(a))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("thresholds of gik.ens_exceedance must be a non-empty array without NULL elements"),
-						errdetail("The thresholds array has %d elements%s.", *n,
+						errmsg("%s of %s must be a non-empty array without NULL elements", what, ens_kind_names[kind]),
+						errdetail("The %s array has %d elements%s.", what, *n,
 								  *n > 0 ? ", some of them NULL" : "")));
-	v = (const float *) ARR_DATA_PTR(a);
-	for (i = 0; i < *n; i++)
+	return a;
+}
+
+/* Thresholds from a real[] argument: at least one, no NULL, no NaN. */
+static const float *
+ens_thresholds_arg(FunctionCallInfo fcinfo, int argno, int *n)
+{
+	const float *v = (const float *) ARR_DATA_PTR(ens_param_array(fcinfo, argno, ENS_EXCEED, n));
+
+	for (int i = 0; i < *n; i++)
 		if (isnan(v[i]))
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("threshold %d of gik.ens_exceedance is NaN", i + 1),
@@ -311,23 +306,9 @@ ens_thresholds_arg(FunctionCallInfo fcinfo, int argno, int *n)
 static const double *
 ens_fractions_arg(FunctionCallInfo fcinfo, int argno, int *n)
 {
-	ArrayType  *a;
-	const double *v;
-	int			i;
+	const double *v = (const double *) ARR_DATA_PTR(ens_param_array(fcinfo, argno, ENS_PERCENTILE, n));
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						errmsg("fractions of gik.ens_percentile must not be null"),
-						errdetail("Pass the fractions as a non-empty float8[] of values in [0, 1], the same in every row.")));
-	a = PG_GETARG_ARRAYTYPE_P(argno);
-	*n = ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a));
-	if (*n == 0 || array_contains_nulls(a))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("fractions of gik.ens_percentile must be a non-empty array without NULL elements"),
-						errdetail("The fractions array has %d elements%s.", *n,
-								  *n > 0 ? ", some of them NULL" : "")));
-	v = (const double *) ARR_DATA_PTR(a);
-	for (i = 0; i < *n; i++)
+	for (int i = 0; i < *n; i++)
 		if (!(v[i] >= 0.0 && v[i] <= 1.0))
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("fraction %d of gik.ens_percentile is out of range: %g", i + 1, v[i]),
@@ -404,6 +385,14 @@ ens_trans_values(FunctionCallInfo fcinfo, EnsKind kind, EnsState **stp)
 #define ENS_RETURN_STATE(st) \
 	do { if ((st) == NULL) PG_RETURN_NULL(); PG_RETURN_POINTER(st); } while (0)
 
+/* The state unchanged, for a row that adds nothing (NULL grid or weight; its other arguments are not read). */
+static Datum
+ens_skip_row(FunctionCallInfo fcinfo, EnsKind kind)
+{
+	ens_agg_context(fcinfo, ens_kind_names[kind]);
+	ENS_RETURN_STATE(PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0));
+}
+
 /* gik.ens_exceedance transition: count members >= each threshold and valid members, per cell. */
 Datum
 gik_ens_exceedance_transfn(PG_FUNCTION_ARGS)
@@ -416,10 +405,7 @@ gik_ens_exceedance_transfn(PG_FUNCTION_ARGS)
 	int			nthr;
 
 	if (PG_ARGISNULL(1))
-	{
-		ens_agg_context(fcinfo, ens_kind_names[ENS_EXCEED]);
-		ENS_RETURN_STATE(PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0));
-	}
+		return ens_skip_row(fcinfo, ENS_EXCEED);
 	thr = ens_thresholds_arg(fcinfo, 2, &nthr);
 	grid = ens_trans_begin(fcinfo, ENS_EXCEED, nthr, &st, &aggcxt);
 	ens_params(st, aggcxt, thr, NULL, nthr);
@@ -428,65 +414,43 @@ gik_ens_exceedance_transfn(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(st);
 }
 
-/* gik.ens_count transition: count valid members per cell. */
-Datum
-gik_ens_count_transfn(PG_FUNCTION_ARGS)
+/* Add one grid to a count, mean, minimum, maximum or moments state (NULL grid: skip the row). */
+static Datum
+ens_accumulate(FunctionCallInfo fcinfo, EnsKind kind)
 {
 	EnsState   *st;
-	const float *x = ens_trans_values(fcinfo, ENS_COUNT, &st);
+	const float *x = ens_trans_values(fcinfo, kind, &st);
+	size_t		n = x != NULL ? (size_t) st->ncells : 0;
 
-	if (x != NULL)
-		gik_ens_count_add(x, (size_t) st->ncells, st->valid);
-	ENS_RETURN_STATE(st);
+	if (x == NULL)
+		ENS_RETURN_STATE(st);
+	switch (kind)
+	{
+		case ENS_COUNT:
+			gik_ens_count_add(x, n, st->valid);
+			break;
+		case ENS_MEAN:
+			gik_ens_sum_add(x, n, st->valid, st->acc);
+			break;
+		case ENS_MIN:
+		case ENS_MAX:
+			gik_ens_extreme_add(x, n, kind == ENS_MAX, st->ext);
+			break;
+		case ENS_MOMENTS:
+			gik_ens_moments_add(x, n, st->valid, st->acc, st->m2);
+			break;
+		default:
+			elog(ERROR, "ensemble state kind %d has its own transition", kind);
+	}
+	PG_RETURN_POINTER(st);
 }
 
-/* gik.ens_mean transition: sum and count of valid values per cell. */
-Datum
-gik_ens_mean_transfn(PG_FUNCTION_ARGS)
-{
-	EnsState   *st;
-	const float *x = ens_trans_values(fcinfo, ENS_MEAN, &st);
-
-	if (x != NULL)
-		gik_ens_sum_add(x, (size_t) st->ncells, st->valid, st->acc);
-	ENS_RETURN_STATE(st);
-}
-
-/* gik.ens_min transition: running minimum of valid values per cell. */
-Datum
-gik_ens_min_transfn(PG_FUNCTION_ARGS)
-{
-	EnsState   *st;
-	const float *x = ens_trans_values(fcinfo, ENS_MIN, &st);
-
-	if (x != NULL)
-		gik_ens_extreme_add(x, (size_t) st->ncells, false, st->ext);
-	ENS_RETURN_STATE(st);
-}
-
-/* gik.ens_max transition: running maximum of valid values per cell. */
-Datum
-gik_ens_max_transfn(PG_FUNCTION_ARGS)
-{
-	EnsState   *st;
-	const float *x = ens_trans_values(fcinfo, ENS_MAX, &st);
-
-	if (x != NULL)
-		gik_ens_extreme_add(x, (size_t) st->ncells, true, st->ext);
-	ENS_RETURN_STATE(st);
-}
-
-/* gik.ens_stddev and gik.ens_stddev_pop transition: Welford's count, mean and m2 per cell. */
-Datum
-gik_ens_moments_transfn(PG_FUNCTION_ARGS)
-{
-	EnsState   *st;
-	const float *x = ens_trans_values(fcinfo, ENS_MOMENTS, &st);
-
-	if (x != NULL)
-		gik_ens_moments_add(x, (size_t) st->ncells, st->valid, st->acc, st->m2);
-	ENS_RETURN_STATE(st);
-}
+/* Transitions of gik.ens_count, ens_mean, ens_min, ens_max, and ens_stddev / ens_stddev_pop (Welford). */
+GIK_SQL_FORWARD(gik_ens_count_transfn, ens_accumulate, ENS_COUNT);
+GIK_SQL_FORWARD(gik_ens_mean_transfn, ens_accumulate, ENS_MEAN);
+GIK_SQL_FORWARD(gik_ens_min_transfn, ens_accumulate, ENS_MIN);
+GIK_SQL_FORWARD(gik_ens_max_transfn, ens_accumulate, ENS_MAX);
+GIK_SQL_FORWARD(gik_ens_moments_transfn, ens_accumulate, ENS_MOMENTS);
 
 /* gik.grid_sum transition: acc += weight * grid; a NULL grid or NULL weight skips the row. */
 Datum
@@ -499,10 +463,7 @@ gik_grid_sum_transfn(PG_FUNCTION_ARGS)
 	if (PG_NARGS() > 2)
 	{
 		if (PG_ARGISNULL(2))
-		{
-			ens_agg_context(fcinfo, ens_kind_names[ENS_SUM]);
-			ENS_RETURN_STATE(PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0));
-		}
+			return ens_skip_row(fcinfo, ENS_SUM);
 		w = PG_GETARG_FLOAT8(2);
 		if (isnan(w))
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -527,10 +488,7 @@ gik_ens_percentile_transfn(PG_FUNCTION_ARGS)
 	float	   *copy;
 
 	if (PG_ARGISNULL(1))
-	{
-		ens_agg_context(fcinfo, ens_kind_names[ENS_PERCENTILE]);
-		ENS_RETURN_STATE(PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0));
-	}
+		return ens_skip_row(fcinfo, ENS_PERCENTILE);
 	fr = ens_fractions_arg(fcinfo, 2, &nfrac);
 	grid = ens_trans_begin(fcinfo, ENS_PERCENTILE, nfrac, &st, &aggcxt);
 	ens_params(st, aggcxt, NULL, fr, nfrac);
@@ -566,9 +524,6 @@ ens_new_array(const EnsState *st, Oid elemtype, int lead)
 	int			dims[MAXDIM];
 	int			lbs[MAXDIM];
 	int			off = lead > 0 ? 1 : 0;
-	size_t		nbytes = sizeof(float) * (size_t) st->ncells * (size_t) (lead > 0 ? lead : 1);
-	size_t		size = ARR_OVERHEAD_NONULLS(ndim) + nbytes;
-	ArrayType  *a;
 
 	ens_check_result_size(ens_kind_names[st->kind], st->ncells, lead > 0 ? lead : 1);
 	if (lead > 0)
@@ -578,140 +533,69 @@ ens_new_array(const EnsState *st, Oid elemtype, int lead)
 	}
 	memcpy(dims + off, st->dims, sizeof(int) * st->ndim);
 	memcpy(lbs + off, st->lbs, sizeof(int) * st->ndim);
-	a = palloc(size);			/* the caller fills every element */
-	memset(a, 0, ARR_OVERHEAD_NONULLS(ndim));
-	SET_VARSIZE(a, size);
-	a->ndim = ndim;
-	a->dataoffset = 0;
-	a->elemtype = elemtype;
-	memcpy(ARR_DIMS(a), dims, sizeof(int) * ndim);
-	memcpy(ARR_LBOUND(a), lbs, sizeof(int) * ndim);
-	return a;
+	return gik_array_new(elemtype, ndim, dims, lbs, false, (size_t) st->ncells * (size_t) (lead > 0 ? lead : 1));
 }
 
-/* gik.ens_exceedance result: [nthresholds][...grid] probabilities. */
-Datum
-gik_ens_exceedance_finalfn(PG_FUNCTION_ARGS)
-{
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, FLOAT4OID, st->nparams);
-	gik_ens_exceed_result(st->hits, st->valid, (size_t) st->ncells, st->nparams,
-						  (float *) ARR_DATA_PTR(a));
-	PG_RETURN_ARRAYTYPE_P(a);
-}
-
-/* gik.ens_count result: valid members per cell as int[]. */
-Datum
-gik_ens_count_finalfn(PG_FUNCTION_ARGS)
-{
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, INT4OID, 0);
-	memcpy(ARR_DATA_PTR(a), st->valid, sizeof(int32) * (size_t) st->ncells);
-	PG_RETURN_ARRAYTYPE_P(a);
-}
-
-/* gik.ens_mean result. */
-Datum
-gik_ens_mean_finalfn(PG_FUNCTION_ARGS)
-{
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, FLOAT4OID, 0);
-	gik_ens_mean_result(st->valid, st->acc, (size_t) st->ncells, (float *) ARR_DATA_PTR(a));
-	PG_RETURN_ARRAYTYPE_P(a);
-}
-
-/* gik.ens_min and gik.ens_max result. */
-Datum
-gik_ens_extreme_finalfn(PG_FUNCTION_ARGS)
-{
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, FLOAT4OID, 0);
-	memcpy(ARR_DATA_PTR(a), st->ext, sizeof(float) * (size_t) st->ncells);
-	PG_RETURN_ARRAYTYPE_P(a);
-}
-
-/* Standard deviation result with ddof degrees of freedom removed. */
+/*
+ * The result of an ensemble aggregate from its state: [nthresholds][...grid] probabilities,
+ * int[] counts, [nfractions][...grid] percentiles, or a real[] grid; ddof is the degrees of
+ * freedom a standard deviation removes.
+ */
 static Datum
-ens_stddev_result(FunctionCallInfo fcinfo, int ddof)
+ens_final(FunctionCallInfo fcinfo, int ddof)
 {
 	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
 	ArrayType  *a;
+	float	   *out;
+	size_t		n;
 
 	if (st == NULL)
 		PG_RETURN_NULL();
-	a = ens_new_array(st, FLOAT4OID, 0);
-	gik_ens_stddev_result(st->valid, st->m2, (size_t) st->ncells, ddof, (float *) ARR_DATA_PTR(a));
+	n = (size_t) st->ncells;
+	a = ens_new_array(st, st->kind == ENS_COUNT ? INT4OID : FLOAT4OID,
+					  st->kind == ENS_EXCEED || st->kind == ENS_PERCENTILE ? st->nparams : 0);
+	out = (float *) ARR_DATA_PTR(a);
+	switch (st->kind)
+	{
+		case ENS_EXCEED:
+			gik_ens_exceed_result(st->hits, st->valid, n, st->nparams, out);
+			break;
+		case ENS_COUNT:
+			memcpy(ARR_DATA_PTR(a), st->valid, sizeof(int32) * n);
+			break;
+		case ENS_MEAN:
+			gik_ens_mean_result(st->valid, st->acc, n, out);
+			break;
+		case ENS_MIN:
+		case ENS_MAX:
+			memcpy(out, st->ext, sizeof(float) * n);
+			break;
+		case ENS_MOMENTS:
+			gik_ens_stddev_result(st->valid, st->m2, n, ddof, out);
+			break;
+		case ENS_SUM:
+			gik_grid_to_float(st->acc, n, out);
+			break;
+		case ENS_PERCENTILE:
+			if (!gik_ens_percentile((const float *const *) st->members, st->nmembers, n,
+									st->params, st->nparams, out, gik_core_alloc))
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
+								errmsg("out of memory in gik.ens_percentile"),
+								errdetail("The per-cell scratch space could not be allocated.")));
+			break;
+	}
 	PG_RETURN_ARRAYTYPE_P(a);
 }
 
-/* gik.ens_stddev result: sample standard deviation (n - 1). */
-Datum
-gik_ens_stddev_finalfn(PG_FUNCTION_ARGS)
-{
-	return ens_stddev_result(fcinfo, 1);
-}
-
-/* gik.ens_stddev_pop result: population standard deviation (n). */
-Datum
-gik_ens_stddev_pop_finalfn(PG_FUNCTION_ARGS)
-{
-	return ens_stddev_result(fcinfo, 0);
-}
-
-/* gik.grid_sum result. */
-Datum
-gik_grid_sum_finalfn(PG_FUNCTION_ARGS)
-{
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, FLOAT4OID, 0);
-	gik_grid_to_float(st->acc, (size_t) st->ncells, (float *) ARR_DATA_PTR(a));
-	PG_RETURN_ARRAYTYPE_P(a);
-}
-
-/* palloc with the core's allocator signature. */
-static void *
-ens_palloc(size_t size)
-{
-	return MemoryContextAllocHuge(CurrentMemoryContext, size);
-}
-
-/* gik.ens_percentile result: [nfractions][...grid]. */
-Datum
-gik_ens_percentile_finalfn(PG_FUNCTION_ARGS)
-{
-	EnsState   *st = PG_ARGISNULL(0) ? NULL : (EnsState *) PG_GETARG_POINTER(0);
-	ArrayType  *a;
-
-	if (st == NULL)
-		PG_RETURN_NULL();
-	a = ens_new_array(st, FLOAT4OID, st->nparams);
-	if (!gik_ens_percentile((const float *const *) st->members, st->nmembers, (size_t) st->ncells,
-							st->params, st->nparams, (float *) ARR_DATA_PTR(a), ens_palloc))
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY),
-						errmsg("out of memory in gik.ens_percentile"),
-						errdetail("The per-cell scratch space could not be allocated.")));
-	PG_RETURN_ARRAYTYPE_P(a);
-}
+/* Results; ens_stddev is the sample standard deviation (n - 1), ens_stddev_pop the population's (n). */
+GIK_SQL_FORWARD(gik_ens_exceedance_finalfn, ens_final, 0);
+GIK_SQL_FORWARD(gik_ens_count_finalfn, ens_final, 0);
+GIK_SQL_FORWARD(gik_ens_mean_finalfn, ens_final, 0);
+GIK_SQL_FORWARD(gik_ens_extreme_finalfn, ens_final, 0);	/* ens_min and ens_max */
+GIK_SQL_FORWARD(gik_ens_stddev_finalfn, ens_final, 1);
+GIK_SQL_FORWARD(gik_ens_stddev_pop_finalfn, ens_final, 0);
+GIK_SQL_FORWARD(gik_grid_sum_finalfn, ens_final, 0);
+GIK_SQL_FORWARD(gik_ens_percentile_finalfn, ens_final, 0);
 
 /* A copy of a state (shape, parameters and buffers) in another memory context. */
 static EnsState *
@@ -988,147 +872,4 @@ gik_ens_deserialfn(PG_FUNCTION_ARGS)
 		st->nmembers = w.nmembers;
 	}
 	PG_RETURN_POINTER(st);
-}
-
-/* A copy of a real[] argument to change in place (NULL elements stay NULL). */
-static ArrayType *
-grid_copy_arg(FunctionCallInfo fcinfo, int argno, size_t *nvalues)
-{
-	ArrayType  *in = PG_GETARG_ARRAYTYPE_P(argno);
-	ArrayType  *out;
-	int			nitems = ArrayGetNItems(ARR_NDIM(in), ARR_DIMS(in));
-	size_t		n = (size_t) nitems;
-
-	if (ARR_ELEMTYPE(in) != FLOAT4OID)
-		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH),
-						errmsg("grid arithmetic expects a real[] grid"),
-						errdetail("The grid has element type %s.", format_type_be(ARR_ELEMTYPE(in)))));
-	out = (ArrayType *) palloc(VARSIZE(in));
-	memcpy(out, in, VARSIZE(in));
-	if (ARR_HASNULL(in))
-	{
-		bits8	   *bitmap = ARR_NULLBITMAP(in);
-		int			i;
-
-		n = 0;
-		for (i = 0; i < nitems; i++)
-			n += (bitmap[i >> 3] >> (i & 7)) & 1;
-	}
-	*nvalues = n;				/* non-NULL values are stored contiguously */
-	return out;
-}
-
-/* grid op scalar for the SQL functions and operators. */
-static Datum
-grid_scalar(FunctionCallInfo fcinfo, GikGridOp op)
-{
-	size_t		n;
-	ArrayType  *a = grid_copy_arg(fcinfo, 0, &n);
-	float	   *v = (float *) ARR_DATA_PTR(a);
-
-	gik_grid_scalar_op(op, v, n, PG_GETARG_FLOAT8(1), v);
-	PG_RETURN_ARRAYTYPE_P(a);
-}
-
-/* gik.grid_add(real[], float8) and the real[] + float8 operator. */
-Datum
-gik_grid_add(PG_FUNCTION_ARGS)
-{
-	return grid_scalar(fcinfo, GIK_GRID_ADD);
-}
-
-/* gik.grid_sub(real[], float8) and the real[] - float8 operator. */
-Datum
-gik_grid_sub(PG_FUNCTION_ARGS)
-{
-	return grid_scalar(fcinfo, GIK_GRID_SUB);
-}
-
-/* gik.grid_mul(real[], float8) and the real[] * float8 operator. */
-Datum
-gik_grid_mul(PG_FUNCTION_ARGS)
-{
-	return grid_scalar(fcinfo, GIK_GRID_MUL);
-}
-
-/* gik.grid_clip(real[], lo, hi): limit values to [lo, hi]; a NULL bound is no bound. */
-Datum
-gik_grid_clip(PG_FUNCTION_ARGS)
-{
-	double		lo = PG_ARGISNULL(1) ? -INFINITY : PG_GETARG_FLOAT8(1);
-	double		hi = PG_ARGISNULL(2) ? INFINITY : PG_GETARG_FLOAT8(2);
-	ArrayType  *a;
-	size_t		n;
-	float	   *v;
-
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	if (isnan(lo) || isnan(hi))
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("bounds of gik.grid_clip must not be NaN"),
-						errhint("Pass NULL for no bound.")));
-	if (lo > hi)
-		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						errmsg("lower bound of gik.grid_clip is greater than the upper bound: %g > %g", lo, hi),
-						errdetail("The lower bound must not exceed the upper bound.")));
-	a = grid_copy_arg(fcinfo, 0, &n);
-	v = (float *) ARR_DATA_PTR(a);
-	gik_grid_clip_range(v, n, lo, hi, v);
-	PG_RETURN_ARRAYTYPE_P(a);
-}
-
-PG_FUNCTION_INFO_V1(gik_grid_band);
-
-/* gik.grid_band(grids real[], band int): band n (1-based) of a [bands][nj][ni] stack as a 2-D [nj][ni] grid. */
-Datum
-gik_grid_band(PG_FUNCTION_ARGS)
-{
-	ArrayType  *in = PG_GETARG_ARRAYTYPE_P(0);
-	int			band = PG_GETARG_INT32(1);
-	int		   *dims = ARR_DIMS(in);
-	int			lbs[2] = {1, 1};
-	int			ncells;
-	int			first;
-	int			nvalues;
-	int			skipped = 0;
-	bits8	   *bitmap = ARR_NULLBITMAP(in);
-	Size		datasize;
-	ArrayType  *out;
-
-	if (ARR_ELEMTYPE(in) != FLOAT4OID || ARR_NDIM(in) != 3)
-		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-						errmsg("gik.grid_band expects a 3-dimensional real[] stack of grids"),
-						errdetail("The array has %d dimensions.", ARR_NDIM(in))));
-	if (band < 1 || band > dims[0])
-		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-						errmsg("band %d is outside the stack of %d grids", band, dims[0])));
-	ncells = dims[1] * dims[2];
-	first = (band - 1) * ncells;
-	nvalues = ncells;
-	if (bitmap)
-	{
-		nvalues = 0;
-		for (int i = 0; i < first + ncells; i++)
-		{
-			bool		present = (bitmap[i >> 3] >> (i & 7)) & 1;
-
-			if (i < first)
-				skipped += present;
-			else
-				nvalues += present;
-		}
-	}
-	datasize = (Size) nvalues * sizeof(float);
-	out = (ArrayType *) palloc0((bitmap ? ARR_OVERHEAD_WITHNULLS(2, ncells) : ARR_OVERHEAD_NONULLS(2)) + datasize);
-	SET_VARSIZE(out, (bitmap ? ARR_OVERHEAD_WITHNULLS(2, ncells) : ARR_OVERHEAD_NONULLS(2)) + datasize);
-	out->ndim = 2;
-	out->dataoffset = bitmap ? ARR_OVERHEAD_WITHNULLS(2, ncells) : 0;
-	out->elemtype = FLOAT4OID;
-	ARR_DIMS(out)[0] = dims[1];
-	ARR_DIMS(out)[1] = dims[2];
-	memcpy(ARR_LBOUND(out), lbs, sizeof(lbs));
-	if (bitmap)
-		array_bitmap_copy(ARR_NULLBITMAP(out), 0, bitmap, first, ncells);
-	memcpy(ARR_DATA_PTR(out), (float *) ARR_DATA_PTR(in) + (bitmap ? skipped : first), datasize);
-	PG_RETURN_ARRAYTYPE_P(out);
 }

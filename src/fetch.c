@@ -138,13 +138,6 @@ static int	easy_pool_size = 0;
 static int	easy_pool_free = 0;
 static MemoryContext fetch_cxt = NULL;
 
-/* Allocator for core helpers. */
-static void *
-fetch_alloc(size_t size)
-{
-	return palloc(size);
-}
-
 /* Create the per-backend multi handle and easy-handle pool on first use. */
 static void
 ensure_curl(void)
@@ -305,6 +298,24 @@ parse_content_range(Transfer *t, const char *value, size_t len)
 	}
 }
 
+/* The value of a header line named name (with its colon, any case), without leading spaces or CR/LF; NULL for another header. */
+static const char *
+header_value(const char *line, size_t n, const char *name, size_t *vlen)
+{
+	size_t		nlen = strlen(name);
+	const char *value;
+
+	if (n <= nlen || pg_strncasecmp(line, name, nlen) != 0)
+		return NULL;
+	value = line + nlen;
+	while (*value == ' ')
+		value++;
+	*vlen = n - (value - line);
+	while (*vlen > 0 && (value[*vlen - 1] == '\r' || value[*vlen - 1] == '\n'))
+		(*vlen)--;
+	return value;
+}
+
 /* libcurl header callback: Content-Range and ETag; never raises. */
 static size_t
 read_header(char *buffer, size_t size, size_t nitems, void *userdata)
@@ -314,24 +325,10 @@ read_header(char *buffer, size_t size, size_t nitems, void *userdata)
 	size_t		vlen;
 	const char *value;
 
-	if (n > 14 && pg_strncasecmp(buffer, "content-range:", 14) == 0)
-	{
-		value = buffer + 14;
-		while (*value == ' ')
-			value++;
-		vlen = n - (value - buffer);
-		while (vlen > 0 && (value[vlen - 1] == '\r' || value[vlen - 1] == '\n'))
-			vlen--;
+	if ((value = header_value(buffer, n, "content-range:", &vlen)) != NULL)
 		parse_content_range(t, value, vlen);
-	}
-	else if (n > 5 && pg_strncasecmp(buffer, "etag:", 5) == 0 && t->fetch->etag == NULL)
+	else if (t->fetch->etag == NULL && (value = header_value(buffer, n, "etag:", &vlen)) != NULL)
 	{
-		value = buffer + 5;
-		while (*value == ' ')
-			value++;
-		vlen = n - (value - buffer);
-		while (vlen > 0 && (value[vlen - 1] == '\r' || value[vlen - 1] == '\n'))
-			vlen--;
 		t->fetch->etag = MemoryContextAllocExtended(CurrentMemoryContext, vlen + 1, MCXT_ALLOC_NO_OOM);
 		if (t->fetch->etag)
 		{
@@ -570,7 +567,7 @@ follow_redirect(Transfer *t)
 		set_fail(t, FAIL_TOO_MANY_REDIRECTS, reason);
 		return OUTCOME_DONE;
 	}
-	if (!gik_url_normalize(target, fetch_alloc, &normalised))
+	if (!gik_url_normalize(target, gik_core_alloc, &normalised))
 	{
 		snprintf(reason, sizeof(reason), "The redirect target %.120s is refused: %s", target, normalised);
 		set_fail(t, FAIL_POLICY, reason);
@@ -821,7 +818,7 @@ gik_fetch_url_allowed(const char *url)
 	char	  **prefixes;
 	int			nprefixes;
 	char	   *resolved;
-	GikUrlKind	kind = gik_url_resolve(url, gik_s3_endpoint, gik_gs_endpoint, fetch_alloc, &resolved);
+	GikUrlKind	kind = gik_url_resolve(url, gik_s3_endpoint, gik_gs_endpoint, gik_core_alloc, &resolved);
 
 	if (kind == GIK_URL_INVALID)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -830,7 +827,7 @@ gik_fetch_url_allowed(const char *url)
 	if (kind == GIK_URL_FILE)
 		return true;
 	nprefixes = gik_url_resolve_prefixes(gik_allowed_url_prefixes, gik_s3_endpoint, gik_gs_endpoint,
-										 fetch_alloc, &prefixes);
+										 gik_core_alloc, &prefixes);
 	return gik_url_has_prefix(resolved, prefixes, nprefixes);
 }
 
@@ -850,7 +847,7 @@ gik_fetch_begin(GikFetch *fetches, int nfetches)
 						errhint("Add pg_gik to shared_preload_libraries in postgresql.conf and restart the server.")));
 	ensure_curl();
 	nprefixes = gik_url_resolve_prefixes(gik_allowed_url_prefixes, gik_s3_endpoint, gik_gs_endpoint,
-										 fetch_alloc, &prefixes);
+										 gik_core_alloc, &prefixes);
 	s->fetches = fetches;
 	s->nfetches = nfetches;
 	s->xfers = palloc0(sizeof(Transfer) * Max(nfetches, 1));
@@ -888,7 +885,7 @@ gik_fetch_begin(GikFetch *fetches, int nfetches)
 								   f->length, f->url, gik_max_response_mb),
 							errdetail("Nothing was fetched."),
 							errhint("A superuser can raise gik.max_response_size.")));
-		kind = gik_url_resolve(f->url, gik_s3_endpoint, gik_gs_endpoint, fetch_alloc, &t->resolved);
+		kind = gik_url_resolve(f->url, gik_s3_endpoint, gik_gs_endpoint, gik_core_alloc, &t->resolved);
 		if (kind == GIK_URL_INVALID)
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("invalid URL \"%s\"", f->url),

@@ -12,6 +12,7 @@
 
 #include "args.h"
 #include "core/url.h"
+#include "datums.h"
 #include "fetch.h"
 #include "pg_gik.h"
 
@@ -91,10 +92,7 @@ gik_file_info(PG_FUNCTION_ARGS)
 	values[0] = BoolGetDatum(!f.missing);
 	values[1] = Int64GetDatum(f.file_size);
 	nulls[1] = f.missing || f.file_size < 0;
-	if (f.etag)
-		values[2] = CStringGetTextDatum(f.etag);
-	else
-		nulls[2] = true;
+	gik_put_text(&values[2], &nulls[2], f.etag);
 	values[3] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t) f.last_modified));
 	nulls[3] = f.missing || f.last_modified < 0;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
@@ -127,18 +125,12 @@ store_fetch_row(GikFetch *f, int index, void *arg)
 	values[4] = Int64GetDatum(f->size);
 	values[5] = Int64GetDatum(f->file_size);
 	nulls[5] = f->missing || f->unavailable || f->file_size < 0;
-	if (f->etag)
-		values[6] = CStringGetTextDatum(f->etag);
-	else
-		nulls[6] = true;
+	gik_put_text(&values[6], &nulls[6], f->etag);
 	values[7] = Int32GetDatum(f->attempts);
 	values[8] = TimestampTzGetDatum(time_t_to_timestamptz((pg_time_t) f->last_modified));
 	nulls[8] = f->missing || f->unavailable || f->last_modified < 0;
 	values[9] = BoolGetDatum(f->unavailable);
-	if (f->failure)
-		values[10] = CStringGetTextDatum(f->failure);
-	else
-		nulls[10] = true;
+	gik_put_text(&values[10], &nulls[10], f->failure);
 	/* a result type without the last two columns (0.1.0's declaration) takes the first nine */
 	tuplestore_putvalues(st->rsinfo->setResult, st->rsinfo->setDesc, values, nulls);
 	if (f->data)
@@ -186,13 +178,6 @@ gik_fetch_many(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* palloc with the core's allocator signature. */
-static void *
-url_alloc(size_t size)
-{
-	return palloc(size);
-}
-
 /* gik.url_allowed(url): whether gik.allowed_url_prefixes lets url be fetched. */
 Datum
 gik_url_allowed(PG_FUNCTION_ARGS)
@@ -207,7 +192,7 @@ gik_resolve_url(PG_FUNCTION_ARGS)
 	char	   *url = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *resolved;
 
-	if (gik_url_resolve(url, gik_s3_endpoint, gik_gs_endpoint, url_alloc, &resolved) == GIK_URL_INVALID)
+	if (gik_url_resolve(url, gik_s3_endpoint, gik_gs_endpoint, gik_core_alloc, &resolved) == GIK_URL_INVALID)
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						errmsg("invalid URL \"%s\"", url),
 						errdetail("%s", resolved)));

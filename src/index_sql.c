@@ -7,26 +7,17 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/date.h"
-#include "utils/datetime.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "core/ecmwf_index.h"
 #include "core/idx.h"
 #include "core/url.h"
-#include "index_sql.h"
+#include "datums.h"
 #include "pg_gik.h"
 
 PG_FUNCTION_INFO_V1(gik_parse_idx);
 PG_FUNCTION_INFO_V1(gik_parse_ecmwf_index);
-
-/* palloc with the core's allocator signature. */
-static void *
-index_alloc(size_t size)
-{
-	return palloc(size);
-}
 
 /*
  * Raise the error for a parse failure, naming the source URL when known. The line is quoted
@@ -59,10 +50,13 @@ check_interrupts(void)
 	CHECK_FOR_INTERRUPTS();
 }
 
-/* Raise unless an index text is within gik.max_index_size. */
-static void
-check_index_size(FunctionCallInfo fcinfo, int url_arg, const char *what, size_t len)
+/* The index text (argument 0), refused when larger than gik.max_index_size. */
+static text *
+index_arg(FunctionCallInfo fcinfo, int url_arg, const char *what)
 {
+	text	   *input = PG_GETARG_TEXT_PP(0);
+	size_t		len = VARSIZE_ANY_EXHDR(input);
+
 	if (len > (size_t) gik_max_index_mb * 1024 * 1024)
 		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 						errmsg("%s of %zu bytes%s%s%s is larger than gik.max_index_size (%d MB)", what, len,
@@ -71,18 +65,7 @@ check_index_size(FunctionCallInfo fcinfo, int url_arg, const char *what, size_t 
 							   PG_NARGS() > url_arg && !PG_ARGISNULL(url_arg) ? "\"" : "",
 							   gik_max_index_mb),
 						errhint("A superuser can raise gik.max_index_size.")));
-}
-
-/* Timestamp (UTC) from calendar fields; false when out of range. */
-bool
-gik_timestamp_from_parts(int year, int month, int day, int hour, int minute, TimestampTz *out)
-{
-	if (month < 1 || month > 12 || day < 1 || day > 31 || hour < 0 || hour > 23 ||
-		minute < 0 || minute > 59 || !IS_VALID_JULIAN(year, month, day))
-		return false;
-	*out = ((TimestampTz) (date2j(year, month, day) - POSTGRES_EPOCH_JDATE)) * USECS_PER_DAY +
-		(TimestampTz) hour * USECS_PER_HOUR + (TimestampTz) minute * USECS_PER_MINUTE;
-	return true;
+	return input;
 }
 
 /* Datum for a span of the input as text. */
@@ -164,25 +147,14 @@ gik_parse_idx(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	input = PG_GETARG_TEXT_PP(0);
-	check_index_size(fcinfo, 2, "idx", VARSIZE_ANY_EXHDR(input));
+	input = index_arg(fcinfo, 2, "idx");
 	if (!gik_idx_parse_stream(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), file_size,
-							  index_alloc, store_idx_row, rsinfo, &err))
+							  gik_core_alloc, store_idx_row, rsinfo, &err))
 		raise_parse_error(fcinfo, 2, "idx", &err);
 	return (Datum) 0;
 }
 
 #define PARSE_EC_COLS 19
-
-/* Text datum or NULL. */
-static void
-put_cstring(Datum *value, bool *isnull, const char *s)
-{
-	if (s)
-		*value = CStringGetTextDatum(s);
-	else
-		*isnull = true;
-}
 
 /* Reference time from ECMWF "date" (YYYYMMDD) and "time" (HHMM or H). */
 static bool
@@ -215,9 +187,8 @@ gik_parse_ecmwf_index(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	input = PG_GETARG_TEXT_PP(0);
-	check_index_size(fcinfo, 1, "ECMWF index", VARSIZE_ANY_EXHDR(input));
-	if (!gik_ecindex_parse(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), index_alloc, check_interrupts,
+	input = index_arg(fcinfo, 1, "ECMWF index");
+	if (!gik_ecindex_parse(VARDATA_ANY(input), VARSIZE_ANY_EXHDR(input), gik_core_alloc, check_interrupts,
 						   &lines, &nlines, &err))
 		raise_parse_error(fcinfo, 1, "ECMWF index", &err);
 
@@ -234,20 +205,20 @@ gik_parse_ecmwf_index(PG_FUNCTION_ARGS)
 		values[0] = Int32GetDatum(l->lineno);
 		values[1] = Int64GetDatum(l->offset);
 		values[2] = Int64GetDatum(l->length);
-		put_cstring(&values[3], &nulls[3], l->param);
-		put_cstring(&values[4], &nulls[4], l->levtype);
-		put_cstring(&values[5], &nulls[5], l->levelist);
+		gik_put_text(&values[3], &nulls[3], l->param);
+		gik_put_text(&values[4], &nulls[4], l->levtype);
+		gik_put_text(&values[5], &nulls[5], l->levelist);
 		if (ecmwf_ref_time(l->date, l->time, &ref))
 			values[6] = TimestampTzGetDatum(ref);
 		else
 			nulls[6] = true;
-		put_cstring(&values[7], &nulls[7], l->step);
+		gik_put_text(&values[7], &nulls[7], l->step);
 		fill_normalised(values + 8, nulls + 8, &l->window, &l->member);
-		put_cstring(&values[13], &nulls[13], l->type);
-		put_cstring(&values[14], &nulls[14], l->stream);
-		put_cstring(&values[15], &nulls[15], l->klass);
-		put_cstring(&values[16], &nulls[16], l->expver);
-		put_cstring(&values[17], &nulls[17], l->domain);
+		gik_put_text(&values[13], &nulls[13], l->type);
+		gik_put_text(&values[14], &nulls[14], l->stream);
+		gik_put_text(&values[15], &nulls[15], l->klass);
+		gik_put_text(&values[16], &nulls[16], l->expver);
+		gik_put_text(&values[17], &nulls[17], l->domain);
 		if (l->number >= 0)
 			values[18] = Int32GetDatum(l->number);
 		else

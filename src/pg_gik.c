@@ -1,4 +1,4 @@
-/* pg_gik: module entry point and gik.* settings. */
+/* pg_gik: module entry point, gik.* settings and the allocator handed to src/core. */
 #include "postgres.h"
 
 #include <limits.h>
@@ -6,6 +6,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/memutils.h"
 #include "utils/guc.h"
 
 #include "pg_gik.h"
@@ -37,6 +38,12 @@ int			gik_max_message_points = 30000000;
 int			gik_max_call_decoded_mb = 16384;
 
 void		_PG_init(void);
+
+void *
+gik_core_alloc(size_t size)
+{
+	return MemoryContextAllocHuge(CurrentMemoryContext, size);
+}
 
 /*
  * Define the gik.* settings. Only a library loaded by shared_preload_libraries defines them

@@ -12,24 +12,21 @@
 
 #include "core/grib_frame.h"
 #include "core/grib_meta.h"
+#include "datums.h"
 #include "decoder_pool.h"
 #include "fetch.h"
-#include "index_sql.h"
-#include "scan_sql.h"
+#include "message.h"
 
 PG_FUNCTION_INFO_V1(gik_scan_grib);
 PG_FUNCTION_INFO_V1(gik_message_info);
 
 #define META_COLS 29
 
-/* Text datum, NULL for "". */
-static void
-put_text(Datum *v, bool *isnull, const char *s)
+/* A metadata string, NULL when ecCodes had none (GikMeta leaves it empty). */
+static const char *
+meta_text(const char *s)
 {
-	if (s[0])
-		*v = CStringGetTextDatum(s);
-	else
-		*isnull = true;
+	return s[0] ? s : NULL;
 }
 
 /* Float datum, NULL for NaN. */
@@ -53,16 +50,16 @@ meta_to_row(int msg_num, int64 offset, int64 length, const GikMeta *m, Datum *v,
 	v[1] = Int64GetDatum(offset);
 	v[2] = Int64GetDatum(length);
 	v[3] = Int32GetDatum((int32) m->edition);
-	put_text(&v[4], &n[4], m->short_name);
-	put_text(&v[5], &n[5], m->name);
-	put_text(&v[6], &n[6], m->units);
+	gik_put_text(&v[4], &n[4], meta_text(m->short_name));
+	gik_put_text(&v[5], &n[5], meta_text(m->name));
+	gik_put_text(&v[6], &n[6], meta_text(m->units));
 	v[7] = Int32GetDatum((int32) m->param_id);
 	n[7] = m->param_id < 0;
-	put_text(&v[8], &n[8], m->type_of_level);
+	gik_put_text(&v[8], &n[8], meta_text(m->type_of_level));
 	v[9] = Int64GetDatum(m->level);
 	n[9] = m->level < 0;
-	put_text(&v[10], &n[10], m->step_range);
-	put_text(&v[11], &n[11], m->step_type);
+	gik_put_text(&v[10], &n[10], meta_text(m->step_range));
+	gik_put_text(&v[11], &n[11], meta_text(m->step_type));
 	if (m->data_date > 0 &&
 		gik_timestamp_from_parts((int) (m->data_date / 10000), (int) (m->data_date / 100 % 100),
 								 (int) (m->data_date % 100), (int) (m->data_time / 100),
@@ -72,11 +69,11 @@ meta_to_row(int msg_num, int64 offset, int64 length, const GikMeta *m, Datum *v,
 		n[12] = true;
 	v[13] = Int32GetDatum((int32) m->number);
 	n[13] = m->number < 0;
-	put_text(&v[14], &n[14], m->packing_type);
+	gik_put_text(&v[14], &n[14], meta_text(m->packing_type));
 	v[15] = Int32GetDatum((int32) m->bits_per_value);
 	v[16] = BoolGetDatum(m->bitmap_present);
 	v[17] = Int64GetDatum(m->missing_count);
-	put_text(&v[18], &n[18], m->grid.grid_type);
+	gik_put_text(&v[18], &n[18], meta_text(m->grid.grid_type));
 	v[19] = Int32GetDatum((int32) m->grid.ni);
 	n[19] = m->grid.ni < 0;
 	v[20] = Int32GetDatum((int32) m->grid.nj);
@@ -91,19 +88,6 @@ meta_to_row(int msg_num, int64 offset, int64 length, const GikMeta *m, Datum *v,
 	v[28] = Int32GetDatum((int32) m->grid.scanning_mode);
 }
 
-/* Raise the error of a failed metadata read, naming the URL and range. */
-static void
-raise_meta_error(const GikDecodeJob *job)
-{
-	ereport(ERROR, (errcode(job->status == GIK_DECODE_UNSUPPORTED ? ERRCODE_FEATURE_NOT_SUPPORTED :
-							job->status == GIK_DECODE_OUT_OF_MEMORY ? ERRCODE_OUT_OF_MEMORY :
-							job->status == GIK_DECODE_TIMEOUT ? ERRCODE_QUERY_CANCELED :
-							ERRCODE_DATA_CORRUPTED),
-					errmsg("could not read GRIB message at bytes " INT64_FORMAT "-" INT64_FORMAT " of \"%s\"",
-						   job->offset, job->offset + job->length - 1, job->url),
-					errdetail("%s", job->errbuf)));
-}
-
 /* A metadata job for one message of a fetched buffer. */
 static void
 meta_job(GikDecodeJob *job, const char *url, int64 offset, const unsigned char *msg, size_t len)
@@ -114,25 +98,6 @@ meta_job(GikDecodeJob *job, const char *url, int64 offset, const unsigned char *
 	job->length = (int64) len;
 	job->msg = msg;
 	job->op = GIK_DECODER_META;
-}
-
-/* Check a fetched range is exactly one GRIB message; raise a stale-index error otherwise. */
-void
-gik_check_grib_range(const char *url, int64 offset, const unsigned char *buf, size_t len)
-{
-	uint64_t	total = 0;
-	int			edition = 0;
-	GikFrameStatus st = gik_grib_check(buf, len, &total, &edition);
-
-	if (st != GIK_FRAME_OK)
-		ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
-						errmsg("bytes " INT64_FORMAT "-" INT64_FORMAT " of \"%s\" are not one GRIB message",
-							   offset, offset + (int64) len - 1, url),
-						total > 0 ?
-						errdetail("%s The GRIB header gives %llu bytes; the reference gives %zu.",
-								  gik_frame_status_text(st), (unsigned long long) total, len) :
-						errdetail("%s", gik_frame_status_text(st)),
-						errhint("The index is stale or wrong: the file may have been replaced after it was indexed. Re-ingest the run.")));
 }
 
 /* gik.scan_grib(url): read the whole file and describe every message with ecCodes, in the decoder processes. */
@@ -177,23 +142,11 @@ gik_scan_grib(PG_FUNCTION_ARGS)
 		bool		nulls[META_COLS];
 
 		if (jobs[i].status != GIK_DECODE_OK)
-			raise_meta_error(&jobs[i]);
+			gik_raise_decode_error(&jobs[i]);
 		meta_to_row(i + 1, jobs[i].offset, jobs[i].length, &jobs[i].meta, values, nulls);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
-}
-
-/* Fetch the message that arguments 0-2 (url, byte_offset, byte_length) name and check its framing. */
-void
-gik_fetch_message_arg(FunctionCallInfo fcinfo, GikFetch *f)
-{
-	f->url = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	f->mode = GIK_FETCH_RANGE;
-	f->offset = PG_GETARG_INT64(1);
-	f->length = PG_GETARG_INT64(2);
-	gik_fetch_one(f);
-	gik_check_grib_range(f->url, f->offset, (const unsigned char *) f->data, (size_t) f->size);
 }
 
 /* gik.message_info(url, byte_offset, byte_length): fetch one referenced message and describe it. */
@@ -212,7 +165,7 @@ gik_message_info(PG_FUNCTION_ARGS)
 	meta_job(&job, f.url, f.offset, (const unsigned char *) f.data, (size_t) f.size);
 	gik_decoder_run(&job);
 	if (job.status != GIK_DECODE_OK)
-		raise_meta_error(&job);
+		gik_raise_decode_error(&job);
 	meta_to_row(0, f.offset, f.length, &job.meta, values, nulls);
 	nulls[0] = true;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));

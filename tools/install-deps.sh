@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the Debian 12 packages pg_gik needs to build, test, benchmark and run the demo.
+# Install the Debian 12 packages pg_gik needs to build, test, benchmark and run the demo
+# (python3-matplotlib: tools/product_map.py draws the product maps on Debian's Python).
 # Runs apt-get only when something is missing; uses sudo when not root.
 # The test suite's Python is the project venv (tools/venv.sh: CPython 3.12 from pyenv, packages from
 # python/requirements.lock); it needs libeccodes (its eccodes bindings load Debian's) and gdal-bin
@@ -15,6 +16,7 @@ PACKAGES=(
   nginx
   gdal-bin
   python3 python3-numpy python3-eccodes python3-cfgrib python3-xarray python3-gdal python3-pandas python3-psycopg2
+  python3-matplotlib
   libipc-run-perl
   clang-14 libclang-rt-14-dev
 )

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Create or update the project's Python virtual environment (.venv at the repository's top) from
-# python/requirements.lock, with a CPython 3.12 base interpreter, and print the path of the venv's
-# python on stdout. A no-op when the stamp in the venv matches the lock, the .pth line and the base
-# interpreter. Everything else goes to stderr.
+# python/requirements.lock, with a CPython 3.12 base interpreter, install the project's own Python package
+# (python/, editable) into it, and print the path of the venv's python on stdout. A no-op when the stamp in
+# the venv matches the lock, python/pyproject.toml, the .pth line and the base interpreter. Everything else
+# goes to stderr.
 # Usage: tools/venv.sh [--rebuild]
 #   GIK_PYTHON  the base interpreter (must be CPython 3.12); default: the newest
 #               /root/.pyenv/versions/3.12.*/bin/python3.12, then python3.12 on PATH, then
@@ -14,6 +15,7 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 VENV=${GIK_VENV:-$TOP/.venv}
 LOCK=$TOP/python/requirements.lock
+PYPROJECT=$TOP/python/pyproject.toml
 STAMP=$VENV/.gik-lock-sha256
 # Written into the venv's site-packages: Python's site module runs it at every start of the venv's
 # python. It makes eccodes (cffi bindings from PyPI) load Debian's libeccodes, the library the
@@ -65,9 +67,10 @@ fi
 BASE=${info% *}
 BASE_VERSION=${info##* }
 
-# The stamp covers the lock, the .pth line and the base interpreter (path and full version): any
-# change of interpreter makes a new venv, a change of lock or .pth line updates it in place.
-want="lock+pth $( { cat "$LOCK"; echo "$PTH_TEXT"; } | sha256sum | cut -d' ' -f1)
+# The stamp covers the lock, the package's pyproject.toml (its console scripts), the .pth line and the base
+# interpreter (path and full version): any change of interpreter makes a new venv, a change of lock,
+# pyproject or .pth line updates it in place. The package's sources need nothing: it is installed editable.
+want="lock+pyproject+pth $( { cat "$LOCK" "$PYPROJECT"; echo "$PTH_TEXT"; } | sha256sum | cut -d' ' -f1)
 python $BASE_VERSION $BASE"
 
 up_to_date() {
@@ -115,12 +118,15 @@ import re, subprocess, sys
 from importlib import metadata
 norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
 locked = {norm(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", open(sys.argv[1]).read(), re.M)}
-keep = locked | {"pip", "setuptools", "wheel"}
+keep = locked | {"pip", "setuptools", "wheel", "pg-gik"}
 stray = sorted({norm(d.metadata["Name"]) for d in metadata.distributions()} - keep)
 if stray:
     print("venv.sh: removing", " ".join(stray))
     subprocess.check_call([sys.executable, "-m", "pip", "uninstall", "-q", "-y", *stray])
 PY
+# The project's package (python/, pure Python), editable, built by the locked setuptools: no index, no
+# build isolation, no dependencies (the lock has them all).
+"$VENV/bin/python" -m pip install -q --no-compile --no-deps --no-build-isolation --no-index -e "$TOP/python" >&2
 "$VENV/bin/python" -m pip check >&2
 site=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$PTH_TEXT" >"$site/$PTH_NAME"

@@ -63,35 +63,36 @@ def gik_pipeline(conn, http):
 
 # -- xarray + gribberish over pg_gik's Icechunk store -----------------------------------------------------------
 
-def icechunk_stores(conninfo, work, http):
-    """One local Icechunk repository with both runs, written by pg_gik's exporter; returns the opener."""
-    import icechunk
-    import pg_gik.icechunk as gik_ice
+def icechunk_stores(conninfo, work):
+    """One local Icechunk repository per run, written by pg_gik's exporter (longitudes -180..180, as
+    gik.exceedance gives them); returns a function opening one as an xarray dataset (one chunk per message)."""
+    import xarray as xr
+    from pg_gik.icechunk import export_runs, open_repository
     repos = {}
     for ds in ("gefs_0p25", "ecmwf_ens_0p25"):
-        path = pathlib.Path(work) / f"ice_{ds}"
-        gik_ice.export_runs(conninfo, ds, [INIT], str(path))
-        repos[ds] = path
+        repos[ds] = pathlib.Path(work) / f"ice_{ds}"
+        export_runs(conninfo, ds, [INIT], repos[ds], longitude="-180..180")
 
     def open_store(ds):
-        import xarray as xr
-        storage = icechunk.local_filesystem_storage(str(repos[ds]))
-        creds = icechunk.containers_credentials({http + "/": None})
-        repo = icechunk.Repository.open(storage, authorize_virtual_chunk_access=creds)
-        return xr.open_zarr(repo.readonly_session("main").store, zarr_format=3, consolidated=False)
+        repo = open_repository(repos[ds])
+        x = xr.open_zarr(repo.readonly_session("main").store, zarr_format=3, consolidated=False, chunks={})
+        return x.sel(init_time=x.init_time[0])
     return open_store
 
 
 def icechunk_totals(open_store):
-    """Lazy (member, lat, lon) 0-24 h totals in mm of both runs from the Icechunk stores."""
+    """Lazy (member, lat, lon) 0-24 h totals in mm of both runs over East Africa, as a user of the store
+    writes them: the windows that cover 0-24 h (pg_gik.analysis), summed per member."""
     import xarray as xr
-    gefs = open_store("gefs_0p25")["apcp"]
-    win = (gefs["window_start"] >= 0) & (gefs["step"] <= 24) & (gefs["step"] - gefs["window_start"] == 6)
-    g = region(gefs.where(win, drop=True)).sum("step")
-    ec = region(open_store("ecmwf_ens_0p25")["tp"])
-    e = (ec.sel(step=24) - ec.sel(step=0)).clip(min=0) * 1000.0
-    return xr.concat([g.drop_vars([c for c in g.coords if c not in ("latitude", "longitude")]),
-                      e.drop_vars([c for c in e.coords if c not in ("latitude", "longitude")])], dim="member")
+    from pg_gik.analysis import window_total
+    parts = []
+    for ds in ("gefs_0p25", "ecmwf_ens_0p25"):
+        x = open_store(ds)
+        total = window_total(x, "tp", 0, 24)
+        # pg_gik names grid dimensions latitude_N / longitude_N when a store holds several grids
+        total = total.rename({d: d.split("_")[0] for d in total.dims if d.startswith(("latitude_", "longitude_"))})
+        parts.append(region(total).drop_vars([c for c in total.coords if c not in ("latitude", "longitude")]))
+    return xr.concat(parts, dim="member")
 
 
 # -- xarray + gribberish over gribberish's own virtual dataset --------------------------------------------------
@@ -176,7 +177,7 @@ def main():
     if "icechunk" in peers:
         with tempfile.TemporaryDirectory() as work:
             t0 = time.perf_counter()
-            open_store = icechunk_stores(conn.info.dsn, work, args.http)
+            open_store = icechunk_stores("", work)
             export_s = time.perf_counter() - t0
             compute = lambda **kw: probabilities(icechunk_totals(open_store).compute(**kw).values)
             t, probs = best_of(args.runs, lambda: compute(scheduler="threads", num_workers=2))

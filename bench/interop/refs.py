@@ -8,6 +8,7 @@ import argparse
 import concurrent.futures as futures
 import datetime as dt
 import os
+import re
 import pathlib
 import statistics
 import sys
@@ -58,26 +59,33 @@ def timed(fn, *args):
     return time.perf_counter() - t, out
 
 
-def gik_ingest(conn, wire, table, run, dataset, runs):
-    """First ingestion (templates learned), then the median of `runs` re-ingestions of the deleted run."""
-    sql = "SELECT gik.ingest_run(%s, %s)"
+def gik_ingest(conn, wire, table, run, dataset, runs, inits=(INIT,), learn=True):
+    """First ingestion (templates learned), then the median of `runs` re-ingestions of the deleted runs; several
+    initialisation times (a day of HRRR) are ingested one after the other and timed together."""
+    sql = "SELECT gik.ingest_run(%s, %s, learn_templates => %s)"
+    delete = "DELETE FROM gik.run WHERE dataset_id = (SELECT dataset_id FROM gik.dataset WHERE name = %s)"
+
+    def ingest_all(cur):
+        for t in inits:
+            cur.execute(sql, (dataset, t, learn))
+
     with conn.cursor() as cur:
-        cur.execute("DELETE FROM gik.run WHERE dataset_id = (SELECT dataset_id FROM gik.dataset WHERE name = %s)", (dataset,))
+        cur.execute(delete, (dataset,))
         wire.reset()
-        first, _ = timed(cur.execute, sql, (dataset, INIT))
+        first, _ = timed(ingest_all, cur)
         reqs, nbytes = wire.read()
-        cur.execute("SELECT refs FROM gik.run WHERE dataset_id = (SELECT dataset_id FROM gik.dataset WHERE name = %s)", (dataset,))
-        refs = cur.fetchone()[0]
-        table.add(run, "gik.ingest_run, first time (templates learned)", first, refs, reqs, nbytes)
+        cur.execute("SELECT sum(refs) FROM gik.run WHERE dataset_id = (SELECT dataset_id FROM gik.dataset WHERE name = %s)", (dataset,))
+        refs = int(cur.fetchone()[0])
+        what = "first time (templates learned)" if learn else "first time (no templates: index-only mirror)"
+        table.add(run, f"gik.ingest_run, {what}", first, refs, reqs, nbytes)
         warm = []
         for _ in range(runs):
-            cur.execute("DELETE FROM gik.run WHERE dataset_id = (SELECT dataset_id FROM gik.dataset WHERE name = %s)", (dataset,))
+            cur.execute(delete, (dataset,))
             wire.reset()
-            s, _ = timed(cur.execute, sql, (dataset, INIT))
+            s, _ = timed(ingest_all, cur)
             warm.append(s)
         reqs, nbytes = wire.read()
-        table.add(run, f"gik.ingest_run, templates known (median of {runs})", statistics.median(warm), refs, reqs,
-                  nbytes)
+        table.add(run, f"gik.ingest_run, again (median of {runs})", statistics.median(warm), refs, reqs, nbytes)
     return refs
 
 
@@ -115,27 +123,30 @@ def kerchunk_scan(urls):
     return sum(len(scan_grib(u)) for u in urls)
 
 
-def herbie_inventories(base, pairs):
-    """Herbie(...).inventory() per file, through a template whose only source is the loopback mirror."""
+def herbie_inventories(base, files, init=INIT):
+    """Herbie(...).inventory() per file, through a model template whose only source is the loopback mirror:
+    files are (member, step, path under the mirror without .idx)."""
     import herbie.models as templates
     from herbie import Herbie
+    path_of = {}
 
-    class gefs_loopback:
+    class loopback:
         def template(self):
-            self.DESCRIPTION = "GEFS pgrb2s 0.25 on the loopback mirror"
+            self.DESCRIPTION = "a run on the loopback mirror"
             self.DETAILS = {}
-            self.PRODUCTS = {"atmos.25": "quarter degree primary fields"}
-            self.product = self.product or "atmos.25"
-            token = "c00" if self.member == 0 else f"p{self.member:02d}"
-            self.SOURCES = {"loopback": f"{base}/{GEFS_RUN}/ge{token}.t{self.date:%H}z.pgrb2s.0p25.f{self.fxx:03d}"}
-            self.IDX_SUFFIX = [".idx"]
+            self.PRODUCTS = {"any": "the files of the run"}
+            self.product = self.product or "any"
+            self.SOURCES = {"loopback": f"{base}/{path_of[(self.member, self.fxx)]}"}
+            # Herbie replaces a .grib2 suffix by the index suffix, and appends it to other names
+            self.IDX_SUFFIX = [".grib2.idx" if path_of[(self.member, self.fxx)].endswith(".grib2") else ".idx"]
             self.LOCALFILE = f"{self.get_remoteFileName}"
 
-    templates.gefs_loopback = gefs_loopback
+    templates.loopback = loopback
     n = 0
     with tempfile.TemporaryDirectory() as save:
-        for member, step in pairs:
-            h = Herbie(INIT.replace(tzinfo=None), model="gefs_loopback", member=member, fxx=step,
+        for member, step, path in files:
+            path_of[(member, step)] = path
+            h = Herbie(init.replace(tzinfo=None), model="loopback", member=member, fxx=step,
                        priority=["loopback"], save_dir=save, verbose=False, overwrite=True)
             n += len(h.inventory())
     return n
@@ -148,6 +159,7 @@ def herbie_parse_local(paths, steps):
     for path, step in zip(paths, steps):
         h = Herbie.__new__(Herbie)          # only the reader's inputs, no source search
         h.idx, h.idx_source, h.grib_source, h.IDX_STYLE, h.fxx = str(path), "local", "local", "wgrib2", step
+        h.model, h.product, h.date = "local", None, INIT.replace(tzinfo=None)  # the attributes it stamps on the frame
         n += len(Herbie.index_as_dataframe.func(h) if hasattr(Herbie.index_as_dataframe, "func")
                  else Herbie.index_as_dataframe.__wrapped__(h))
     return n
@@ -169,7 +181,7 @@ def main():
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--kerchunk-files", type=int, default=10)
     ap.add_argument("--herbie-files", type=int, default=200)
-    ap.add_argument("--only", choices=["gefs", "ecmwf"], action="append")
+    ap.add_argument("--only", choices=["gefs", "ecmwf", "hrrr", "gfs"], action="append")
     args = ap.parse_args()
     from obspec_utils.registry import ObjectStoreRegistry
     from obstore.store import HTTPStore
@@ -201,10 +213,10 @@ def main():
         sub = urls[:: max(1, len(urls) // args.kerchunk_files)][: args.kerchunk_files]
         peer("GEFS", f"kerchunk scan_grib ({len(sub)} files, x{len(urls) / len(sub):.0f})", kerchunk_scan, sub,
              scale=len(urls) / len(sub), note="whole files read")
-        pairs = [(int(p.name[3:5]), int(p.name.split(".f")[-1][:3])) for p in idx]
-        sub = pairs[:: max(1, len(pairs) // args.herbie_files)][: args.herbie_files]
-        peer("GEFS", f"Herbie inventory() ({len(sub)} files, x{len(pairs) / len(sub):.1f})", herbie_inventories,
-             args.http, sub, scale=len(pairs) / len(sub))
+        files = [(int(p.name[3:5]), int(p.name.split(".f")[-1][:3]), f"{GEFS_RUN}/{p.name[:-4]}") for p in idx]
+        sub = files[:: max(1, len(files) // args.herbie_files)][: args.herbie_files]
+        peer("GEFS", f"Herbie inventory() ({len(sub)} files, x{len(files) / len(sub):.1f})", herbie_inventories,
+             args.http, sub, scale=len(files) / len(sub))
         steps = [int(p.name.split(".f")[-1][:3]) for p in idx]
         peer("GEFS", "index parsing, local files: gik.parse_idx (SQL)", gik_parse_local, conn, idx)
         peer("GEFS", "index parsing, local files: Herbie index_as_dataframe", herbie_parse_local, idx, steps)
@@ -217,6 +229,30 @@ def main():
         sub = urls[:: max(1, len(urls) // args.kerchunk_files)][: args.kerchunk_files]
         peer("ECMWF", f"kerchunk scan_grib ({len(sub)} files, x{len(urls) / len(sub):.1f})", kerchunk_scan, sub,
              scale=len(urls) / len(sub), note="whole files read")
+    # Index-only mirrors (bench/index_mirror.py): a day of HRRR and a GFS run, made from real index files.
+    for run, dataset, inits, pattern in (
+            ("HRRR", "hrrr", [INIT + dt.timedelta(hours=h) for h in range(24)], "noaa-hrrr-bdp-pds/hrrr.20251001/conus"),
+            ("GFS", "gfs_0p25", [INIT], "noaa-gfs-bdp-pds/gfs.20251001/00/atmos")):
+        if args.only and run.lower() not in args.only:
+            continue
+        idx = sorted((mirror / pattern).glob("*.idx"))
+        gik_ingest(conn, wire, table, run, dataset, args.runs, inits, learn=False)
+        files = [(None, int(re.search(r"f(\d+)(\.grib2)?\.idx$", p.name)[1]), f"{pattern}/{p.name[:-4]}") for p in idx]
+        by_cycle = {}
+        for f, p in zip(files, idx):
+            by_cycle.setdefault(int(re.search(r"\.t(\d\d)z\.", p.name)[1]), []).append(f)
+        sub = files[:: max(1, len(files) // args.herbie_files)][: args.herbie_files]
+        wire.reset()
+        t0 = time.perf_counter()
+        n = sum(herbie_inventories(args.http, [f for f in fs if f in sub], INIT + dt.timedelta(hours=c))
+                for c, fs in by_cycle.items())
+        seconds = time.perf_counter() - t0
+        reqs, nbytes = wire.read()
+        k = len(files) / len(sub)
+        table.add(run, f"Herbie inventory() ({len(sub)} of {len(files)} files, x{k:.1f})", seconds * k, int(n * k),
+                  int(reqs * k), int(nbytes * k))
+        peer(run, "index parsing, local files: gik.parse_idx (SQL)", gik_parse_local, conn, idx)
+        peer(run, "index parsing, local files: Herbie index_as_dataframe", herbie_parse_local, idx, [f[1] for f in files])
     grib = {run: sum(f.stat().st_size for f in (mirror / path).iterdir() if f.suffix not in (".idx", ".index"))
             for run, path in (("GEFS", GEFS_RUN), ("ECMWF", ECMWF_RUN))}
     print("GRIB bytes in the run: " + ", ".join(f"{k} {v / 1e9:.2f} GB" for k, v in grib.items()))

@@ -279,9 +279,9 @@ INSERT INTO gik.mirror (prefix, name, priority, url_prefix, description) VALUES
   ('s3://ecmwf-forecasts/', 'ecmwf', 4, 'https://data.ecmwf.int/forecasts/', 'ECMWF''s own data portal (the last days only)');
 
 -- grant: ingest
--- Where a URL can be fetched: its mirrors in the order tried (gik.mirrors, else priority), or the URL alone.
-CREATE FUNCTION gik.mirror_urls(file_url text)
-RETURNS TABLE (rank int, mirror text, url text)
+-- Where files can be fetched: each URL's mirrors in the order tried (gik.mirrors, else priority), or the URL.
+CREATE FUNCTION gik.mirror_routes(urls text[])
+RETURNS TABLE (ord int, rank int, mirror text, url text)
 LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     wanted  text[] := array_remove(string_to_array(replace(current_setting('gik.mirrors'), ' ', ''), ','), '');
@@ -294,20 +294,34 @@ BEGIN
             HINT = 'The mirrors are listed in gik.mirror.';
     END IF;
     RETURN QUERY
-        SELECT (row_number() OVER (ORDER BY coalesce(array_position(wanted, m.name), 0), m.priority))::int,
-               m.name, m.url_prefix || substr(file_url, length(m.prefix) + 1)
-        FROM gik.mirror m
-        WHERE left(file_url, length(m.prefix)) = m.prefix
-          AND (cardinality(wanted) = 0 OR m.name = ANY (wanted))
-          AND gik.url_allowed(m.url_prefix || substr(file_url, length(m.prefix) + 1));
-    IF NOT FOUND THEN
-        -- no mirror of this prefix is wanted and allowed: the URL as it is (its fetch applies the policy)
-        rank := 1; mirror := NULL; url := file_url;
-        RETURN NEXT;
-    END IF;
+    WITH m AS (  -- the mirrors wanted, and whether the URL policy allows everything under each
+        SELECT x.*, coalesce(array_position(wanted, x.name), 0) AS pos, gik.url_allowed(x.url_prefix) AS all_allowed
+        FROM gik.mirror x WHERE cardinality(wanted) = 0 OR x.name = ANY (wanted)),
+    routes AS (
+        SELECT u.o::int AS ord, m.pos, m.priority, m.name, m.url_prefix || substr(u.u, length(m.prefix) + 1) AS url
+        FROM unnest(urls) WITH ORDINALITY AS u(u, o)
+        JOIN m ON left(u.u, length(m.prefix)) = m.prefix
+        WHERE m.all_allowed OR gik.url_allowed(m.url_prefix || substr(u.u, length(m.prefix) + 1)))
+    SELECT r.ord, (row_number() OVER (PARTITION BY r.ord ORDER BY r.pos, r.priority))::int, r.name, r.url FROM routes r
+    UNION ALL
+    -- no mirror of the URL's prefix is wanted and allowed: the URL as it is (its fetch applies the policy)
+    SELECT u.o::int, 1, NULL, u.u FROM unnest(urls) WITH ORDINALITY AS u(u, o)
+    WHERE NOT EXISTS (SELECT FROM routes r WHERE r.ord = u.o)
+    ORDER BY 1, 2;
 END $$;
+COMMENT ON FUNCTION gik.mirror_routes(text[]) IS
+'For each URL (ord: its position), the URLs it can be fetched from in the order ingestion tries them: for a URL under a prefix of gik.mirror, that prefix''s mirrors in the order gik.mirrors names them (only those), else by priority, leaving out those gik.allowed_url_prefixes refuses; otherwise, or when none is left, the URL itself.';
+
+-- grant: ingest
+-- The routes of one URL.
+CREATE FUNCTION gik.mirror_urls(file_url text)
+RETURNS TABLE (rank int, mirror text, url text)
+LANGUAGE sql STABLE PARALLEL SAFE
+BEGIN ATOMIC
+    SELECT r.rank, r.mirror, r.url FROM gik.mirror_routes(ARRAY[file_url]) r ORDER BY r.rank;
+END;
 COMMENT ON FUNCTION gik.mirror_urls(text) IS
-'The URLs a file can be fetched from, in the order ingestion tries them: for a URL under a prefix of gik.mirror, that prefix''s mirrors in the order gik.mirrors names them (only those), else by priority, leaving out those gik.allowed_url_prefixes refuses; otherwise, or when none is left, the URL itself.';
+'The URLs one file can be fetched from, in the order ingestion tries them (see gik.mirror_routes).';
 
 -- grant: ingest
 -- The files of one run: one row per (source, step, member file).

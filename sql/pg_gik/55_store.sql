@@ -51,8 +51,8 @@ COMMENT ON FUNCTION gik.store_windows(int[], int[]) IS
 CREATE FUNCTION gik.store_begin() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF pg_my_temp_schema() <> 0 THEN  -- tables an earlier call of this transaction left
-        DROP TABLE IF EXISTS pg_temp.gik_store_file, pg_temp.gik_store_ref;
+    IF to_regclass('pg_temp.gik_store_file') IS NOT NULL THEN  -- tables an earlier call of this transaction left
+        DROP TABLE pg_temp.gik_store_file, pg_temp.gik_store_ref;
     END IF;
     CREATE TEMP TABLE gik_store_file (
         file_no int PRIMARY KEY, source text NOT NULL, step int NOT NULL, member int, url text NOT NULL, found bool NOT NULL,
@@ -98,7 +98,7 @@ BEGIN
                                 ORDER BY m.byte_offset, m.field_id, m.window_id, m.member, m.byte_length)) AS refs_md5
           FROM pg_temp.gik_store_ref m GROUP BY m.file_no) h
     WHERE s.file_no = h.file_no AND s.index_md5 IS NULL AND s.found;
-    ANALYZE pg_temp.gik_store_file;
+    ANALYZE pg_temp.gik_store_file, pg_temp.gik_store_ref;
 
     -- The one versioning rule. A file is the current file of the same source, step and member (and, without an
     -- index, URL); it changed when the selection changed, its index or references differ, or the GRIB file

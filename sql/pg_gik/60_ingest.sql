@@ -36,6 +36,7 @@ DECLARE
     idx_bytes  int8;
     tmpl_bytes int8;
     bad        record;
+    tmp        text;
 BEGIN
     d := gik.dataset_named(p_dataset);
     IF p_init IS NULL OR date_trunc('hour', p_init) <> p_init
@@ -50,10 +51,13 @@ BEGIN
     -- One ingestion of a run at a time; a second session waits and then finds nothing new.
     PERFORM gik.run_lock(d.dataset_id, p_init);
 
-    IF pg_my_temp_schema() <> 0 THEN  -- tables an earlier call of this transaction left
-        DROP TABLE IF EXISTS pg_temp.gik_plan, pg_temp.gik_route, pg_temp.gik_try, pg_temp.gik_index, pg_temp.gik_msg,
-                             pg_temp.gik_grib;
-    END IF;
+    -- tables an earlier call in this transaction left (dropped one by one: no notices for the others)
+    FOR tmp IN SELECT unnest(ARRAY['gik_plan', 'gik_route', 'gik_try', 'gik_index', 'gik_msg', 'gik_grib'])
+    LOOP
+        IF to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE pg_temp.%I', tmp);
+        END IF;
+    END LOOP;
     CREATE TEMP TABLE gik_plan ON COMMIT DROP AS
         SELECT *, NULL::text AS mirror FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
     SELECT count(*) INTO n_expected FROM gik_plan;
@@ -66,9 +70,11 @@ BEGIN
     -- Fetch every index file at once from its first mirror, then the files one mirror lacks (404) or could
     -- not serve (5xx, no connection) from the next; each file keeps the URLs of the mirror that had it.
     CREATE TEMP TABLE gik_route ON COMMIT DROP AS
-        SELECT p.file_no, g.rank, g.mirror, g.url,
-               coalesce((SELECT i.url FROM gik.mirror_urls(p.index_url) i WHERE i.mirror = g.mirror), p.index_url) AS index_url
-        FROM gik_plan p CROSS JOIN LATERAL gik.mirror_urls(p.url) g;
+        WITH f AS (SELECT array_agg(p.url ORDER BY p.file_no) AS urls, array_agg(p.index_url ORDER BY p.file_no) AS idx,
+                          array_agg(p.file_no ORDER BY p.file_no) AS nos FROM gik_plan p)
+        SELECT f.nos[g.ord] AS file_no, g.rank, g.mirror, g.url, coalesce(i.url, f.idx[g.ord]) AS index_url
+        FROM f CROSS JOIN LATERAL gik.mirror_routes(f.urls) g
+        LEFT JOIN LATERAL gik.mirror_routes(f.idx) i ON i.ord = g.ord AND i.mirror = g.mirror;
     CREATE TEMP TABLE gik_index (file_no int PRIMARY KEY, found bool, body text, bytes int8, etag text, body_md5 text,
                                  last_modified timestamptz, unavailable bool, tried text) ON COMMIT DROP;
     FOR k IN 1 .. (SELECT max(rank) FROM gik_route) LOOP
@@ -195,7 +201,10 @@ BEGIN
         END IF;
     END IF;
 
-    -- Stage the files and their references, and store them (a new version when something changed).
+    -- Stage the files and their references, and store them (a new version when something changed). Temporary
+    -- tables have no statistics until analysed: without them the planner nested loops over a GFS run's
+    -- 155,000 messages.
+    ANALYZE gik_msg, gik_plan, gik_index;
     PERFORM gik.store_begin();
     INSERT INTO pg_temp.gik_store_file (file_no, source, step, member, url, found, size, grib_etag, grib_last_modified,
                                         mirror, index_size, index_etag, index_md5, index_last_modified)

@@ -503,11 +503,13 @@ BEGIN
 
     -- 7. The dataset (created when new), fields with what the metadata says of their templates, windows.
     IF d.dataset_id IS NULL THEN
-        INSERT INTO gik.dataset (name, description, index_format, cycles, steps, members)
+        -- accumulated_params records the rule this import used, so that importing the same references again
+        -- gives the same statistics and windows (and no new version).
+        INSERT INTO gik.dataset (name, description, index_format, cycles, steps, members, accumulated_params)
         SELECT p_dataset, format('Imported from %s', p_source), 'imported',
                array_agg(DISTINCT extract(hour FROM f.init_time AT TIME ZONE 'UTC')::smallint),
                array_agg(DISTINCT round(f.step)::int),
-               array_remove(array_agg(DISTINCT f.member), NULL)
+               array_remove(array_agg(DISTINCT f.member), NULL), acc
         FROM pg_temp.gik_imp_ref f
         RETURNING * INTO d;
         UPDATE gik.dataset x SET members = NULL WHERE x.dataset_id = d.dataset_id AND cardinality(x.members) = 0;

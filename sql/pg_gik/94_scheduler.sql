@@ -155,9 +155,12 @@ BEGIN
         CROSS JOIN LATERAL (SELECT pf.*, max(pf.step) OVER () AS last_step
                             FROM gik.plan_files(d.name, y.t) pf) p
         WHERE y.t > as_of - lookback AND y.t <= as_of AND p.step = p.last_step),
+    lf AS (
+        SELECT array_agg(l.index_url ORDER BY l.t, l.file_no) AS idx, array_agg(l.t ORDER BY l.t, l.file_no) AS ts,
+               array_agg(l.file_no ORDER BY l.t, l.file_no) AS nos FROM last_files l),
     probes AS (
-        SELECT row_number() OVER ()::int AS ord, l.t, l.file_no, u.url
-        FROM last_files l CROSS JOIN LATERAL gik.mirror_urls(l.index_url) u),
+        SELECT row_number() OVER ()::int AS ord, lf.ts[r.ord] AS t, lf.nos[r.ord] AS file_no, r.url
+        FROM lf CROSS JOIN LATERAL gik.mirror_routes(lf.idx) r),
     found AS (
         SELECT DISTINCT p.t, p.file_no
         FROM gik.fetch_many((SELECT array_agg(url ORDER BY ord) FROM probes), missing_ok => true, head => true,
@@ -168,7 +171,7 @@ BEGIN
     RETURN best;
 END $$;
 COMMENT ON FUNCTION gik.latest_run(text, timestamptz, interval) IS
-'The newest cycle of a dataset in (as_of - lookback, as_of] whose last step is published: every index file of that step (each member''s, each file series'') found on one of its mirrors (gik.mirror_urls), by one round of concurrent HEAD requests. NULL when none is.';
+'The newest cycle of a dataset in (as_of - lookback, as_of] whose last step is published: every index file of that step (each member''s, each file series'') found on one of its mirrors (gik.mirror_routes), by one round of concurrent HEAD requests. NULL when none is.';
 
 -- grant: ingest
 -- Ingest the latest runs of a dataset: the procedure to schedule with pg_cron.
@@ -251,7 +254,10 @@ BEGIN
                 l.refs, round((l.total_ms / 1000)::numeric, 1);
         END IF;
     END LOOP;
+    -- the products of the runs just ingested (each in its own transaction; failures are logged, not raised)
+    CALL gik.build_products(datasets => ARRAY[ingest_latest.dataset], since => ingest_latest.as_of - ingest_latest.lookback,
+                            until => ingest_latest.as_of);
     PERFORM pg_catalog.set_config('search_path', caller_path, true);
 END $$;
 COMMENT ON PROCEDURE gik.ingest_latest(text, timestamptz, int, interval, interval, int, interval) IS
-'Ingest the latest runs of a dataset, newest first, at most max_runs per call (see gik.latest_runs for which: new runs found upstream, partial runs, failed runs after a backoff). Each run is one committed attempt in gik.ingest_log: running, then complete, partial (files still missing: completed by a later call) or failed (SQLSTATE and message; the run''s previous version stays intact). Returns at once when nothing is new. Must be CALLed outside an explicit transaction block, e.g. by pg_cron: CALL gik.ingest_latest(''gefs_0p25''). as_of replaces now() for tests and backfills.';
+'Ingest the latest runs of a dataset, newest first, at most max_runs per call (see gik.latest_runs for which: new runs found upstream, partial runs, failed runs after a backoff). Each run is one committed attempt in gik.ingest_log: running, then complete, partial (files still missing: completed by a later call) or failed (SQLSTATE and message; the run''s previous version stays intact). Returns at once when nothing is new; after ingesting it builds the products of the dataset that are due (gik.build_products). Must be CALLed outside an explicit transaction block, e.g. by pg_cron: CALL gik.ingest_latest(''gefs_0p25''). as_of replaces now() for tests and backfills.';

@@ -15,11 +15,12 @@
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 
-#include "decode_sql.h"
+#include "args.h"
+#include "datums.h"
 #include "decoder_pool.h"
 #include "fetch.h"
+#include "message.h"
 #include "pg_gik.h"
-#include "scan_sql.h"
 
 PG_FUNCTION_INFO_V1(gik_decode_batch);
 
@@ -221,7 +222,7 @@ collect_decoded(BatchState *st, long wait_ms)
 	{
 		wait_ms = 0;
 		if (job->status != GIK_DECODE_OK)
-			gik_raise_decode_error(job->url, job->offset, job->length, job->status, job->errbuf);
+			gik_raise_decode_error(job);
 		st->ready[st->ready_tail++] = (BatchMsg *) job->arg;
 	}
 }

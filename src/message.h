@@ -1,6 +1,6 @@
-/* Fetching one referenced GRIB message and checking its framing, for every function that reads fetched bytes. */
-#ifndef GIK_SCAN_SQL_H
-#define GIK_SCAN_SQL_H
+/* One referenced GRIB message: fetched and its framing checked, for every function that reads fetched bytes. */
+#ifndef GIK_MESSAGE_H
+#define GIK_MESSAGE_H
 
 #include "postgres.h"
 
