@@ -7,6 +7,7 @@
 #include "executor/executor.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -19,10 +20,12 @@
 #include "decode_sql.h"
 #include "decoder_pool.h"
 #include "fetch.h"
+#include "regrid_sql.h"
 #include "scan_sql.h"
 
 PG_FUNCTION_INFO_V1(gik_decode);
 PG_FUNCTION_INFO_V1(gik_decode_raster_wkb);
+PG_FUNCTION_INFO_V1(gik_decode_raster_parts);
 PG_FUNCTION_INFO_V1(gik_output_grid);
 PG_FUNCTION_INFO_V1(gik_grid_lats);
 PG_FUNCTION_INFO_V1(gik_grid_lons);
@@ -71,12 +74,12 @@ gik_decode_options_from_args(FunctionCallInfo fcinfo, int lon_arg, GikDecodeOpti
 	}
 }
 
-/* A gik.grid_desc row for a decoded message: the output grid when regular, else the message's own. */
+/* A gik.grid_desc row for a decoded message: the output grid when regular or projected, else the message's own. */
 Datum
 gik_grid_desc_datum(TupleDesc tupdesc, const GikDecoded *dec)
 {
-	Datum		v[10];
-	bool		n[10] = {0};
+	Datum		v[11];
+	bool		n[11] = {0};
 	const GikGrid *src = &dec->meta.grid;
 
 	v[0] = CStringGetTextDatum(src->grid_type[0] ? src->grid_type : "unknown");
@@ -93,6 +96,13 @@ gik_grid_desc_datum(TupleDesc tupdesc, const GikDecoded *dec)
 		v[7] = Float8GetDatum(g->di);
 		v[8] = Float8GetDatum(g->dj);
 		v[9] = Int32GetDatum(0);
+		n[10] = true;
+		if (gik_outgrid_projected(g))
+		{
+			GikGrid		pg = {.proj = g->proj};
+
+			gik_grid_proj_datum(&pg, &v[10], &n[10]);
+		}
 	}
 	else
 	{
@@ -108,6 +118,7 @@ gik_grid_desc_datum(TupleDesc tupdesc, const GikDecoded *dec)
 			n[3 + i] = isnan(f[i]);
 		}
 		v[9] = Int32GetDatum((int32) src->scanning_mode);
+		gik_grid_proj_datum(src, &v[10], &n[10]);
 	}
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), v, n));
 }
@@ -164,6 +175,18 @@ raster_bytea(const GikOutGrid *g, const float *values, int nbands, int srid)
 	return out;
 }
 
+/* Raise unless a decode came out as a north-up grid a raster can hold. */
+static void
+raster_check(const GikDecodeJob *job)
+{
+	if (!job->dec.regular)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("grid type %s is not supported for rasters", job->dec.meta.grid.grid_type),
+						errdetail("Rasters are made from regular latitude/longitude and projected (Lambert, polar stereographic, Mercator) grids; a %s grid needs regridding to one of them first.",
+								  job->dec.meta.grid.grid_type),
+						errhint("Use gik.decode() to get the values in scanning order, and gik.grid_lats() and gik.grid_lons() for their coordinates.")));
+}
+
 /* gik.decode_raster_wkb(url, byte_offset, byte_length, lon, region, srid): one message as raster WKB. */
 Datum
 gik_decode_raster_wkb(PG_FUNCTION_ARGS)
@@ -173,13 +196,42 @@ gik_decode_raster_wkb(PG_FUNCTION_ARGS)
 	if (gik_required_null(fcinfo, 3))
 		PG_RETURN_NULL();
 	fetch_and_decode(fcinfo, &job);
-	if (!job.dec.regular)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("grid type %s is not supported for rasters", job.dec.meta.grid.grid_type),
-						errdetail("Rasters are made from regular latitude/longitude grids."),
-						errhint("Use gik.decode() to get the values in scanning order.")));
+	raster_check(&job);
 	PG_RETURN_BYTEA_P(raster_bytea(&job.dec.out, (const float *) ARR_DATA_PTR(job.values), 1,
 								   gik_arg_int32(fcinfo, 5, 4326)));
+}
+
+/*
+ * gik.decode_raster_parts(url, byte_offset, byte_length, lon, region): raster WKB (SRID 0 for a
+ * projected grid) and the grid's PROJ string (NULL for lat/lon), for pg_gik_postgis to give the
+ * raster its projection's SRID.
+ */
+Datum
+gik_decode_raster_parts(PG_FUNCTION_ARGS)
+{
+	GikDecodeJob job = {0};
+	TupleDesc	tupdesc;
+	Datum		v[2];
+	bool		n[2] = {0};
+	bool		projected;
+
+	if (gik_required_null(fcinfo, 3))
+		PG_RETURN_NULL();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	fetch_and_decode(fcinfo, &job);
+	raster_check(&job);
+	projected = gik_outgrid_projected(&job.dec.out);
+	v[0] = PointerGetDatum(raster_bytea(&job.dec.out, (const float *) ARR_DATA_PTR(job.values), 1,
+										projected ? 0 : 4326));
+	n[1] = true;
+	if (projected)
+	{
+		GikGrid		pg = {.proj = job.dec.out.proj};
+
+		gik_grid_proj_datum(&pg, &v[1], &n[1]);
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), v, n)));
 }
 
 /* Source grid from a gik.grid_desc argument. */
@@ -207,7 +259,11 @@ grid_from_desc(HeapTupleHeader desc, GikGrid *g)
 	g->i_scans_negatively = (g->scanning_mode & 0x80) != 0;
 	g->j_scans_positively = (g->scanning_mode & 0x40) != 0;
 	g->j_points_consecutive = (g->scanning_mode & 0x20) != 0;
+	g->alternate_rows = (g->scanning_mode & 0x10) != 0;
 	g->num_points = g->ni > 0 && g->nj > 0 ? g->ni * g->nj : -1;
+	d = GetAttributeByNum(desc, 11, &isnull);
+	if (!isnull)
+		gik_grid_proj_from_text(TextDatumGetCString(d), g);
 }
 
 /* Plan a source grid description for a convention and region; raises when unsupported. */
@@ -220,11 +276,11 @@ plan_from_desc(FunctionCallInfo fcinfo, GikGridPlan *plan, GikDecoded *as_decode
 	gik_decode_options_from_args(fcinfo, 1, &opts);
 	memset(as_decoded, 0, sizeof(*as_decoded));
 	grid_from_desc(PG_GETARG_HEAPTUPLEHEADER(0), &as_decoded->meta.grid);
-	if (!gik_grid_is_regular_ll(&as_decoded->meta.grid))
+	if (!gik_grid_is_regular_ll(&as_decoded->meta.grid) && as_decoded->meta.grid.proj.kind == GIK_PROJ_NONE)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("grid type %s is not supported for regions, longitude conventions or coordinates",
 							   as_decoded->meta.grid.grid_type),
-						errdetail("Only regular latitude/longitude grids are supported.")));
+						errdetail("Regular latitude/longitude and projected grids (with their proj) are supported; Gaussian grids have coordinates only, without lon or region.")));
 	if (!gik_grid_plan(&as_decoded->meta.grid, opts.lon, opts.has_box ? &opts.box : NULL,
 					   decode_alloc, plan, errbuf, sizeof(errbuf)))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -261,6 +317,54 @@ double_array(const double *v, int n)
 	return construct_array(d, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 }
 
+/*
+ * Coordinates of a Gaussian grid (rows or points, without lon or region) or of a projected
+ * grid (float8[nj][ni], north-up, after the region); NULL for a regular lat/lon grid.
+ */
+static ArrayType *
+gaussian_or_projected_coords(FunctionCallInfo fcinfo, bool want_lats)
+{
+	GikGrid		g;
+	GikGridPlan plan;
+	GikDecoded	as_decoded;
+	Datum	   *d;
+	int			dims[2];
+	int			lbs[2] = {1, 1};
+	size_t		k = 0;
+
+	grid_from_desc(PG_GETARG_HEAPTUPLEHEADER(0), &g);
+	if (gik_grid_is_gaussian(&g))
+	{
+		if ((PG_NARGS() > 1 && !PG_ARGISNULL(1) && strcmp(text_to_cstring(PG_GETARG_TEXT_PP(1)), "source") != 0) ||
+			(PG_NARGS() > 2 && !PG_ARGISNULL(2)))
+			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							errmsg("a %s grid takes no longitude convention or region", g.grid_type),
+							errdetail("Regrid it to a regular grid first.")));
+		return gik_gaussian_coords(&g, want_lats);
+	}
+	if (g.proj.kind == GIK_PROJ_NONE)
+		return NULL;
+	plan_from_desc(fcinfo, &plan, &as_decoded);
+	if ((size_t) plan.out.ni * (size_t) plan.out.nj > MaxAllocSize / sizeof(Datum))
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("the grid is too large for coordinates")));
+	d = palloc(sizeof(Datum) * (size_t) plan.out.ni * (size_t) plan.out.nj);
+	for (long r = 0; r < plan.out.nj; r++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		for (long c = 0; c < plan.out.ni; c++)
+		{
+			double		lon,
+						lat;
+
+			gik_outgrid_cell_lonlat(&plan.out, r, c, &lon, &lat);
+			d[k++] = Float8GetDatum(want_lats ? lat : lon);
+		}
+	}
+	dims[0] = (int) plan.out.nj;
+	dims[1] = (int) plan.out.ni;
+	return construct_md_array(d, NULL, 2, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
 /* gik.grid_lats(grid, lon, region): latitudes of the rows, north to south. */
 Datum
 gik_grid_lats(PG_FUNCTION_ARGS)
@@ -268,9 +372,12 @@ gik_grid_lats(PG_FUNCTION_ARGS)
 	GikGridPlan plan;
 	GikDecoded	as_decoded;
 	double	   *lats;
+	ArrayType  *coords;
 
 	if (gik_required_null(fcinfo, 1))
 		PG_RETURN_NULL();
+	if ((coords = gaussian_or_projected_coords(fcinfo, true)) != NULL)
+		PG_RETURN_ARRAYTYPE_P(coords);
 	plan_from_desc(fcinfo, &plan, &as_decoded);
 	lats = palloc(sizeof(double) * plan.out.nj);
 	gik_outgrid_lats(&plan.out, lats);
@@ -284,9 +391,12 @@ gik_grid_lons(PG_FUNCTION_ARGS)
 	GikGridPlan plan;
 	GikDecoded	as_decoded;
 	double	   *lons;
+	ArrayType  *coords;
 
 	if (gik_required_null(fcinfo, 1))
 		PG_RETURN_NULL();
+	if ((coords = gaussian_or_projected_coords(fcinfo, false)) != NULL)
+		PG_RETURN_ARRAYTYPE_P(coords);
 	plan_from_desc(fcinfo, &plan, &as_decoded);
 	lons = palloc(sizeof(double) * plan.out.ni);
 	gik_outgrid_lons(&plan.out, lons);
@@ -309,9 +419,9 @@ gik_grid_wkb(PG_FUNCTION_ARGS)
 	if (ARR_ELEMTYPE(vals) != FLOAT4OID)
 		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("grid values must be real[]")));
 	grid_from_desc(PG_GETARG_HEAPTUPLEHEADER(1), &g);
-	if (!gik_grid_is_regular_ll(&g) || g.scanning_mode != 0)
+	if ((!gik_grid_is_regular_ll(&g) && g.proj.kind == GIK_PROJ_NONE) || g.scanning_mode != 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("only north-up regular latitude/longitude grids become rasters"),
+						errmsg("only north-up regular latitude/longitude and projected grids become rasters"),
 						errdetail("The grid is %s with scanning mode %ld.", g.grid_type, g.scanning_mode)));
 	if (ndim < 2 || ndim > 3 || dims[ndim - 1] != g.ni || dims[ndim - 2] != g.nj)
 		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -332,6 +442,16 @@ gik_grid_wkb(PG_FUNCTION_ARGS)
 	else
 		data = (float *) ARR_DATA_PTR(vals);
 	memset(&out, 0, sizeof(out));
+	if (g.proj.kind != GIK_PROJ_NONE)
+	{
+		GikGridPlan plan;
+		char		errbuf[256];
+
+		if (!gik_grid_plan(&g, GIK_LON_SOURCE, NULL, decode_alloc, &plan, errbuf, sizeof(errbuf)))
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("cannot lay out this grid as asked"), errdetail("%s", errbuf)));
+		PG_RETURN_BYTEA_P(raster_bytea(&plan.out, data, nbands, PG_GETARG_INT32(2)));
+	}
 	out.ni = g.ni;
 	out.nj = g.nj;
 	out.lat_first = g.lat_first;
