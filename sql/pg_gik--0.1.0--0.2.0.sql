@@ -942,6 +942,98 @@ REVOKE ALL ON TABLE gik.run_members FROM PUBLIC;
 GRANT SELECT ON TABLE gik.run_members TO gik_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE gik.run_members TO gik_ingest;
 
+-- Projected and Gaussian grids (branch grids): grid descriptions, message metadata and gik.grid carry
+-- the grid's projection (proj); gik.grid() lays projected grids out north-up as gik.decode() does.
+ALTER TYPE gik.grid_desc ADD ATTRIBUTE proj text;
+
+COMMENT ON TYPE gik.grid_desc IS
+'A grid description. For decoded regular lat/lon grids: rows north to south from lat_first, columns west to east from lon_first (cell centres), scanning_mode 0. Projected grids (lambert, polar_stereographic, mercator) carry their PROJ string in proj and di, dj in metres; decoded, they are north-up in their projection with lat/lon_first the north-west and lat/lon_last the south-east cell centre. Gaussian grids carry ''+proj=gik_gaussian +N=..'' (and +pl for reduced ones).';
+
+ALTER TYPE gik.message_meta ADD ATTRIBUTE proj text;
+
+COMMENT ON TYPE gik.message_meta IS 'What ecCodes says about one GRIB message: parameter, level, step, member, packing and grid (projected grids: di, dj in metres and the PROJ string in proj).';
+
+ALTER TABLE gik.grid ADD COLUMN proj text;
+DO $$
+DECLARE
+    c name;
+BEGIN
+    FOR c IN SELECT conname FROM pg_catalog.pg_constraint WHERE conrelid = 'gik.grid'::regclass AND contype = 'u' LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE gik.grid DROP CONSTRAINT %I', c);
+    END LOOP;
+END $$;
+ALTER TABLE gik.grid ADD CONSTRAINT grid_geometry_key
+    UNIQUE NULLS NOT DISTINCT (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode, proj);
+
+CREATE OR REPLACE FUNCTION gik.grid_id_of(m gik.message_meta) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id int;
+BEGIN
+    SELECT g.grid_id INTO id FROM gik.grid g
+    WHERE g.grid_type = coalesce(m.grid_type, 'unknown') AND g.ni IS NOT DISTINCT FROM m.ni
+      AND g.nj IS NOT DISTINCT FROM m.nj AND g.num_points = m.num_points
+      AND g.lat_first IS NOT DISTINCT FROM m.lat_first AND g.lon_first IS NOT DISTINCT FROM m.lon_first
+      AND g.lat_last IS NOT DISTINCT FROM m.lat_last AND g.lon_last IS NOT DISTINCT FROM m.lon_last
+      AND g.di IS NOT DISTINCT FROM m.di AND g.dj IS NOT DISTINCT FROM m.dj AND g.scanning_mode = m.scanning_mode
+      AND g.proj IS NOT DISTINCT FROM m.proj;
+    IF NOT FOUND THEN
+        INSERT INTO gik.grid (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode, proj)
+        VALUES (coalesce(m.grid_type, 'unknown'), m.ni, m.nj, m.num_points, m.lat_first, m.lon_first, m.lat_last,
+                m.lon_last, m.di, m.dj, m.scanning_mode, m.proj)
+        ON CONFLICT DO NOTHING
+        RETURNING grid_id INTO id;
+        IF id IS NULL THEN
+            RETURN gik.grid_id_of(m);	-- another session inserted it meanwhile
+        END IF;
+    END IF;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION gik.grid_id_of(gik.message_meta) IS 'The gik.grid row of a message''s grid, created on first sight.';
+
+CREATE OR REPLACE FUNCTION gik.grid(url text, byte_offset int8, byte_length int8,
+                         lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
+RETURNS gik.grid_desc
+LANGUAGE sql VOLATILE PARALLEL RESTRICTED
+RETURN (SELECT CASE WHEN m.grid_type IN ('regular_ll', 'lambert', 'polar_stereographic', 'mercator')
+                    THEN gik.output_grid(ROW(m.grid_type, m.ni, m.nj, m.lat_first, m.lon_first, m.lat_last, m.lon_last,
+                                             m.di, m.dj, m.scanning_mode, m.proj)::gik.grid_desc, lon, region)
+                    ELSE ROW(m.grid_type, m.ni, m.nj, m.lat_first, m.lon_first, m.lat_last, m.lon_last,
+                             m.di, m.dj, m.scanning_mode, m.proj)::gik.grid_desc END
+        FROM gik.message_info(url, byte_offset, byte_length) m);
+COMMENT ON FUNCTION gik.grid(text, int8, int8, text, gik.bbox) IS
+'The grid that gik.decode() returns for this message and these options, read from the message''s metadata only.';
+
+CREATE OR REPLACE FUNCTION gik.field_grid(field_id smallint) RETURNS gik.grid_desc
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN (SELECT ROW(g.grid_type, g.ni, g.nj, g.lat_first, g.lon_first, g.lat_last, g.lon_last, g.di, g.dj,
+                   g.scanning_mode, g.proj)::gik.grid_desc
+        FROM gik.field f JOIN gik.grid g USING (grid_id) WHERE f.field_id = field_grid.field_id);
+COMMENT ON FUNCTION gik.field_grid(smallint) IS 'The source grid of a field, from its template (no fetch).';
+
+COMMENT ON FUNCTION gik.grid_lats(gik.grid_desc, text, gik.bbox) IS
+'Latitudes of the rows (north to south) of a regular lat/lon grid, after the longitude convention and region; of every cell (float8[nj][ni], north-up) of a projected grid; of the rows of a regular_gg grid and of every point (scanning order) of a reduced_gg grid.';
+
+COMMENT ON FUNCTION gik.grid_lons(gik.grid_desc, text, gik.bbox) IS
+'Longitudes of the columns (west to east, continuous across the seam) of a regular lat/lon grid, after the longitude convention and region; of every cell (float8[nj][ni], north-up, in the convention) of a projected grid; of the columns of a regular_gg grid and of every point of a reduced_gg grid.';
+
+
+-- sql/pg_gik/85_regrid.sql
+CREATE TYPE gik.raster_parts AS (wkb bytea, proj text);
+COMMENT ON TYPE gik.raster_parts IS 'Raster WKB of a decoded message and the PROJ string of its grid (NULL for lat/lon).';
+
+CREATE FUNCTION gik.decode_raster_parts(url text, byte_offset int8, byte_length int8,
+                                        lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
+RETURNS gik.raster_parts
+AS 'MODULE_PATHNAME', 'gik_decode_raster_parts'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION gik.decode_raster_parts(text, int8, int8, text, gik.bbox) IS
+'Decode one message into raster WKB as gik.decode_raster_wkb() does, with its grid''s PROJ string: a projected grid (lambert, polar_stereographic, mercator) gives a raster in its own projection (metres, SRID 0) and proj; a lat/lon grid SRID 4326 and NULL. pg_gik_postgis gives the raster the SRID of proj.';
+
+REVOKE ALL ON FUNCTION gik.decode_raster_parts(text, int8, int8, text, gik.bbox) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gik.decode_raster_parts(text, int8, int8, text, gik.bbox) TO gik_ingest;
+GRANT EXECUTE ON FUNCTION gik.decode_raster_parts(text, int8, int8, text, gik.bbox) TO gik_reader;
+
 -- pg_gik 0.2.0 fetches only when preloaded (see _PG_init): say so now, as a fresh install does.
 DO $$
 BEGIN
