@@ -235,8 +235,8 @@ gik_decode_raster_parts(PG_FUNCTION_ARGS)
 }
 
 /* Source grid from a gik.grid_desc argument. */
-static void
-grid_from_desc(HeapTupleHeader desc, GikGrid *g)
+void
+gik_grid_from_desc(HeapTupleHeader desc, GikGrid *g)
 {
 	bool		isnull;
 	Datum		d;
@@ -275,7 +275,7 @@ plan_from_desc(FunctionCallInfo fcinfo, GikGridPlan *plan, GikDecoded *as_decode
 
 	gik_decode_options_from_args(fcinfo, 1, &opts);
 	memset(as_decoded, 0, sizeof(*as_decoded));
-	grid_from_desc(PG_GETARG_HEAPTUPLEHEADER(0), &as_decoded->meta.grid);
+	gik_grid_from_desc(PG_GETARG_HEAPTUPLEHEADER(0), &as_decoded->meta.grid);
 	if (!gik_grid_is_regular_ll(&as_decoded->meta.grid) && as_decoded->meta.grid.proj.kind == GIK_PROJ_NONE)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("grid type %s is not supported for regions, longitude conventions or coordinates",
@@ -332,7 +332,7 @@ gaussian_or_projected_coords(FunctionCallInfo fcinfo, bool want_lats)
 	int			lbs[2] = {1, 1};
 	size_t		k = 0;
 
-	grid_from_desc(PG_GETARG_HEAPTUPLEHEADER(0), &g);
+	gik_grid_from_desc(PG_GETARG_HEAPTUPLEHEADER(0), &g);
 	if (gik_grid_is_gaussian(&g))
 	{
 		if ((PG_NARGS() > 1 && !PG_ARGISNULL(1) && strcmp(text_to_cstring(PG_GETARG_TEXT_PP(1)), "source") != 0) ||
@@ -418,7 +418,7 @@ gik_grid_wkb(PG_FUNCTION_ARGS)
 
 	if (ARR_ELEMTYPE(vals) != FLOAT4OID)
 		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("grid values must be real[]")));
-	grid_from_desc(PG_GETARG_HEAPTUPLEHEADER(1), &g);
+	gik_grid_from_desc(PG_GETARG_HEAPTUPLEHEADER(1), &g);
 	if ((!gik_grid_is_regular_ll(&g) && g.proj.kind == GIK_PROJ_NONE) || g.scanning_mode != 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("only north-up regular latitude/longitude and projected grids become rasters"),

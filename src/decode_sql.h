@@ -13,6 +13,9 @@
 /* Decode options from (lon text, region gik.bbox) arguments starting at lon_arg. */
 extern void gik_decode_options_from_args(FunctionCallInfo fcinfo, int lon_arg, GikDecodeOptions *opts);
 
+/* A grid from a gik.grid_desc value (its proj parsed; raises on a bad proj). */
+extern void gik_grid_from_desc(HeapTupleHeader desc, GikGrid *g);
+
 /* gik.grid_desc row for a decoded message. */
 extern Datum gik_grid_desc_datum(TupleDesc tupdesc, const GikDecoded *dec);
 

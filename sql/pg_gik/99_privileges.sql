@@ -38,7 +38,7 @@ BEGIN
           AND (p.proname ~ '^(ens_|grid_sum|zarr_)' OR p.proname = ANY (ARRAY[
               -- decoding referenced messages (fetches under the URL policy)
               'decode', 'decode_batch', 'decode_raster_wkb', 'grid', 'message_info', 'field_grid', 'decoders',
-              'output_grid', 'grid_lats', 'grid_lons', 'grid_wkb', 'resolve_url', 'decode_raster_parts',
+              'output_grid', 'grid_lats', 'grid_lons', 'grid_wkb', 'resolve_url', 'decode_raster_parts', 'regrid', 'regrid_cache',
               -- analytics
               'accumulation_refs', 'accumulations', 'accumulate', 'exceedance', 'cover_window', 'mm_per_unit',
               'grid_add', 'grid_sub', 'grid_mul', 'grid_clip', 'grid_band', 'bbox',
