@@ -241,7 +241,7 @@ BEGIN
          LATERAL gik.accumulations(ds, init_time, window_start, window_end, region, lon, missing_ok => true) a;
 
     -- every member on the target grid (precipitation totals: conservative unless asked otherwise)
-    IF target IS NOT NULL THEN
+    IF NOT target IS NULL THEN	-- (a row IS NOT NULL only when every field is)
         how := lower(coalesce(method, 'conservative'));
         target := gik.output_grid(target);	-- north-up, as decodes lay grids out
         UPDATE gik_totals t SET total = gik.regrid(t.total, t.grid, target, how), grid = target
