@@ -344,11 +344,12 @@ gik_proj_parse(const char *text, GikGrid *grid, char *errbuf, size_t errlen)
 					grid->pl_step[grid->gauss_rows++] = (uint8_t) (n - prev);
 					prev = n;
 				}
+				s = end;
 				if (*end != ',')
 					break;
 				s = end + 1;
 			}
-			ok = ok && grid->gauss_rows == grid->gauss_n;
+			ok = ok && grid->gauss_rows == grid->gauss_n && (*s == '\0' || *s == ' ');
 		}
 		if (ok)
 			return true;
