@@ -450,6 +450,10 @@ gik_grid_wkb(PG_FUNCTION_ARGS)
 		if (!gik_grid_plan(&g, GIK_LON_SOURCE, NULL, decode_alloc, &plan, errbuf, sizeof(errbuf)))
 			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 							errmsg("cannot lay out this grid as asked"), errdetail("%s", errbuf)));
+		if (PG_GETARG_INT32(2) == 4326)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("a %s grid's raster is in metres, not in SRID 4326", g.grid_type),
+							errhint("Pass srid => gik.proj_srid((grid).proj) (pg_gik_postgis).")));
 		PG_RETURN_BYTEA_P(raster_bytea(&plan.out, data, nbands, PG_GETARG_INT32(2)));
 	}
 	out.ni = g.ni;

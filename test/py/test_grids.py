@@ -237,3 +237,19 @@ def test_bad_proj_text_is_rejected_with_its_text(conn):
                         "'+proj=lcc +lat_1=abc')::gik.grid_desc)")
     assert e.value.pgcode == "22023"
     assert "+proj=lcc +lat_1=abc" in e.value.diag.message_detail
+
+
+def test_grid_raster_of_a_projected_grid_needs_its_srid(conn):
+    path, off, length, h = message("generated/hrrr_like_lambert.grib2")
+    ec.codes_release(h)
+    with conn.cursor() as cur:
+        cur.execute("SELECT ST_UpperLeftX(r), ST_UpperLeftY(r), ST_SRID(r) FROM gik.decode_raster(%s, %s, %s) r", (path, off, length))
+        want = cur.fetchone()
+        cur.execute("SELECT ST_UpperLeftX(r), ST_UpperLeftY(r), ST_SRID(r) FROM gik.grid(%s, %s, %s) g, "
+                    "gik.grid_raster(gik.decode(%s, %s, %s), g, gik.proj_srid((g).proj)) r", (path, off, length) * 2)
+        got = cur.fetchone()
+        # the description's corner goes through lon/lat and back: equal to a micrometre
+        assert got[2] == want[2] and got[:2] == pytest.approx(want[:2], abs=1e-6)
+        with pytest.raises(psycopg2.Error) as e:
+            cur.execute("SELECT gik.grid_raster(gik.decode(%s, %s, %s), g) FROM gik.grid(%s, %s, %s) g", (path, off, length) * 2)
+    assert e.value.pgcode == "22023" and "proj_srid" in e.value.diag.message_hint
