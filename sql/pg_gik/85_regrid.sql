@@ -16,7 +16,7 @@ RETURNS real[]
 AS 'MODULE_PATHNAME', 'gik_regrid'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION gik.regrid(real[], gik.grid_desc, gik.grid_desc, text) IS
-'A north-up grid (real[nj][ni] on source, as gik.decode() returns it) on another grid, real[nj][ni] on target. method: ''bilinear'' (source regular lat/lon or projected, target any; NaN where a target centre is outside the source''s centres or next to a NaN) or ''conservative'' (first order, regular lat/lon to regular lat/lon: each target cell is the area-weighted mean of the source cells it overlaps, NaN sources left out; keeps totals such as precipitation). The weights are computed once per grid pair and method and kept in the session (gik.regrid_cache()).';
+'A north-up grid (real[nj][ni] on source, as gik.decode() returns it) on another grid, real[nj][ni] on target. method: ''bilinear'' (source regular lat/lon or projected, target any; NaN where a target centre is outside the source''s centres or next to a NaN) or ''conservative'' (first order, to a regular lat/lon target from a lat/lon or projected source: each target cell is the area-weighted mean of the source cells it overlaps, NaN sources left out; keeps totals such as precipitation). The weights are computed once per grid pair and method and kept in the session (gik.regrid_cache()).';
 
 CREATE FUNCTION gik.regrid_cache()
 RETURNS TABLE (method text, source_cells int8, target_cells int8, bytes int8, uses int8)

@@ -257,6 +257,209 @@ lon_overlaps(const GikOutGrid *s, const GikOutGrid *d, GikAllocFn alloc, Overlap
 	return true;
 }
 
+/* A polygon in the cylindrical equal-area plane: x = longitude (radians), y = sin(latitude). */
+#define POLY_MAX 16
+
+typedef struct Poly
+{
+	int			n;
+	double		x[POLY_MAX];
+	double		y[POLY_MAX];
+} Poly;
+
+/* Keep the part of p on one side of an axis-parallel line (Sutherland-Hodgman). */
+static void
+clip_edge(const Poly *p, Poly *out, bool on_x, double v, bool keep_above)
+{
+	out->n = 0;
+	for (int i = 0; i < p->n; i++)
+	{
+		int			j = (i + 1) % p->n;
+		double		ai = on_x ? p->x[i] : p->y[i];
+		double		aj = on_x ? p->x[j] : p->y[j];
+		bool		in_i = keep_above ? ai >= v : ai <= v;
+		bool		in_j = keep_above ? aj >= v : aj <= v;
+
+		if (in_i && out->n < POLY_MAX)
+		{
+			out->x[out->n] = p->x[i];
+			out->y[out->n++] = p->y[i];
+		}
+		if (in_i != in_j && out->n < POLY_MAX)
+		{
+			double		t = (v - ai) / (aj - ai);
+
+			out->x[out->n] = p->x[i] + t * (p->x[j] - p->x[i]);
+			out->y[out->n++] = p->y[i] + t * (p->y[j] - p->y[i]);
+		}
+	}
+}
+
+/* Area of p inside the rectangle [x0, x1] x [y0, y1]. */
+static double
+clipped_area(const Poly *p, double x0, double x1, double y0, double y1)
+{
+	Poly		a,
+				b;
+	double		area = 0;
+
+	clip_edge(p, &a, true, x0, true);
+	clip_edge(&a, &b, true, x1, false);
+	clip_edge(&b, &a, false, y0, true);
+	clip_edge(&a, &b, false, y1, false);
+	for (int i = 0; i < b.n; i++)
+	{
+		int			j = (i + 1) % b.n;
+
+		area += b.x[i] * b.y[j] - b.x[j] * b.y[i];
+	}
+	return fabs(area) / 2;
+}
+
+typedef struct Triple
+{
+	int32_t		dst;
+	int32_t		src;
+	double		w;
+} Triple;
+
+/* Where a projected source cell lies: its polygon and the target rows and (unwrapped) columns it may touch. */
+typedef struct CellSpan
+{
+	Poly		p;
+	double		west;			/* the target's west edge, shifted into the cell's turn */
+	long		c0,
+				c1,
+				r0,
+				r1;
+} CellSpan;
+
+static void
+cell_span(const GikOutGrid *s, const GikOutGrid *d, long r, long c, CellSpan *cs)
+{
+	static const double cx[4] = {-0.5, 0.5, 0.5, -0.5},
+				cy[4] = {-0.5, -0.5, 0.5, 0.5};
+	double		clon,
+				clat,
+				lon_min = 1e9,
+				lon_max = -1e9,
+				lat_min = 90,
+				lat_max = -90;
+	double		west = d->lon_first - d->di / 2;
+
+	gik_proj_inverse(&s->proj, s->x_first + c * s->di, s->y_first - r * s->dj, &clon, &clat);
+	cs->p.n = 4;
+	for (int q = 0; q < 4; q++)
+	{
+		double		lon,
+					lat;
+
+		gik_proj_inverse(&s->proj, s->x_first + (c + cx[q]) * s->di, s->y_first - (r + cy[q]) * s->dj, &lon, &lat);
+		lon = clon + remainder(lon - clon, 360.0);
+		lon_min = fmin(lon_min, lon);
+		lon_max = fmax(lon_max, lon);
+		lat_min = fmin(lat_min, lat);
+		lat_max = fmax(lat_max, lat);
+		cs->p.x[q] = lon * DEG;
+		cs->p.y[q] = sin(lat * DEG);
+	}
+	cs->west = west + 360.0 * floor((lon_min - west) / 360.0);
+	cs->c0 = (long) floor((lon_min - cs->west) / d->di);
+	cs->c1 = (long) floor((lon_max - cs->west) / d->di);
+	cs->r0 = (long) floor((d->lat_first + d->dj / 2 - lat_max) / d->dj);
+	cs->r1 = (long) floor((d->lat_first + d->dj / 2 - lat_min) / d->dj);
+	cs->r0 = cs->r0 < 0 ? 0 : cs->r0;
+	cs->r1 = cs->r1 > d->nj - 1 ? d->nj - 1 : cs->r1;
+}
+
+/*
+ * Conservative from a projected source to a regular lat/lon target: each source cell is the
+ * quadrilateral of its corners, with straight edges in the cylindrical equal-area plane (exact
+ * in area for the target's cells; for the source's, the error is that of a chord over one cell).
+ * A first pass bounds the number of overlaps, the second computes them.
+ */
+static bool
+conservative_projected(const GikOutGrid *s, const GikOutGrid *d, GikAllocFn alloc, GikCheckFn check,
+					   GikRegridWeights *out, char *errbuf, size_t errlen)
+{
+	size_t		cap = 0,
+				n = 0;
+	Triple	   *t;
+	int64_t    *fill;
+	CellSpan	cs;
+
+	for (long r = 0; r < s->nj; r++)
+	{
+		if (check)
+			check();
+		for (long c = 0; c < s->ni; c++)
+		{
+			cell_span(s, d, r, c, &cs);
+			if (cs.r1 >= cs.r0 && cs.c1 >= cs.c0)
+				cap += (size_t) (cs.r1 - cs.r0 + 1) * (size_t) (cs.c1 - cs.c0 + 1);
+		}
+	}
+	t = alloc(sizeof(Triple) * (cap ? cap : 1));
+	if (t == NULL)
+	{
+		snprintf(errbuf, errlen, "Out of memory for %zu conservative regridding overlaps.", cap);
+		return false;
+	}
+	for (long r = 0; r < s->nj; r++)
+	{
+		if (check)
+			check();
+		for (long c = 0; c < s->ni; c++)
+		{
+			cell_span(s, d, r, c, &cs);
+			for (long tr = cs.r0; tr <= cs.r1; tr++)
+			{
+				double		tlat = d->lat_first - tr * d->dj;
+				double		y0 = sin(fmax(-90.0, tlat - d->dj / 2) * DEG),
+							y1 = sin(fmin(90.0, tlat + d->dj / 2) * DEG);
+
+				for (long tc = cs.c0; tc <= cs.c1; tc++)
+				{
+					long		col = d->global_lon ? ((tc % d->ni) + d->ni) % d->ni : tc;
+					double		x0 = (cs.west + tc * d->di) * DEG;
+					double		w;
+
+					if (col < 0 || col >= d->ni)
+						continue;
+					w = clipped_area(&cs.p, x0, x0 + d->di * DEG, y0, y1);
+					if (w <= 0)
+						continue;
+					t[n].dst = (int32_t) (tr * d->ni + col);
+					t[n].src = (int32_t) (r * s->ni + c);
+					t[n++].w = w;
+				}
+			}
+		}
+	}
+	if (!alloc_weights(out, (int64_t) n, alloc, errbuf, errlen) ||
+		(fill = alloc(sizeof(int64_t) * (size_t) (out->dst_cells + 1))) == NULL)
+	{
+		snprintf(errbuf, errlen, "Out of memory for %zu conservative regridding weights.", n);
+		return false;
+	}
+	/* counting sort by target cell */
+	memset(out->start, 0, sizeof(int64_t) * (size_t) (out->dst_cells + 1));
+	for (size_t i = 0; i < n; i++)
+		out->start[t[i].dst + 1]++;
+	for (long i = 0; i < out->dst_cells; i++)
+		out->start[i + 1] += out->start[i];
+	memcpy(fill, out->start, sizeof(int64_t) * (size_t) (out->dst_cells + 1));
+	for (size_t i = 0; i < n; i++)
+	{
+		int64_t		k = fill[t[i].dst]++;
+
+		out->idx[k] = t[i].src;
+		out->w[k] = t[i].w;
+	}
+	out->nnz = (int64_t) n;
+	return true;
+}
+
 static bool
 conservative(const GikOutGrid *s, const GikOutGrid *d, GikAllocFn alloc, GikCheckFn check,
 			 GikRegridWeights *out, char *errbuf, size_t errlen)
@@ -266,12 +469,14 @@ conservative(const GikOutGrid *s, const GikOutGrid *d, GikAllocFn alloc, GikChec
 	int64_t		nnz = 0,
 				k = 0;
 
-	if (gik_outgrid_projected(s) || gik_outgrid_projected(d))
+	if (gik_outgrid_projected(d))
 	{
 		snprintf(errbuf, errlen,
-				 "Conservative regridding needs regular latitude/longitude grids on both sides; use bilinear for a projected grid.");
+				 "Conservative regridding needs a regular latitude/longitude target grid; use bilinear for a projected target.");
 		return false;
 	}
+	if (gik_outgrid_projected(s))
+		return conservative_projected(s, d, alloc, check, out, errbuf, errlen);
 	if (!lat_overlaps(s, d, alloc, &rows) || !lon_overlaps(s, d, alloc, &cols))
 	{
 		snprintf(errbuf, errlen, "Out of memory for conservative regridding overlaps.");

@@ -1,6 +1,6 @@
 /*
  * Regridding between north-up grids: bilinear (source regular lat/lon or projected) and
- * first-order conservative (regular lat/lon to regular lat/lon), as sparse weights computed
+ * first-order conservative (to regular lat/lon), as sparse weights computed
  * once per grid pair and applied to any number of fields. Pure C.
  */
 #ifndef GIK_CORE_REGRID_H
@@ -44,9 +44,10 @@ extern const char *gik_regrid_method_name(GikRegridMethod m);
  * Bilinear: each target cell centre is located in the source grid (in its projection for a
  * projected source; across the seam of a global lat/lon source) and takes the four
  * surrounding cell centres' values with bilinear weights; a target centre outside the
- * source's centres gets none (NaN). Conservative: both grids must be regular lat/lon; each
+ * source's centres gets none (NaN). Conservative: the target must be regular lat/lon; each
  * target cell takes every source cell it overlaps, weighted by the overlap's area on the
- * sphere (cells bounded half-way between centres, clipped at the poles).
+ * sphere (cells bounded half-way between centres, clipped at the poles; a projected source
+ * cell is the quadrilateral of its corners, edges straight in the equal-area plane).
  *
  * Arrays come from alloc; check runs between rows. False with a sentence in errbuf.
  */

@@ -128,6 +128,42 @@ def test_bilinear_from_a_projected_grid_matches_pyproj(conn):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.nanmax(want))
 
 
+def test_conservative_from_a_projected_grid_matches_sampling(conn):
+    """HRRR's projection to 0.1 degrees: against numpy averaging 24 x 24 samples per source cell, each
+    weighted by its area on the sphere (pyproj's areal scale factor), into the target cell it falls in."""
+    path = str(DATA / "generated/hrrr_like_lambert.grib2")
+    n = (DATA / "generated/hrrr_like_lambert.grib2").stat().st_size
+    vals, g, proj, x0, y0, d = query(conn, "SELECT gik.decode(%s, 0, %s), g::text, (g).proj, ST_UpperLeftX(r), ST_UpperLeftY(r), (g).di "
+                                           "FROM gik.grid(%s, 0, %s) g, gik.decode_raster(%s, 0, %s) r",
+                                     (path, n, path, n, path, n))[0]
+    vals = np.array(vals, dtype=np.float64) ** 1.5 / 100      # not linear: averaging must weigh right
+    sql, t_lats, t_lons, t_d = ll(22, 12, 38.15, -107.1, 0.1)
+    got = np.array(query(conn, f"SELECT gik.regrid(%s::real[], %s::gik.grid_desc, {sql}, 'conservative')",
+                         (vals.astype(np.float32).tolist(), g))[0][0], dtype=np.float64)
+    k = 24
+    nj, ni = vals.shape
+    sub = (np.arange(k) + 0.5) / k
+    xs = x0 + d * (np.arange(ni)[:, None] + sub[None, :]).ravel()
+    ys = y0 - d * (np.arange(nj)[:, None] + sub[None, :]).ravel()
+    X, Y = np.meshgrid(xs, ys)
+    p = pyproj.Proj(proj)
+    lon, lat = p(X, Y, inverse=True)
+    w = 1.0 / p.get_factors(lon, lat).areal_scale
+    v = np.repeat(np.repeat(vals, k, axis=0), k, axis=1)
+    r = np.floor((t_lats[0] + t_d / 2 - lat) / t_d).astype(int)
+    c = np.floor((lon - (t_lons[0] - t_d / 2)) / t_d).astype(int)
+    ok = (r >= 0) & (r < len(t_lats)) & (c >= 0) & (c < len(t_lons))
+    num = np.zeros((len(t_lats), len(t_lons)))
+    den = np.zeros_like(num)
+    np.add.at(num, (r[ok], c[ok]), (w * v)[ok])
+    np.add.at(den, (r[ok], c[ok]), w[ok])
+    want = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    covered = den > 0.98 * np.nanmax(den)                 # target cells wholly inside the source
+    assert covered.sum() > 50 and np.isnan(got).sum() > 0
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[covered], want[covered], rtol=2e-3)
+
+
 def test_weights_are_cached_per_grid_pair(conn):
     vals, g, *_ = decoded(conn, EC04)
     sql, *_ = ll(90, 46, 90, 0, 4.0)
@@ -146,7 +182,7 @@ def test_bad_method_and_shape_are_rejected(conn):
     e = pg_error(conn, f"SELECT gik.regrid('{{{{1,2}},{{3,4}}}}'::real[], {sql}, {sql}, 'bilinear')")
     assert e.pgcode == "2202E" and "real[3][4]" in e.pgerror
     lam = "ROW('lambert', 5, 4, 30, 250, NULL, NULL, 100000, 100000, 0, '+proj=lcc +lat_0=38.5 +lon_0=-97.5 +lat_1=38.5 +lat_2=38.5 +x_0=0 +y_0=0 +R=6367470 +units=m +no_defs')::gik.grid_desc"
-    e = pg_error(conn, f"SELECT gik.regrid(array_fill(1::real, ARRAY[4, 5]), {lam}, {sql}, 'conservative')")
+    e = pg_error(conn, f"SELECT gik.regrid(array_fill(1::real, ARRAY[3, 4]), {sql}, {lam}, 'conservative')")
     assert e.pgcode == "0A000" and "use bilinear" in e.pgerror
 
 

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DEGR (M_PI / 180.0)
+
 static int	checks = 0;
 
 static void
@@ -207,14 +209,42 @@ test_regrid(void)
 	gik_regrid_apply(&w, src, dst);
 	tap_ok(isnan(dst[0]) && !isnan(dst[1]), "a NaN source cell alone gives NaN, its neighbours keep their values");
 	{
+		/* HRRR's projection, 40 x 30 cells of 3 km, onto a global 0.1 degree grid */
 		GikOutGrid	lam;
+		GikOutGrid	fine = llgrid(3600, 1800, 89.95, -179.95, 0.1, true);
+		double		want = 0,
+					got = 0;
 
 		memset(&lam, 0, sizeof(lam));
 		lam.proj = proj(GIK_PROJ_LAMBERT, 38.5, 262.5, 38.5, 38.5, 38.5, 6371229);
-		lam.ni = lam.nj = 3;
+		lam.ni = 40;
+		lam.nj = 30;
 		lam.di = lam.dj = 3000;
-		tap_ok(!gik_regrid_weights(&lam, &t, GIK_REGRID_CONSERVATIVE, test_alloc, NULL, &w, errbuf, sizeof(errbuf)) &&
-			   strstr(errbuf, "use bilinear") != NULL, "conservative from a projected grid is refused: %s", errbuf);
+		lam.x_first = -600000;
+		lam.y_first = 50000;
+		tap_ok(gik_regrid_weights(&lam, &fine, GIK_REGRID_CONSERVATIVE, test_alloc, NULL, &w, errbuf, sizeof(errbuf)),
+			   "conservative from a projected grid");
+		/* each source cell's area on the unit sphere from the projection's Jacobian at its centre */
+		for (long r = 0; r < lam.nj; r++)
+			for (long c = 0; c < lam.ni; c++)
+			{
+				double		x = lam.x_first + c * lam.di,
+							y = lam.y_first - r * lam.dj,
+							h = 1.0,
+							l0, p0, l1, p1, l2, p2;
+
+				gik_proj_inverse(&lam.proj, x, y, &l0, &p0);
+				gik_proj_inverse(&lam.proj, x + h, y, &l1, &p1);
+				gik_proj_inverse(&lam.proj, x, y + h, &l2, &p2);
+				/* d(lon, sin lat) / d(x, y): the equal-area plane's area per square metre */
+				want += fabs((l1 - l0) * DEGR * (sin(p2 * DEGR) - sin(p0 * DEGR)) -
+							 (l2 - l0) * DEGR * (sin(p1 * DEGR) - sin(p0 * DEGR))) / (h * h) * lam.di * lam.dj;
+			}
+		for (int64_t j = 0; j < w.nnz; j++)
+			got += w.w[j];
+		tap_ok(fabs(got / want - 1) < 1e-6, "its weights add up to the source's area on the sphere (ratio %.9f)", got / want);
+		tap_ok(!gik_regrid_weights(&t, &lam, GIK_REGRID_CONSERVATIVE, test_alloc, NULL, &w, errbuf, sizeof(errbuf)) &&
+			   strstr(errbuf, "use bilinear") != NULL, "conservative to a projected grid is refused: %s", errbuf);
 	}
 	free(src);
 	free(dst);
