@@ -24,7 +24,7 @@ REGRESS = $(REGRESS_ORDER) $(filter-out $(REGRESS_ORDER),$(patsubst test/sql/%.s
 REGRESS_OPTS = --inputdir=test --outputdir=test --load-extension=pg_gik
 
 DECODER = src/decoder/pg_gik_decoder
-DECODER_SRCS = $(sort $(wildcard src/decoder/*.c)) $(addprefix src/core/,grib_sanity.c grib_frame.c octets.c grid.c)
+DECODER_SRCS = $(sort $(wildcard src/decoder/*.c)) $(addprefix src/core/,grib_sanity.c grib_frame.c octets.c grid.c proj.c)
 DECODER_CFLAGS ?= -O2 -g
 DECODER_WARN = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 DECODER_LIBS = $(shell pkg-config --libs eccodes libseccomp) -lm

@@ -678,6 +678,219 @@ REVOKE ALL ON TABLE gik.run_members FROM PUBLIC;
 GRANT SELECT ON TABLE gik.run_members TO gik_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE gik.run_members TO gik_ingest;
 
+-- Projected and Gaussian grids (branch grids): grid descriptions, message metadata and gik.grid carry
+-- the grid's projection (proj); gik.grid() lays projected grids out north-up as gik.decode() does.
+ALTER TYPE gik.grid_desc ADD ATTRIBUTE proj text;
+
+COMMENT ON TYPE gik.grid_desc IS
+'A grid description. For decoded regular lat/lon grids: rows north to south from lat_first, columns west to east from lon_first (cell centres), scanning_mode 0. Projected grids (lambert, polar_stereographic, mercator) carry their PROJ string in proj and di, dj in metres; decoded, they are north-up in their projection with lat/lon_first the north-west and lat/lon_last the south-east cell centre. Gaussian grids carry ''+proj=gik_gaussian +N=..'' (and +pl for reduced ones).';
+
+ALTER TYPE gik.message_meta ADD ATTRIBUTE proj text;
+
+COMMENT ON TYPE gik.message_meta IS 'What ecCodes says about one GRIB message: parameter, level, step, member, packing and grid (projected grids: di, dj in metres and the PROJ string in proj).';
+
+ALTER TABLE gik.grid ADD COLUMN proj text;
+DO $$
+DECLARE
+    c name;
+BEGIN
+    FOR c IN SELECT conname FROM pg_catalog.pg_constraint WHERE conrelid = 'gik.grid'::regclass AND contype = 'u' LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE gik.grid DROP CONSTRAINT %I', c);
+    END LOOP;
+END $$;
+ALTER TABLE gik.grid ADD CONSTRAINT grid_geometry_key
+    UNIQUE NULLS NOT DISTINCT (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode, proj);
+
+CREATE OR REPLACE FUNCTION gik.grid_id_of(m gik.message_meta) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id int;
+BEGIN
+    SELECT g.grid_id INTO id FROM gik.grid g
+    WHERE g.grid_type = coalesce(m.grid_type, 'unknown') AND g.ni IS NOT DISTINCT FROM m.ni
+      AND g.nj IS NOT DISTINCT FROM m.nj AND g.num_points = m.num_points
+      AND g.lat_first IS NOT DISTINCT FROM m.lat_first AND g.lon_first IS NOT DISTINCT FROM m.lon_first
+      AND g.lat_last IS NOT DISTINCT FROM m.lat_last AND g.lon_last IS NOT DISTINCT FROM m.lon_last
+      AND g.di IS NOT DISTINCT FROM m.di AND g.dj IS NOT DISTINCT FROM m.dj AND g.scanning_mode = m.scanning_mode
+      AND g.proj IS NOT DISTINCT FROM m.proj;
+    IF NOT FOUND THEN
+        INSERT INTO gik.grid (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode, proj)
+        VALUES (coalesce(m.grid_type, 'unknown'), m.ni, m.nj, m.num_points, m.lat_first, m.lon_first, m.lat_last,
+                m.lon_last, m.di, m.dj, m.scanning_mode, m.proj)
+        ON CONFLICT DO NOTHING
+        RETURNING grid_id INTO id;
+        IF id IS NULL THEN
+            RETURN gik.grid_id_of(m);	-- another session inserted it meanwhile
+        END IF;
+    END IF;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION gik.grid_id_of(gik.message_meta) IS 'The gik.grid row of a message''s grid, created on first sight.';
+
+CREATE OR REPLACE FUNCTION gik.grid(url text, byte_offset int8, byte_length int8,
+                         lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
+RETURNS gik.grid_desc
+LANGUAGE sql VOLATILE PARALLEL RESTRICTED
+RETURN (SELECT CASE WHEN m.grid_type IN ('regular_ll', 'lambert', 'polar_stereographic', 'mercator')
+                    THEN gik.output_grid(ROW(m.grid_type, m.ni, m.nj, m.lat_first, m.lon_first, m.lat_last, m.lon_last,
+                                             m.di, m.dj, m.scanning_mode, m.proj)::gik.grid_desc, lon, region)
+                    ELSE ROW(m.grid_type, m.ni, m.nj, m.lat_first, m.lon_first, m.lat_last, m.lon_last,
+                             m.di, m.dj, m.scanning_mode, m.proj)::gik.grid_desc END
+        FROM gik.message_info(url, byte_offset, byte_length) m);
+COMMENT ON FUNCTION gik.grid(text, int8, int8, text, gik.bbox) IS
+'The grid that gik.decode() returns for this message and these options, read from the message''s metadata only.';
+
+CREATE OR REPLACE FUNCTION gik.field_grid(field_id smallint) RETURNS gik.grid_desc
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN (SELECT ROW(g.grid_type, g.ni, g.nj, g.lat_first, g.lon_first, g.lat_last, g.lon_last, g.di, g.dj,
+                   g.scanning_mode, g.proj)::gik.grid_desc
+        FROM gik.field f JOIN gik.grid g USING (grid_id) WHERE f.field_id = field_grid.field_id);
+COMMENT ON FUNCTION gik.field_grid(smallint) IS 'The source grid of a field, from its template (no fetch).';
+
+COMMENT ON FUNCTION gik.grid_lats(gik.grid_desc, text, gik.bbox) IS
+'Latitudes of the rows (north to south) of a regular lat/lon grid, after the longitude convention and region; of every cell (float8[nj][ni], north-up) of a projected grid; of the rows of a regular_gg grid and of every point (scanning order) of a reduced_gg grid.';
+
+COMMENT ON FUNCTION gik.grid_lons(gik.grid_desc, text, gik.bbox) IS
+'Longitudes of the columns (west to east, continuous across the seam) of a regular lat/lon grid, after the longitude convention and region; of every cell (float8[nj][ni], north-up, in the convention) of a projected grid; of the columns of a regular_gg grid and of every point of a reduced_gg grid.';
+
+
+-- sql/pg_gik/85_regrid.sql
+CREATE TYPE gik.raster_parts AS (wkb bytea, proj text);
+COMMENT ON TYPE gik.raster_parts IS 'Raster WKB of a decoded message and the PROJ string of its grid (NULL for lat/lon).';
+
+CREATE FUNCTION gik.decode_raster_parts(url text, byte_offset int8, byte_length int8,
+                                        lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
+RETURNS gik.raster_parts
+AS 'MODULE_PATHNAME', 'gik_decode_raster_parts'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION gik.decode_raster_parts(text, int8, int8, text, gik.bbox) IS
+'Decode one message into raster WKB as gik.decode_raster_wkb() does, with its grid''s PROJ string: a projected grid (lambert, polar_stereographic, mercator) gives a raster in its own projection (metres, SRID 0) and proj; a lat/lon grid SRID 4326 and NULL. pg_gik_postgis gives the raster the SRID of proj.';
+
+REVOKE ALL ON FUNCTION gik.decode_raster_parts(text, int8, int8, text, gik.bbox) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gik.decode_raster_parts(text, int8, int8, text, gik.bbox) TO gik_ingest;
+GRANT EXECUTE ON FUNCTION gik.decode_raster_parts(text, int8, int8, text, gik.bbox) TO gik_reader;
+
+-- Regridding (branch grids): gik.regrid, gik.regrid_cache, and gik.exceedance with target => and
+-- method => and a regrid_method column (a new signature and result: the old one is dropped).
+CREATE FUNCTION gik.regrid(vals real[], source gik.grid_desc, target gik.grid_desc, method text DEFAULT 'bilinear')
+RETURNS real[]
+AS 'MODULE_PATHNAME', 'gik_regrid'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION gik.regrid(real[], gik.grid_desc, gik.grid_desc, text) IS
+'A north-up grid (real[nj][ni] on source, as gik.decode() returns it) on another grid, real[nj][ni] on target. method: ''bilinear'' (source regular lat/lon or projected, target any; NaN where a target centre is outside the source''s centres or next to a NaN) or ''conservative'' (first order, to a regular lat/lon target from a lat/lon or projected source: each target cell is the area-weighted mean of the source cells it overlaps, NaN sources left out; keeps totals such as precipitation). The weights are computed once per grid pair and method and kept in the session (gik.regrid_cache()).';
+
+CREATE FUNCTION gik.regrid_cache()
+RETURNS TABLE (method text, source_cells int8, target_cells int8, bytes int8, uses int8)
+AS 'MODULE_PATHNAME', 'gik_regrid_cache'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION gik.regrid_cache() IS
+'This session''s cached regridding weights, most recently used first: method, cells of the two grids, bytes held and uses (at most 256 MB in all).';
+DROP FUNCTION gik.exceedance(text, timestamptz, float8, float8, real[], gik.bbox, text);
+DROP FUNCTION gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text);
+CREATE FUNCTION gik.exceedance(
+    datasets text[], init_time timestamptz, window_start float8, window_end float8, thresholds real[],
+    region gik.bbox DEFAULT NULL, lon text DEFAULT '-180..180', target gik.grid_desc DEFAULT NULL,
+    method text DEFAULT NULL)
+RETURNS TABLE (threshold real, probability real[], grid gik.grid_desc, members_used int, members_expected int,
+               members_missing text[], regrid_method text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    probs    real[];
+    g        gik.grid_desc;
+    n_used   int;
+    n_exp    int;
+    missing  text[];
+    n_grids  int;
+    how      text;
+BEGIN
+    IF thresholds IS NULL OR cardinality(thresholds) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'no thresholds given';
+    END IF;
+    IF to_regclass('pg_temp.gik_totals') IS NULL THEN
+        CREATE TEMP TABLE gik_totals (dataset text, member int, grid gik.grid_desc, total real[]) ON COMMIT DROP;
+        -- member totals are read once or twice: compressing them cost more than the rest of the product
+        ALTER TABLE pg_temp.gik_totals ALTER COLUMN total SET STORAGE EXTERNAL;
+    ELSE
+        TRUNCATE pg_temp.gik_totals;
+    END IF;
+    INSERT INTO gik_totals
+    SELECT ds, a.member, a.grid, a.total
+    FROM unnest(datasets) ds,
+         LATERAL gik.accumulations(ds, init_time, window_start, window_end, region, lon, missing_ok => true) a;
+
+    -- every member on the target grid (precipitation totals: conservative unless asked otherwise)
+    IF NOT target IS NULL THEN	-- (a row IS NOT NULL only when every field is)
+        how := lower(coalesce(method, 'conservative'));
+        target := gik.output_grid(target);	-- north-up, as decodes lay grids out
+        UPDATE gik_totals t SET total = gik.regrid(t.total, t.grid, target, how), grid = target
+        WHERE t.total IS NOT NULL AND t.grid IS DISTINCT FROM target;
+    ELSIF method IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'a regridding method needs a target grid',
+            HINT = 'Pass target => a gik.grid_desc, e.g. gik.field_grid() of one dataset''s field or gik.output_grid() of it with a region.';
+    END IF;
+    SELECT count(DISTINCT t.grid) INTO n_grids FROM gik_totals t WHERE t.total IS NOT NULL;
+    IF n_grids > 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+            MESSAGE = 'the ensembles are on different grids',
+            DETAIL = 'Grids: ' || (SELECT string_agg(DISTINCT t.dataset || ' ' || t.grid::text, '; ') FROM gik_totals t WHERE t.total IS NOT NULL) || '.',
+            HINT = 'Choose one longitude convention (lon => ''-180..180''), or regrid every member to one grid with target => (and method => ''conservative'' or ''bilinear'').';
+    END IF;
+    SELECT gik.ens_exceedance(t.total, thresholds), count(t.total) INTO probs, n_used FROM gik_totals t;
+    SELECT (t.grid).* INTO g FROM gik_totals t WHERE t.total IS NOT NULL LIMIT 1;
+    SELECT sum(coalesce(cardinality(d.members), 0)) INTO n_exp FROM gik.dataset d WHERE d.name = ANY (datasets);
+    SELECT array_agg(x ORDER BY x) INTO missing FROM (
+        SELECT d.name || ':' || m AS x FROM gik.dataset d CROSS JOIN LATERAL unnest(d.members) m
+        WHERE d.name = ANY (datasets)
+          AND NOT EXISTS (SELECT FROM gik_totals t WHERE t.dataset = d.name AND t.member = m AND t.total IS NOT NULL)) s;
+    IF n_used = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'no_data_found',
+            MESSAGE = format('no member of %s at %s covers [%s, %s] h', array_to_string(datasets, ', '), init_time, window_start, window_end),
+            HINT = 'Check that the runs are ingested (gik.run).';
+    END IF;
+    IF n_used < current_setting('gik.min_members')::int THEN
+        RAISE EXCEPTION USING ERRCODE = 'no_data_found',
+            MESSAGE = format('only %s of %s members of %s at %s cover [%s, %s] h, fewer than gik.min_members (%s)', n_used, n_exp,
+                             array_to_string(datasets, ', '), init_time, window_start, window_end, current_setting('gik.min_members')),
+            DETAIL = 'Missing: ' || array_to_string(missing[1:10], ', ')
+                     || CASE WHEN cardinality(missing) > 10 THEN format(' and %s more.', cardinality(missing) - 10) ELSE '.' END,
+            HINT = 'Lower gik.min_members to go on with fewer members (gik.run_members shows what each step holds).';
+    END IF;
+    FOR i IN 1..cardinality(thresholds) LOOP
+        threshold := thresholds[i];
+        probability := gik.grid_band(probs, i);
+        grid := g;
+        members_used := n_used;
+        members_expected := n_exp;
+        members_missing := coalesce(missing, '{}');
+        regrid_method := how;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text) IS
+'The one-call product: per threshold, the fraction of members whose precipitation over [window_start, window_end] hours is >= the threshold (mm), as a grid with its description, for one dataset or a grand ensemble of several on a common grid. Members that cannot be used (missing files or windows) are listed in members_missing and not counted in members_used; fewer than gik.min_members is an error. With target, every member not already on that grid is regridded to it first (gik.regrid(), method ''conservative'' by default, or ''bilinear''), so ensembles on different grids (GEFS 0.5 with ECMWF 0.25, HRRR with GEFS) combine; regrid_method says which was used (NULL: none).';
+CREATE FUNCTION gik.exceedance(
+    dataset text, init_time timestamptz, window_start float8, window_end float8, thresholds real[],
+    region gik.bbox DEFAULT NULL, lon text DEFAULT '-180..180', target gik.grid_desc DEFAULT NULL,
+    method text DEFAULT NULL)
+RETURNS TABLE (threshold real, probability real[], grid gik.grid_desc, members_used int, members_expected int,
+               members_missing text[], regrid_method text)
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    SELECT * FROM gik.exceedance(CASE WHEN left(dataset, 1) = '{' THEN dataset::text[] ELSE ARRAY[dataset] END,
+                                 init_time, window_start, window_end, thresholds, region, lon, target, method);
+END;
+COMMENT ON FUNCTION gik.exceedance(text, timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text) IS
+'gik.exceedance() for one dataset (a literal such as ''{gefs_0p25,ecmwf_ens_0p25}'' is read as a list).';
+REVOKE ALL ON FUNCTION gik.regrid(real[], gik.grid_desc, gik.grid_desc, text), gik.regrid_cache(),
+    gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text),
+    gik.exceedance(text, timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gik.regrid(real[], gik.grid_desc, gik.grid_desc, text), gik.regrid_cache(),
+    gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text),
+    gik.exceedance(text, timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text) TO gik_ingest;
+GRANT EXECUTE ON FUNCTION gik.regrid(real[], gik.grid_desc, gik.grid_desc, text), gik.regrid_cache(),
+    gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text),
+    gik.exceedance(text, timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text) TO gik_reader;
+
 -- pg_gik 0.2.0 fetches only when preloaded (see _PG_init): say so now, as a fresh install does.
 DO $$
 BEGIN

@@ -8,8 +8,8 @@ CREATE TYPE gik.message_meta AS (
     bitmap bool, missing_count int8,
     grid_type text, ni int, nj int, num_points int8,
     lat_first float8, lon_first float8, lat_last float8, lon_last float8,
-    di float8, dj float8, scanning_mode int);
-COMMENT ON TYPE gik.message_meta IS 'What ecCodes says about one GRIB message: parameter, level, step, member, packing and grid.';
+    di float8, dj float8, scanning_mode int, proj text);
+COMMENT ON TYPE gik.message_meta IS 'What ecCodes says about one GRIB message: parameter, level, step, member, packing and grid (projected grids: di, dj in metres and the PROJ string in proj).';
 
 -- grant: ingest
 CREATE FUNCTION gik.scan_grib(url text) RETURNS SETOF gik.message_meta

@@ -156,7 +156,8 @@ CREATE TABLE gik.grid (
     di            float8,
     dj            float8,
     scanning_mode int NOT NULL,
-    UNIQUE NULLS NOT DISTINCT (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode)
+    proj          text,
+    CONSTRAINT grid_geometry_key UNIQUE NULLS NOT DISTINCT (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode, proj)
 );
 COMMENT ON TABLE gik.grid IS 'A grid description learned from GRIB metadata; coordinates are generated from it, never stored.';
 

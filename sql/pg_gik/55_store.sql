@@ -178,11 +178,12 @@ BEGIN
       AND g.nj IS NOT DISTINCT FROM m.nj AND g.num_points = m.num_points
       AND g.lat_first IS NOT DISTINCT FROM m.lat_first AND g.lon_first IS NOT DISTINCT FROM m.lon_first
       AND g.lat_last IS NOT DISTINCT FROM m.lat_last AND g.lon_last IS NOT DISTINCT FROM m.lon_last
-      AND g.di IS NOT DISTINCT FROM m.di AND g.dj IS NOT DISTINCT FROM m.dj AND g.scanning_mode = m.scanning_mode;
+      AND g.di IS NOT DISTINCT FROM m.di AND g.dj IS NOT DISTINCT FROM m.dj AND g.scanning_mode = m.scanning_mode
+      AND g.proj IS NOT DISTINCT FROM m.proj;
     IF NOT FOUND THEN
-        INSERT INTO gik.grid (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode)
+        INSERT INTO gik.grid (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode, proj)
         VALUES (coalesce(m.grid_type, 'unknown'), m.ni, m.nj, m.num_points, m.lat_first, m.lon_first, m.lat_last,
-                m.lon_last, m.di, m.dj, m.scanning_mode)
+                m.lon_last, m.di, m.dj, m.scanning_mode, m.proj)
         ON CONFLICT DO NOTHING
         RETURNING grid_id INTO id;
         IF id IS NULL THEN

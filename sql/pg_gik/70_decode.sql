@@ -16,9 +16,9 @@ COMMENT ON TYPE gik.ref IS 'A chunk reference: one GRIB message as a byte range 
 CREATE TYPE gik.grid_desc AS (
     grid_type text, ni int, nj int,
     lat_first float8, lon_first float8, lat_last float8, lon_last float8,
-    di float8, dj float8, scanning_mode int);
+    di float8, dj float8, scanning_mode int, proj text);
 COMMENT ON TYPE gik.grid_desc IS
-'A grid description. For decoded regular lat/lon grids: rows north to south from lat_first, columns west to east from lon_first (cell centres), scanning_mode 0.';
+'A grid description. For decoded regular lat/lon grids: rows north to south from lat_first, columns west to east from lon_first (cell centres), scanning_mode 0. Projected grids (lambert, polar_stereographic, mercator) carry their PROJ string in proj and di, dj in metres; decoded, they are north-up in their projection with lat/lon_first the north-west and lat/lon_last the south-east cell centre. Gaussian grids carry ''+proj=gik_gaussian +N=..'' (and +pl for reduced ones).';
 
 -- grant: reader
 CREATE FUNCTION gik.decode(url text, byte_offset int8, byte_length int8,
@@ -49,11 +49,11 @@ CREATE FUNCTION gik.grid(url text, byte_offset int8, byte_length int8,
                          lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
 RETURNS gik.grid_desc
 LANGUAGE sql VOLATILE PARALLEL RESTRICTED
-RETURN (SELECT CASE WHEN m.grid_type = 'regular_ll'
+RETURN (SELECT CASE WHEN m.grid_type IN ('regular_ll', 'lambert', 'polar_stereographic', 'mercator')
                     THEN gik.output_grid(ROW(m.grid_type, m.ni, m.nj, m.lat_first, m.lon_first, m.lat_last, m.lon_last,
-                                             m.di, m.dj, m.scanning_mode)::gik.grid_desc, lon, region)
+                                             m.di, m.dj, m.scanning_mode, m.proj)::gik.grid_desc, lon, region)
                     ELSE ROW(m.grid_type, m.ni, m.nj, m.lat_first, m.lon_first, m.lat_last, m.lon_last,
-                             m.di, m.dj, m.scanning_mode)::gik.grid_desc END
+                             m.di, m.dj, m.scanning_mode, m.proj)::gik.grid_desc END
         FROM gik.message_info(url, byte_offset, byte_length) m);
 COMMENT ON FUNCTION gik.grid(text, int8, int8, text, gik.bbox) IS
 'The grid that gik.decode() returns for this message and these options, read from the message''s metadata only.';
@@ -64,7 +64,7 @@ RETURNS float8[]
 AS 'MODULE_PATHNAME', 'gik_grid_lats'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION gik.grid_lats(gik.grid_desc, text, gik.bbox) IS
-'Latitudes of the rows (north to south) of a regular lat/lon grid, after the longitude convention and region.';
+'Latitudes of the rows (north to south) of a regular lat/lon grid, after the longitude convention and region; of every cell (float8[nj][ni], north-up) of a projected grid; of the rows of a regular_gg grid and of every point (scanning order) of a reduced_gg grid.';
 
 -- grant: reader
 CREATE FUNCTION gik.grid_lons(grid gik.grid_desc, lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
@@ -72,13 +72,13 @@ RETURNS float8[]
 AS 'MODULE_PATHNAME', 'gik_grid_lons'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION gik.grid_lons(gik.grid_desc, text, gik.bbox) IS
-'Longitudes of the columns (west to east, continuous across the seam) of a regular lat/lon grid, after the longitude convention and region.';
+'Longitudes of the columns (west to east, continuous across the seam) of a regular lat/lon grid, after the longitude convention and region; of every cell (float8[nj][ni], north-up, in the convention) of a projected grid; of the columns of a regular_gg grid and of every point of a reduced_gg grid.';
 
 -- grant: reader
 CREATE FUNCTION gik.field_grid(field_id smallint) RETURNS gik.grid_desc
 LANGUAGE sql STABLE PARALLEL SAFE
 RETURN (SELECT ROW(g.grid_type, g.ni, g.nj, g.lat_first, g.lon_first, g.lat_last, g.lon_last, g.di, g.dj,
-                   g.scanning_mode)::gik.grid_desc
+                   g.scanning_mode, g.proj)::gik.grid_desc
         FROM gik.field f JOIN gik.grid g USING (grid_id) WHERE f.field_id = field_grid.field_id);
 COMMENT ON FUNCTION gik.field_grid(smallint) IS 'The source grid of a field, from its template (no fetch).';
 

@@ -107,7 +107,8 @@ else not_ok "pg_gik and pg_gik_postgis $FROM install"; sed 's/^/#   /' "$work/in
 fi
 
 GEFS="'gefs_0p25', '2025-10-01 00:00+00', variables => '{APCP}', members => '{0,1,2}', steps => gik.step_list('0-24/3')"
-EXC="SELECT threshold, probability, grid, members_used FROM gik.exceedance('gefs_0p25', '2025-10-01 00:00+00', 0, 24, '{0.1,1,5,25}', gik.bbox(20, -20, 60, 20))"
+# the grid's 0.1.0 attributes (0.2.0 adds proj, NULL for lat/lon grids)
+EXC="SELECT threshold, probability, (grid).grid_type, (grid).ni, (grid).nj, (grid).lat_first, (grid).lon_first, (grid).lat_last, (grid).lon_last, (grid).di, (grid).dj, (grid).scanning_mode, members_used FROM gik.exceedance('gefs_0p25', '2025-10-01 00:00+00', 0, 24, '{0.1,1,5,25}', gik.bbox(20, -20, 60, 20))"
 if q "$OLD" >"$work/ingest.out" 2>"$work/ingest.err" <<SQL
 SET client_min_messages = warning;
 SELECT status, files_found, refs FROM gik.ingest_run($GEFS);
