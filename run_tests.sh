@@ -4,7 +4,7 @@
 # pg_regress and the Python comparison tests (also against PostgreSQL 16 and 17), the 0.1.0 upgrade test
 # and the TAP tests inside throwaway PostgreSQL clusters,
 # and a 30-second libFuzzer smoke of every harness (ASan + UBSan).
-# Usage: ./run_tests.sh [--only layout|unit|regress|py|upgrade|pg16|pg17|tap|fuzz ...] [--keep]
+# Usage: ./run_tests.sh [--only sqlparts|layout|unit|regress|py|upgrade|pg16|pg17|tap|fuzz ...] [--keep]
 # GIK_TEST_ROOT, GIK_HTTP_PORT and GIK_FAULT_PORT override the work directory and ports (default:
 # /tmp/pg_gik_test and free ports). Against a server of your own: test/start-servers.sh (README, Tests).
 set -euo pipefail
@@ -76,6 +76,13 @@ pytest_counts() { # log: "passed failed" of its pytest sessions (test/cluster-su
   if [ "$n" -lt "$sessions" ] || [ "$sessions" -eq 0 ]; then f=$((f + 1)); fi
   echo "$p $f"
 }
+
+if wanted sqlparts; then
+  set +e; test/check-sql-parts.sh >"$GIK_TEST_ROOT/sqlparts.log" 2>&1; rc=$?; set -e
+  cat "$GIK_TEST_ROOT/sqlparts.log"
+  problems=$(grep -vc '^#' "$GIK_TEST_ROOT/sqlparts.log" || true)
+  record sqlparts "$([ "$rc" -eq 0 ] && echo 1 || echo 0)" "$([ "$rc" -eq 0 ] && echo 0 || echo "$(( problems > 0 ? problems : 1 ))")"
+fi
 
 if wanted layout; then
   # the C include rule of docs/architecture-c.md

@@ -198,301 +198,6 @@ BEGIN
     END LOOP;
 END $$;
 
--- Ingestion records each GRIB file's identity and makes a new version when a GRIB file was replaced.
-CREATE OR REPLACE FUNCTION gik.ingest_run(
-    dataset text, init_time timestamptz,
-    variables text[] DEFAULT NULL, members int[] DEFAULT NULL, steps int[] DEFAULT NULL,
-    allow_missing bool DEFAULT false, learn_templates bool DEFAULT true)
-RETURNS gik.run
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-#variable_conflict use_column
-DECLARE
-    p_dataset  ALIAS FOR dataset;
-    p_init     ALIAS FOR init_time;
-    p_vars     ALIAS FOR variables;
-    p_members  ALIAS FOR members;
-    p_steps    ALIAS FOR steps;
-    d          gik.dataset;
-    r          gik.run;
-    sel        jsonb;
-    t0         timestamptz := clock_timestamp();
-    t_fetch    float8;
-    n_expected int;
-    n_missing  int;
-    n_changed  int;
-    n_added    int;
-    n_refs     int8;
-    idx_bytes  int8;
-    tmpl_bytes int8;
-    new_ver    int;
-    bad        record;
-    tmp        text;
-BEGIN
-    d := gik.dataset_named(p_dataset);
-    IF p_init IS NULL OR date_trunc('hour', p_init) <> p_init
-       OR NOT extract(hour FROM p_init AT TIME ZONE 'UTC')::smallint = ANY (d.cycles) THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('%s is not a cycle of dataset "%s"', p_init, p_dataset),
-            DETAIL = format('The dataset runs at %s UTC.', array_to_string(d.cycles, ', ') || ' h');
-    END IF;
-    p_vars := coalesce(p_vars, d.variables);
-    sel := jsonb_build_object('variables', p_vars, 'members', p_members, 'steps', p_steps);
-
-    -- One ingestion of a run at a time; a second session waits and then finds nothing new.
-    PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM p_init) / 3600)::int);
-
-    -- tables an earlier call in this transaction left (dropped one by one: no notices for the others)
-    FOR tmp IN SELECT unnest(ARRAY['gik_plan', 'gik_route', 'gik_try', 'gik_index', 'gik_msg', 'gik_grib', 'gik_keys', 'gik_wins'])
-    LOOP
-        IF to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
-            EXECUTE format('DROP TABLE pg_temp.%I', tmp);
-        END IF;
-    END LOOP;
-    CREATE TEMP TABLE gik_plan ON COMMIT DROP AS
-        SELECT *, NULL::text AS mirror FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
-    SELECT count(*) INTO n_expected FROM gik_plan;
-    IF n_expected = 0 THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('no files to ingest for dataset "%s" at %s', p_dataset, p_init),
-            DETAIL = 'The members and steps asked for match none of the dataset''s files.';
-    END IF;
-
-    -- Fetch every index file at once from its first mirror, then the files one mirror lacks (404) or could
-    -- not serve (5xx, no connection) from the next; each file keeps the URLs of the mirror that had it.
-    CREATE TEMP TABLE gik_route ON COMMIT DROP AS
-        WITH f AS (SELECT array_agg(p.url ORDER BY p.file_no) AS urls, array_agg(p.index_url ORDER BY p.file_no) AS idx,
-                          array_agg(p.file_no ORDER BY p.file_no) AS nos FROM gik_plan p)
-        SELECT f.nos[g.ord] AS file_no, g.rank, g.mirror, g.url, coalesce(i.url, f.idx[g.ord]) AS index_url
-        FROM f CROSS JOIN LATERAL gik.mirror_routes(f.urls) g
-        LEFT JOIN LATERAL gik.mirror_routes(f.idx) i ON i.ord = g.ord AND i.mirror = g.mirror;
-    CREATE TEMP TABLE gik_index (file_no int PRIMARY KEY, found bool, body text, bytes int8, etag text, body_md5 text,
-                                 last_modified timestamptz, unavailable bool, tried text) ON COMMIT DROP;
-    FOR k IN 1 .. (SELECT max(rank) FROM gik_route) LOOP
-        CREATE TEMP TABLE gik_try ON COMMIT DROP AS
-            SELECT row_number() OVER (ORDER BY r.file_no)::int AS ord, r.*
-            FROM gik_route r LEFT JOIN gik_index i USING (file_no)
-            WHERE r.rank = k AND i.found IS NOT TRUE;
-        INSERT INTO gik_index AS x
-            SELECT t.file_no, f.found, f.body, f.bytes, f.etag, md5(f.body), f.last_modified, f.unavailable,
-                   CASE WHEN NOT f.found THEN format('%s%s (%s)', t.index_url, ' on ' || t.mirror, rtrim(f.failure, '.')) END
-            FROM gik.fetch_many((SELECT array_agg(index_url ORDER BY ord) FROM gik_try), missing_ok => true,
-                                unavailable_ok => true) f
-            JOIN gik_try t USING (ord)
-        ON CONFLICT (file_no) DO UPDATE
-            SET found = EXCLUDED.found, body = EXCLUDED.body, bytes = EXCLUDED.bytes, etag = EXCLUDED.etag,
-                body_md5 = EXCLUDED.body_md5, last_modified = EXCLUDED.last_modified, unavailable = EXCLUDED.unavailable,
-                tried = concat_ws('; ', x.tried, EXCLUDED.tried);
-        -- a file takes the URLs of the mirror that had it (a file no mirror has keeps the first one's)
-        UPDATE gik_plan p SET url = t.url, index_url = t.index_url, mirror = t.mirror
-        FROM gik_try t JOIN gik_index i USING (file_no)
-        WHERE p.file_no = t.file_no AND (i.found OR k = 1);
-        DROP TABLE gik_try;
-    END LOOP;
-    t_fetch := extract(epoch FROM clock_timestamp() - t0) * 1000;
-    -- A server that kept failing is not a missing file: the run would be recorded without files that exist.
-    SELECT p.index_url, i.tried INTO bad FROM gik_plan p JOIN gik_index i USING (file_no)
-    WHERE NOT i.found AND i.unavailable ORDER BY p.file_no LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'connection_failure',
-            MESSAGE = format('%s of %s index files of dataset "%s" at %s could not be fetched from any mirror',
-                             (SELECT count(*) FROM gik_index i WHERE NOT i.found AND i.unavailable), n_expected, p_dataset, p_init),
-            DETAIL = format('Tried %s.', bad.tried),
-            HINT = 'The servers answered 5xx or could not be reached after the retries (gik.fetch_retries); nothing was recorded.';
-    END IF;
-    SELECT count(*) FILTER (WHERE NOT i.found), coalesce(sum(i.bytes), 0) INTO n_missing, idx_bytes FROM gik_index i;
-
-    IF n_missing > 0 AND NOT allow_missing THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_file',
-            MESSAGE = format('%s of %s index files of dataset "%s" at %s are missing', n_missing, n_expected, p_dataset, p_init),
-            DETAIL = 'Missing: ' || (SELECT string_agg(x.tried, ', ' ORDER BY x.file_no)
-                                     FROM (SELECT i.* FROM gik_index i WHERE NOT i.found ORDER BY i.file_no LIMIT 5) x)
-                      || CASE WHEN n_missing > 5 THEN format(' and %s more.', n_missing - 5) ELSE '.' END,
-            HINT = 'Pass allow_missing => true to record a partial run.';
-    END IF;
-
-    -- Parse and normalise the selected messages.
-    IF d.index_format = 'idx' THEN
-        CREATE TEMP TABLE gik_msg ON COMMIT DROP AS
-            SELECT p.file_no, l.lineno, l.ref_time, l.variable, l.level, coalesce(l.stat, '') AS stat,
-                   l.step_start, l.step_end, l.ftime,
-                   coalesce(gik.member_code(l.member, l.member_kind), p.member::smallint) AS member,
-                   l.byte_offset, l.byte_length
-            FROM gik_plan p
-            JOIN gik_index i ON i.file_no = p.file_no AND i.found
-            CROSS JOIN LATERAL gik.parse_idx(i.body, NULL, p.index_url) l
-            WHERE gik.variable_selected(p_vars, l.variable, l.level);
-    ELSE
-        CREATE TEMP TABLE gik_msg ON COMMIT DROP AS
-            SELECT p.file_no, l.lineno, l.ref_time, l.param AS variable,
-                   l.levtype || coalesce('/' || l.levelist, '') AS level,
-                   CASE WHEN l.param = ANY (d.accumulated_params) THEN 'acc' ELSE '' END AS stat,
-                   CASE WHEN l.param = ANY (d.accumulated_params) AND l.step_start = l.step_end THEN 0
-                        ELSE l.step_start END AS step_start,
-                   l.step_end, l.step AS ftime,
-                   -- a deterministic product (no members) has none, though oper-fc rows read as a control
-                   CASE WHEN d.members IS NOT NULL THEN gik.member_code(l.member, l.member_kind) END AS member,
-                   l.byte_offset, l.byte_length
-            FROM gik_plan p
-            JOIN gik_index i ON i.file_no = p.file_no AND i.found
-            CROSS JOIN LATERAL gik.parse_ecmwf_index(i.body, p.index_url) l
-            WHERE gik.variable_selected(p_vars, l.param, l.levtype || coalesce('/' || l.levelist, ''))
-              AND (p.index_members IS NULL OR l.member = ANY (p.index_members))
-              AND (p_members IS NULL OR l.member = ANY (p_members));
-    END IF;
-
-    -- Every index must describe this run.
-    SELECT p.index_url, m.lineno, m.ref_time INTO bad
-    FROM gik_msg m JOIN gik_plan p USING (file_no)
-    WHERE m.ref_time IS DISTINCT FROM p_init LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'data_exception',
-            MESSAGE = format('index "%s" line %s is for %s, not for the run %s', bad.index_url, bad.lineno,
-                             coalesce(bad.ref_time::text, 'an unreadable date'), p_init),
-            HINT = 'The URL template or the upstream file is wrong.';
-    END IF;
-    SELECT p.index_url, m.lineno, m.ftime INTO bad
-    FROM gik_msg m JOIN gik_plan p USING (file_no) WHERE m.step_start IS NULL LIMIT 1;
-    IF FOUND THEN
-        RAISE WARNING 'skipping % selected messages whose forecast time is not understood, e.g. "%" at line % of "%"',
-            (SELECT count(*) FROM gik_msg WHERE step_start IS NULL), bad.ftime, bad.lineno, bad.index_url;
-        DELETE FROM gik_msg WHERE step_start IS NULL;
-    END IF;
-
-    -- Each GRIB file's identity (size, ETag, Last-Modified), one concurrent HEAD per file: what exports
-    -- check chunks against. Without it, only files whose last message needs the size for its length.
-    CREATE TEMP TABLE gik_grib ON COMMIT DROP AS
-        SELECT p.file_no, x.file_size AS size, x.etag, x.last_modified
-        FROM gik.fetch_many((SELECT array_agg(DISTINCT p2.url) FROM gik_plan p2 JOIN gik_index i2 USING (file_no)
-                             WHERE i2.found AND (current_setting('gik.record_grib_identity')::bool
-                                                 OR p2.file_no IN (SELECT file_no FROM gik_msg WHERE byte_length IS NULL))),
-                            missing_ok => true, head => true) x
-        JOIN gik_plan p ON p.url = x.url
-        WHERE x.found;
-    SELECT p.index_url, p.url INTO bad FROM gik_plan p JOIN gik_index i USING (file_no) JOIN gik_grib g USING (file_no)
-    WHERE i.last_modified < g.last_modified LIMIT 1;
-    IF FOUND THEN
-        RAISE WARNING '% index files of dataset "%" at % are older than their GRIB files, e.g. "%"',
-            (SELECT count(*) FROM gik_index i JOIN gik_grib g USING (file_no) WHERE i.last_modified < g.last_modified),
-            p_dataset, p_init, bad.index_url
-            USING DETAIL = 'Their offsets may describe an earlier file; decoding checks every range (gik.file.index_older).';
-    END IF;
-
-    -- The last message of a file needs the file size for its length.
-    IF EXISTS (SELECT FROM gik_msg WHERE byte_length IS NULL) THEN
-        UPDATE gik_msg m SET byte_length = g.size - m.byte_offset
-        FROM gik_grib g
-        WHERE m.file_no = g.file_no AND m.byte_length IS NULL;
-        SELECT p.url, m.byte_offset INTO bad FROM gik_msg m JOIN gik_plan p USING (file_no)
-        WHERE m.byte_length IS NULL OR m.byte_length <= 0 LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION USING ERRCODE = 'data_exception',
-                MESSAGE = format('the last message of "%s" (offset %s) has no length', bad.url, bad.byte_offset),
-                DETAIL = 'The server did not report a file size beyond the last indexed offset.';
-        END IF;
-    END IF;
-
-    -- Fields and time windows.
-    INSERT INTO gik.field (dataset_id, variable, level, stat)
-    SELECT DISTINCT d.dataset_id, variable, level, stat FROM gik_msg
-    ON CONFLICT DO NOTHING;
-    INSERT INTO gik.time_window (start_min, end_min)
-    SELECT DISTINCT round(step_start * 60)::int, round(step_end * 60)::int FROM gik_msg
-    ON CONFLICT DO NOTHING;
-
-    -- Run row, locked for the rest of the ingestion.
-    INSERT INTO gik.run AS x (dataset_id, init_time, status, selection, started)
-    VALUES (d.dataset_id, p_init, 'running', sel, t0)
-    ON CONFLICT (dataset_id, init_time) DO NOTHING;
-    SELECT * INTO r FROM gik.run WHERE dataset_id = d.dataset_id AND gik.run.init_time = p_init FOR UPDATE;
-
-    -- Which files are new or changed since the current version.
-    ALTER TABLE gik_plan ADD COLUMN changed bool, ADD COLUMN old_file_id int;
-    UPDATE gik_plan p SET old_file_id = f.file_id,
-           changed = (r.selection IS DISTINCT FROM sel AND r.version > 0)
-                     OR (i.found AND (NOT f.found OR f.index_md5 IS DISTINCT FROM i.body_md5))
-                     -- the GRIB file itself was replaced (known both times, on the same mirror: stores differ in ETags)
-                     OR (f.mirror IS NOT DISTINCT FROM p.mirror
-                         AND ((f.grib_etag IS NOT NULL AND g.etag IS NOT NULL AND f.grib_etag <> g.etag)
-                              OR (f.grib_last_modified IS NOT NULL AND g.last_modified IS NOT NULL
-                                  AND f.grib_last_modified <> g.last_modified)))
-    FROM gik.file f, gik_index i LEFT JOIN gik_grib g USING (file_no)
-    WHERE f.run_id = r.run_id AND f.valid_to IS NULL AND f.source = p.source AND f.step = p.step
-      AND f.member IS NOT DISTINCT FROM p.member AND i.file_no = p.file_no;
-    UPDATE gik_plan SET changed = true WHERE old_file_id IS NULL;
-    SELECT count(*) FILTER (WHERE changed AND old_file_id IS NOT NULL), count(*) FILTER (WHERE old_file_id IS NULL)
-    INTO n_changed, n_added FROM gik_plan;
-
-    IF n_changed + n_added > 0 THEN
-        new_ver := r.version + 1;
-        PERFORM gik.ensure_partition(d.dataset_id, p_init);
-        UPDATE gik.file f SET valid_to = new_ver
-        FROM gik_plan p WHERE p.changed AND f.file_id = p.old_file_id;
-        -- A new selection replaces the whole run: files it no longer covers are retired too.
-        IF r.selection IS DISTINCT FROM sel THEN
-            UPDATE gik.file f SET valid_to = new_ver
-            WHERE f.run_id = r.run_id AND f.valid_to IS NULL
-              AND f.file_id NOT IN (SELECT old_file_id FROM gik_plan WHERE old_file_id IS NOT NULL);
-        END IF;
-
-        ALTER TABLE gik_plan ADD COLUMN file_id int;
-        WITH ins AS (
-            INSERT INTO gik.file (run_id, source, step, member, url, found, size, grib_etag, grib_last_modified,
-                                  index_size, index_etag, index_md5, index_last_modified, mirror, valid_from)
-            SELECT r.run_id, p.source, p.step, p.member, p.url, i.found, g.size, g.etag, g.last_modified,
-                   i.bytes, i.etag, i.body_md5, i.last_modified, p.mirror, new_ver
-            FROM gik_plan p JOIN gik_index i USING (file_no) LEFT JOIN gik_grib g USING (file_no)
-            WHERE p.changed
-            ORDER BY p.file_no
-            RETURNING file_id, source, step, member)
-        UPDATE gik_plan p SET file_id = ins.file_id
-        FROM ins WHERE ins.source = p.source AND ins.step = p.step AND ins.member IS NOT DISTINCT FROM p.member;
-
-        -- The run's keys as ids, in small tables; all four analysed: temporary tables have no statistics, and
-        -- without them the planner nested loops over a GFS run's 155,000 messages (12 s instead of 0.3 s).
-        CREATE TEMP TABLE gik_keys ON COMMIT DROP AS
-            SELECT fl.field_id, fl.variable, fl.level, fl.stat FROM gik.field fl WHERE fl.dataset_id = d.dataset_id;
-        CREATE TEMP TABLE gik_wins ON COMMIT DROP AS
-            SELECT w.window_id, w.start_min, w.end_min FROM gik.time_window w
-            WHERE (w.start_min, w.end_min) IN (SELECT DISTINCT round(step_start * 60)::int, round(step_end * 60)::int FROM gik_msg);
-        ANALYZE gik_msg, gik_plan, gik_keys, gik_wins;
-        INSERT INTO gik.chunk_pack (dataset_id, init_time, run_id, file_id, member, field_ids, window_ids, offsets, lengths)
-        SELECT d.dataset_id, p_init, r.run_id, p.file_id, m.member,
-               array_agg(fl.field_id ORDER BY m.byte_offset, m.lineno),
-               array_agg(w.window_id ORDER BY m.byte_offset, m.lineno),
-               array_agg(m.byte_offset ORDER BY m.byte_offset, m.lineno),
-               array_agg(m.byte_length::int4 ORDER BY m.byte_offset, m.lineno)
-        FROM gik_msg m
-        JOIN gik_plan p ON p.file_no = m.file_no AND p.changed
-        JOIN gik_keys fl ON fl.variable = m.variable AND fl.level = m.level AND fl.stat = m.stat
-        JOIN gik_wins w ON w.start_min = round(m.step_start * 60)::int AND w.end_min = round(m.step_end * 60)::int
-        GROUP BY p.file_id, m.member;
-
-        INSERT INTO gik.run_version (run_id, version, files_added, files_changed, refs, note)
-        VALUES (r.run_id, new_ver, n_added, n_changed,
-                (SELECT count(*) FROM gik_msg m JOIN gik_plan p USING (file_no) WHERE p.changed),
-                CASE WHEN r.version = 0 THEN 'first ingestion'
-                     WHEN r.selection IS DISTINCT FROM sel THEN 'selection changed'
-                     ELSE 'upstream files added or replaced' END);
-    ELSE
-        new_ver := r.version;
-    END IF;
-
-    tmpl_bytes := CASE WHEN learn_templates THEN gik.learn_templates(d.dataset_id, r.run_id) ELSE 0 END;
-    SELECT count(*) INTO n_refs FROM gik.chunk_ref c WHERE c.run_id = r.run_id AND c.init_time = p_init
-      AND c.dataset_id = d.dataset_id;
-
-    UPDATE gik.run SET
-        version = new_ver, selection = sel,
-        status = CASE WHEN n_missing > 0 THEN 'partial' ELSE 'complete' END,
-        files_expected = n_expected, files_found = n_expected - n_missing, files_missing = n_missing,
-        refs = n_refs, index_bytes = idx_bytes, grib_bytes = tmpl_bytes,
-        started = t0, finished = clock_timestamp(), fetch_ms = t_fetch,
-        total_ms = extract(epoch FROM clock_timestamp() - t0) * 1000, error = NULL
-    WHERE run_id = r.run_id
-    RETURNING * INTO r;
-    RETURN r;
-END $$;
-
 -- Datasets like Herbie's: the new built-in datasets and their series (a user's dataset of the same name
 -- is kept); the two of 0.1.0 get their new descriptions, and ECMWF ENS its layouts before 2024-02-28 06z.
 -- Public mirrors of their buckets, and the GEFS member tokens and mirror lookup they use.
@@ -949,552 +654,6 @@ JOIN gik.dataset d ON d.dataset_id = x.dataset_id;
 COMMENT ON VIEW gik.run_members IS
 'Per run and forecast step: how many of the dataset''s ensemble members have references (not the mean or spread), which, and which are missing (a file not published, or an ECMWF file holding fewer members than the ensemble). Deterministic datasets show none. Filter on dataset and init_time.';
 
--- A dataset created by an import records the accumulated params it used (importing the same references
--- again made a new version with ECMWF's accumulations as instantaneous fields).
-CREATE OR REPLACE FUNCTION gik.import_core(p_dataset text, p_source text, p_bytes int8, p_init timestamptz, p_member int,
-                                p_steps float8[], p_url_prefix text, p_reset int, p_learn bool)
-RETURNS SETOF gik.run
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
-DECLARE
-    meta_re   constant text := '(^|/)(\.zarray|\.zattrs|\.zgroup|\.zmetadata|zarr\.json)$';
-    ecmwf_acc constant text[] := '{tp,cp,lsp,sf,ssrd,strd,ssr,str,ttr,tsr,sshf,slhf,e,ro,sro,ssro}';
-    t0        timestamptz := clock_timestamp();
-    d         gik.dataset;
-    bad       record;
-    crec      record;
-    arec      record;
-    r         gik.run;
-    acc       text[];
-    dvals     float8[];
-    sc        record;
-    new_ver   int;
-    n_old     int;
-    n_same    int;
-    n_new     int;
-    n_refs    int8;
-    tmpl_bytes int8;
-BEGIN
-    IF p_dataset IS NULL OR p_dataset !~ '^[a-z][a-z0-9_]{0,40}$' THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = format('invalid dataset name "%s"', p_dataset),
-            HINT = 'Dataset names are lower-case letters, digits and _, starting with a letter.';
-    END IF;
-    SELECT * INTO d FROM gik.dataset x WHERE x.name = p_dataset;
-    acc := coalesce(d.accumulated_params, ecmwf_acc);
-
-    -- 1. Every entry must be well formed, and appear once in its document.
-    SELECT e.doc, e.key, count(*) AS n INTO bad FROM pg_temp.gik_imp_e e GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 1, 2 LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'unique_violation',
-            MESSAGE = format('key "%s" appears %s times in one reference set', bad.key, bad.n),
-            HINT = 'Rows of several GIK files need a source (file name) or member column that tells the files apart.';
-    END IF;
-    SELECT e.* INTO bad FROM pg_temp.gik_imp_e e
-    WHERE (e.kind = 'm' AND e.meta IS NULL AND e.key ~ meta_re)
-       OR e.kind = 'x'
-       OR (e.kind = 'r' AND (e.nelem IS DISTINCT FROM 3 OR e.url IS NULL OR e.url = '' OR strpos(e.url, '{{') > 0
-                             OR e.byte_offset IS NULL OR e.byte_length IS NULL
-                             OR e.byte_offset <> trunc(e.byte_offset) OR e.byte_length <> trunc(e.byte_length)
-                             OR e.byte_offset < 0 OR e.byte_length <= 0 OR e.byte_offset + e.byte_length > 9223372036854775807
-                             OR e.byte_length > 2147483647))
-    ORDER BY e.doc, e.key LIMIT 1;
-    IF FOUND THEN
-        IF bad.kind = 'm' THEN
-            RAISE EXCEPTION USING ERRCODE = 'invalid_text_representation',
-                MESSAGE = format('metadata key "%s" does not hold valid JSON', bad.key),
-                DETAIL = format('Its value starts with %s.', left(coalesce(bad.inline, 'nothing'), 60));
-        ELSIF bad.kind = 'x' THEN
-            RAISE EXCEPTION USING ERRCODE = 'invalid_text_representation',
-                MESSAGE = format('key "%s" holds neither a reference nor inline data', bad.key),
-                DETAIL = 'Values are ["url", offset, length] references, strings (inline data) or, for metadata keys, JSON text.';
-        ELSIF bad.nelem = 1 THEN
-            RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
-                MESSAGE = format('reference "%s" is a whole file, not a byte range', bad.key),
-                DETAIL = 'pg_gik keeps one GRIB message per reference: ["url", offset, length].';
-        ELSIF strpos(bad.url, '{{') > 0 THEN
-            RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-                MESSAGE = format('reference "%s" uses an undefined URL template: "%s"', bad.key, bad.url),
-                HINT = 'Define it in the document''s "templates" or pass templates => ''{"name": "url"}''.';
-        ELSIF bad.nelem = 3 AND bad.byte_offset < 0 THEN
-            RAISE EXCEPTION USING ERRCODE = 'numeric_value_out_of_range',
-                MESSAGE = format('reference "%s" has a negative offset: %s', bad.key, bad.byte_offset),
-                DETAIL = 'Offsets are byte positions in the file, from 0.';
-        ELSIF bad.nelem = 3 AND bad.byte_offset = trunc(bad.byte_offset) AND bad.byte_length = trunc(bad.byte_length) THEN
-            RAISE EXCEPTION USING ERRCODE = 'numeric_value_out_of_range',
-                MESSAGE = format('reference "%s" has an invalid length: %s', bad.key, bad.byte_length),
-                DETAIL = 'A GRIB message is between 1 byte and 2 GB long and ends before 2^63.';
-        ELSE
-            RAISE EXCEPTION USING ERRCODE = 'invalid_text_representation',
-                MESSAGE = format('reference "%s" is not ["url", offset, length]', bad.key),
-                DETAIL = 'Offset and length must be integers.';
-        END IF;
-    END IF;
-    ANALYZE pg_temp.gik_imp_e;
-    IF NOT EXISTS (SELECT FROM pg_temp.gik_imp_e e WHERE e.kind = 'r') THEN
-        RAISE EXCEPTION USING ERRCODE = 'no_data_found', MESSAGE = 'no chunk references to import',
-            DETAIL = 'The input holds no ["url", offset, length] values.';
-    END IF;
-    IF p_url_prefix IS NOT NULL THEN
-        UPDATE pg_temp.gik_imp_e e SET url = p_url_prefix || e.url
-        WHERE e.kind = 'r' AND strpos(e.url, '://') = 0 AND left(e.url, 1) <> '/';
-    END IF;
-    -- 2. Arrays (.zarray with .zattrs) and which names are coordinates.
-    CREATE TEMP TABLE gik_imp_arr ON COMMIT DROP AS
-    WITH m AS MATERIALIZED (SELECT e.doc, e.key, e.meta FROM pg_temp.gik_imp_e e WHERE e.kind = 'm')
-    SELECT z.doc, left(z.key, -8) AS path,
-           regexp_replace(left(z.key, -8), '^.*/', '') AS name,
-           CASE WHEN left(z.key, -8) LIKE '%/%' THEN regexp_replace(left(z.key, -8), '/[^/]*$', '') ELSE '' END AS grp,
-           z.meta AS zarray, coalesce(t.meta, '{}') AS attrs,
-           CASE WHEN jsonb_typeof(t.meta -> '_ARRAY_DIMENSIONS') = 'array'
-                THEN ARRAY(SELECT jsonb_array_elements_text(t.meta -> '_ARRAY_DIMENSIONS')) END AS dims,
-           CASE WHEN jsonb_typeof(z.meta -> 'shape') = 'array'
-                THEN ARRAY(SELECT jsonb_array_elements_text(z.meta -> 'shape'))::int8[] ELSE '{}' END AS shape,
-           CASE WHEN jsonb_typeof(z.meta -> 'chunks') = 'array'
-                THEN ARRAY(SELECT jsonb_array_elements_text(z.meta -> 'chunks'))::int8[] ELSE '{}' END AS chunks,
-           false AS is_data
-    FROM m z
-    LEFT JOIN m t ON t.doc = z.doc AND t.key = left(z.key, -8) || '/.zattrs'
-    WHERE z.key LIKE '_%/.zarray';
-    ANALYZE pg_temp.gik_imp_arr;
-    UPDATE pg_temp.gik_imp_arr a SET is_data = true
-    WHERE NOT EXISTS (
-        SELECT FROM (
-            SELECT x.doc, unnest(x.dims) AS n FROM pg_temp.gik_imp_arr x
-            UNION ALL
-            SELECT e.doc, regexp_split_to_table(e.meta ->> 'coordinates', '\s+') FROM pg_temp.gik_imp_e e
-            WHERE e.kind = 'm' AND right(e.key, 7) = '.zattrs' AND jsonb_typeof(e.meta -> 'coordinates') = 'string'
-            UNION ALL
-            SELECT x.doc, unnest('{latitude,longitude,time,step,valid_time,number}'::text[]) FROM pg_temp.gik_imp_arr x) c
-        WHERE c.doc = a.doc AND c.n = a.name);
-
-    -- 3. References: chunks of data variables, GIK step_NNN/var/level/member/0.0.0 keys, or errors.
-    CREATE TEMP TABLE gik_imp_chunk ON COMMIT DROP AS
-    SELECT e.doc, e.key, e.url, e.byte_offset::int8 AS byte_offset, e.byte_length::int8 AS byte_length, e.member AS row_member,
-           a.path, a.is_data, k.cid,
-           CASE WHEN a.path IS NULL AND k.key_ok AND e.key LIKE 'step\_%/%/%/%' AND split_part(e.key, '/', 6) = ''
-                     AND translate(split_part(split_part(e.key, '/', 1), '_', 2), '0123456789', '') = ''
-                     AND split_part(split_part(e.key, '/', 1), '_', 2) <> ''
-                THEN ARRAY[split_part(split_part(e.key, '/', 1), '_', 2), split_part(e.key, '/', 2), split_part(e.key, '/', 3),
-                           CASE WHEN split_part(e.key, '/', 5) <> '' THEN split_part(e.key, '/', 4) END] END AS g2,
-           CASE WHEN a.path IS NOT NULL AND k.key_ok THEN string_to_array(k.cid, '.')::int[] END AS idx
-    FROM pg_temp.gik_imp_e e
-    CROSS JOIN LATERAL (SELECT split_part(e.key, '/', -1) AS cid) c
-    CROSS JOIN LATERAL (SELECT c.cid, left(e.key, length(e.key) - length(c.cid) - 1) AS parent,
-                               c.cid <> '' AND translate(c.cid, '0123456789.', '') = '' AND strpos(c.cid, '..') = 0
-                               AND left(c.cid, 1) <> '.' AND right(c.cid, 1) <> '.' AND length(c.cid) < 60 AS key_ok) k
-    LEFT JOIN pg_temp.gik_imp_arr a ON a.doc = e.doc AND strpos(e.key, '/') > 0 AND a.path = k.parent
-    WHERE e.kind = 'r';
-    ANALYZE pg_temp.gik_imp_chunk;
-    SELECT ch.key INTO bad FROM pg_temp.gik_imp_chunk ch WHERE ch.path IS NULL AND ch.g2 IS NULL ORDER BY ch.doc, ch.key LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('reference key "%s" maps to no variable', bad.key),
-            DETAIL = 'A reference must be a chunk VAR/i.j… of an array with a VAR/.zarray, or a GIK step_NNN/VAR/LEVEL/MEMBER/0.0.0 key.';
-    END IF;
-    DELETE FROM pg_temp.gik_imp_chunk ch WHERE ch.path IS NOT NULL AND NOT ch.is_data;   -- coordinates kept in GRIB (kerchunk latitude/longitude)
-    SELECT ch.key, ch.url INTO bad FROM pg_temp.gik_imp_chunk ch
-    WHERE strpos(ch.url, '://') = 0 AND left(ch.url, 1) <> '/' ORDER BY ch.doc, ch.key LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('reference "%s" has a relative URL: "%s"', bad.key, bad.url),
-            HINT = 'Pass url_prefix => ''s3://bucket/dir/'' (or templates) to make it absolute.';
-    END IF;
-
-    SELECT ch.key, a.path, a.dims, a.shape, a.chunks INTO bad
-    FROM pg_temp.gik_imp_chunk ch JOIN pg_temp.gik_imp_arr a ON a.doc = ch.doc AND a.path = ch.path
-    WHERE a.dims IS NULL OR cardinality(a.dims) <> cardinality(a.shape) OR cardinality(a.chunks) <> cardinality(a.shape)
-       OR ch.idx IS NULL
-       OR (cardinality(a.shape) = 0 AND ch.cid <> '0')
-       OR (cardinality(a.shape) > 0 AND cardinality(string_to_array(ch.cid, '.')) <> cardinality(a.shape))
-    ORDER BY ch.doc, ch.key LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('key "%s" is not a chunk of array "%s"', bad.key, bad.path),
-            DETAIL = format('The array has shape %s, chunks %s and dimensions %s (_ARRAY_DIMENSIONS).',
-                            bad.shape, bad.chunks, coalesce(bad.dims::text, 'not given'));
-    END IF;
-    SELECT ch.key, a.path, a.dims[k] AS dim, a.shape[k] AS size, a.chunks[k] AS csize INTO bad
-    FROM pg_temp.gik_imp_chunk ch JOIN pg_temp.gik_imp_arr a ON a.doc = ch.doc AND a.path = ch.path,
-         LATERAL generate_subscripts(a.shape, 1) k
-    WHERE (a.chunks[k] > 1 AND a.chunks[k] < a.shape[k])
-       OR (string_to_array(ch.cid, '.')::int8[])[k] * a.chunks[k] >= greatest(a.shape[k], 1)
-    ORDER BY ch.doc, ch.key LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('chunk "%s" is outside array "%s" or only part of a GRIB message', bad.key, bad.path),
-            DETAIL = format('Dimension "%s" has %s elements in chunks of %s; each chunk must be a whole message (one chunk along the grid, chunks of 1 elsewhere).',
-                            bad.dim, bad.size, bad.csize);
-    END IF;
-
-    -- 4. Coordinate arrays: their role and, when inline and uncompressed, their values.
-    CREATE TEMP TABLE gik_imp_coord ON COMMIT DROP AS
-    SELECT a.doc, a.path, a.name, a.grp, a.dims, a.shape, a.attrs, a.zarray,
-           CASE WHEN a.attrs ->> 'standard_name' = 'forecast_reference_time' OR a.name IN ('init_time', 'reference_time', 'forecast_reference_time') THEN 'init'
-                WHEN a.attrs ->> 'standard_name' = 'forecast_period' OR a.name IN ('step', 'lead_time') THEN 'step'
-                WHEN a.attrs ->> 'standard_name' = 'realization' OR a.name IN ('number', 'ens', 'member', 'ensemble_member', 'realization') THEN 'member'
-                WHEN a.attrs ->> 'standard_name' = 'time' OR a.name = 'valid_time' THEN 'valid'
-                WHEN a.name = 'time' THEN 'init'
-                WHEN a.attrs ->> 'standard_name' IN ('latitude', 'longitude') OR a.name IN ('latitude', 'longitude', 'lat', 'lon', 'x', 'y') THEN 'grid'
-                ELSE 'level' END AS role,
-           (SELECT e.inline FROM pg_temp.gik_imp_e e
-            WHERE e.doc = a.doc AND e.kind = 'i'
-              AND e.key = a.path || '/' || coalesce(nullif(array_to_string(array_fill(0, ARRAY[cardinality(a.shape)]), '.'), ''), '0')) AS data,
-           NULL::float8[] AS vals, NULL::text AS problem
-    FROM pg_temp.gik_imp_arr a WHERE NOT a.is_data AND a.dims IS NOT NULL;
-    FOR crec IN SELECT * FROM pg_temp.gik_imp_coord WHERE role <> 'grid' OR cardinality(dims) = 1 LOOP
-        dvals := NULL;
-        IF jsonb_typeof(crec.zarray -> 'compressor') = 'object' THEN
-            UPDATE pg_temp.gik_imp_coord SET problem = format('is compressed with %s', crec.zarray -> 'compressor' ->> 'id')
-            WHERE doc = crec.doc AND path = crec.path;
-        ELSIF jsonb_typeof(crec.zarray -> 'filters') = 'array' AND jsonb_array_length(crec.zarray -> 'filters') > 0 THEN
-            UPDATE pg_temp.gik_imp_coord SET problem = format('is read through the %s filter', crec.zarray -> 'filters' -> 0 ->> 'id')
-            WHERE doc = crec.doc AND path = crec.path;
-        ELSIF crec.data IS NULL THEN
-            UPDATE pg_temp.gik_imp_coord SET problem = 'has no inline values' WHERE doc = crec.doc AND path = crec.path;
-        ELSIF (crec.zarray -> 'chunks') IS DISTINCT FROM (crec.zarray -> 'shape') THEN
-            UPDATE pg_temp.gik_imp_coord SET problem = 'is split into several chunks' WHERE doc = crec.doc AND path = crec.path;
-        ELSE
-            BEGIN
-                dvals := gik.zarr_decode(gik.inline_bytes(crec.data), crec.zarray ->> 'dtype');
-            EXCEPTION WHEN OTHERS THEN
-                UPDATE pg_temp.gik_imp_coord SET problem = format('cannot be decoded (%s)', SQLERRM) WHERE doc = crec.doc AND path = crec.path;
-                CONTINUE;
-            END;
-            IF cardinality(dvals) IS DISTINCT FROM (SELECT coalesce(exp(sum(ln(greatest(s, 1)))), 1)::int FROM unnest(crec.shape) s)
-               AND NOT (cardinality(dvals) = 0 AND EXISTS (SELECT FROM unnest(crec.shape) s WHERE s = 0)) THEN
-                UPDATE pg_temp.gik_imp_coord SET problem = format('holds %s values for shape %s', cardinality(dvals), crec.shape)
-                WHERE doc = crec.doc AND path = crec.path;
-                CONTINUE;
-            END IF;
-            IF crec.role IN ('init', 'valid', 'step') THEN
-                sc := gik.cf_time_scale(crec.attrs ->> 'units', crec.role, crec.zarray ->> 'dtype');
-                IF sc.scale IS NULL THEN
-                    UPDATE pg_temp.gik_imp_coord SET problem = format('has units "%s", which are not a time', crec.attrs ->> 'units')
-                    WHERE doc = crec.doc AND path = crec.path;
-                    CONTINUE;
-                END IF;
-                dvals := ARRAY(SELECT v * sc.scale + sc.base FROM unnest(dvals) WITH ORDINALITY u(v, o) ORDER BY o);
-            END IF;
-            UPDATE pg_temp.gik_imp_coord SET vals = dvals WHERE doc = crec.doc AND path = crec.path;
-        END IF;
-    END LOOP;
-
-    -- 5. Data variables: which coordinate gives each role, and the metadata of their fields.
-    CREATE TEMP TABLE gik_imp_role (doc int, path text, role text, cname text, vals float8[], pos int[], strides int[], problem text)
-        ON COMMIT DROP;
-    FOR arec IN SELECT * FROM pg_temp.gik_imp_arr x WHERE x.is_data AND EXISTS (
-                 SELECT FROM pg_temp.gik_imp_chunk ch WHERE ch.doc = x.doc AND ch.path = x.path) LOOP
-        INSERT INTO pg_temp.gik_imp_role
-        SELECT DISTINCT ON (c.role) arec.doc, arec.path, c.role, c.name, c.vals,
-               ARRAY(SELECT array_position(arec.dims, cd) FROM unnest(c.dims) WITH ORDINALITY AS u(cd, o) ORDER BY o),
-               ARRAY(SELECT coalesce((SELECT exp(sum(ln(greatest(c.shape[j], 1))))::int
-                                      FROM generate_series(k + 1, cardinality(c.shape)) j), 1)
-                     FROM generate_series(1, cardinality(c.shape)) k ORDER BY k),
-               c.problem
-        FROM pg_temp.gik_imp_coord c
-        WHERE c.doc = arec.doc AND c.role IN ('init', 'step', 'valid', 'member', 'level') AND c.dims <@ arec.dims
-          AND (c.grp = arec.grp OR c.grp = '' OR arec.grp LIKE c.grp || '/%')
-          AND (c.role <> 'level' OR c.name = arec.attrs ->> 'GRIB_typeOfLevel' OR c.name = ANY (arec.dims)
-               OR (arec.attrs ->> 'GRIB_typeOfLevel' IS NULL AND cardinality(c.dims) = 0 AND c.name = split_part(arec.path, '/', 3)))
-        ORDER BY c.role, length(c.grp) DESC, (c.name = arec.attrs ->> 'GRIB_typeOfLevel') DESC, c.name;
-    END LOOP;
-    CREATE TEMP TABLE gik_imp_var ON COMMIT DROP AS
-    SELECT a.doc, a.path, a.dims, a.attrs,
-           coalesce(a.attrs ->> 'gik_variable', a.name) AS variable,
-           coalesce(a.attrs ->> 'gik_stat',
-                    CASE coalesce(a.attrs ->> 'GRIB_stepType', CASE WHEN a.path ~ '^[^/]+/[^/]+/[^/]+/' THEN split_part(a.path, '/', 2) END,
-                                  a.attrs ->> 'statistical_process', '')
-                        WHEN 'accum' THEN 'acc' WHEN 'acc' THEN 'acc' WHEN 'accumulation' THEN 'acc'
-                        WHEN 'avg' THEN 'ave' WHEN 'ave' THEN 'ave' WHEN 'average' THEN 'ave'
-                        WHEN 'max' THEN 'max' WHEN 'maximum' THEN 'max' WHEN 'min' THEN 'min' WHEN 'minimum' THEN 'min'
-                        ELSE '' END) AS stat,
-           coalesce(a.attrs ->> 'GRIB_typeOfLevel', a.attrs ->> 'fixed_surface_type',
-                    CASE WHEN a.path ~ '^[^/]+/[^/]+/[^/]+/' THEN split_part(a.path, '/', 3) END, '') AS level_type,
-           coalesce(a.attrs ->> 'GRIB_shortName', a.attrs ->> 'GRIB_cfVarName', a.name) AS short_name,
-           coalesce(a.attrs ->> 'GRIB_units', a.attrs ->> 'units', a.attrs ->> 'unit') AS units,
-           CASE WHEN a.attrs ->> 'GRIB_paramId' ~ '^[0-9]+$' THEN (a.attrs ->> 'GRIB_paramId')::int END AS param_id,
-           a.attrs ->> 'GRIB_packingType' AS packing,
-           (SELECT min(k) FROM generate_subscripts(a.dims, 1) k
-            WHERE EXISTS (SELECT FROM pg_temp.gik_imp_coord c WHERE c.doc = a.doc AND c.name = a.dims[k] AND c.role IN ('step', 'valid'))
-               OR a.dims[k] IN ('step', 'valid_time', 'lead_time')) AS lead_pos,
-           coalesce(a.attrs ->> 'reference_date', a.attrs ->> 'forecast_reference_time') AS attr_init,
-           a.attrs -> 'gik_window_start' AS starts, a.attrs ->> 'gik_level' AS gik_level
-    FROM pg_temp.gik_imp_arr a
-    WHERE EXISTS (SELECT FROM pg_temp.gik_imp_chunk ch WHERE ch.doc = a.doc AND ch.path = a.path);
-
-    -- 6. One row per reference with its keys: coordinates first, then the options and the URL.
-    CREATE TEMP TABLE gik_imp_url ON COMMIT DROP AS
-    SELECT u.url,
-           (SELECT to_timestamp(m[1] || m[2], 'YYYYMMDDHH24')::timestamp AT TIME ZONE 'UTC'
-            FROM regexp_match(u.url, '/(?:[a-z]+\.)?([0-9]{8})/([0-9]{2})z?/') m) AS url_init,
-           gik.member_from_token(substring(u.url FROM '/(ge[cp][0-9]+)\.[^/]*$')) AS url_member
-    FROM (SELECT DISTINCT ch.url FROM pg_temp.gik_imp_chunk ch) u;
-    ANALYZE pg_temp.gik_imp_url;
-    CREATE TEMP TABLE gik_imp_ref ON COMMIT DROP AS
-    WITH x AS (
-        SELECT ch.doc, ch.key, ch.url, ch.byte_offset, ch.byte_length, ch.path, ch.g2, ch.row_member,
-               ch.idx, iu.url_init, iu.url_member,
-               v.variable, v.stat, v.level_type, v.lead_pos, v.starts, v.attr_init, v.gik_level,
-               ri.vals AS ri_vals, ri.pos AS ri_pos, ri.strides AS ri_str,
-               rs.vals AS rs_vals, rs.pos AS rs_pos, rs.strides AS rs_str, rs.cname AS rs_name,
-               rv.vals AS rv_vals, rv.pos AS rv_pos, rv.strides AS rv_str, rv.cname AS rv_name,
-               rm.vals AS rm_vals, rm.pos AS rm_pos, rm.strides AS rm_str,
-               rl.vals AS rl_vals, rl.pos AS rl_pos, rl.strides AS rl_str, rl.cname AS rl_name
-        FROM pg_temp.gik_imp_chunk ch
-        JOIN pg_temp.gik_imp_url iu ON iu.url = ch.url
-        LEFT JOIN pg_temp.gik_imp_var v ON v.doc = ch.doc AND v.path = ch.path
-        LEFT JOIN pg_temp.gik_imp_role ri ON ri.doc = ch.doc AND ri.path = ch.path AND ri.role = 'init'
-        LEFT JOIN pg_temp.gik_imp_role rs ON rs.doc = ch.doc AND rs.path = ch.path AND rs.role = 'step'
-        LEFT JOIN pg_temp.gik_imp_role rv ON rv.doc = ch.doc AND rv.path = ch.path AND rv.role = 'valid'
-        LEFT JOIN pg_temp.gik_imp_role rm ON rm.doc = ch.doc AND rm.path = ch.path AND rm.role = 'member'
-        LEFT JOIN pg_temp.gik_imp_role rl ON rl.doc = ch.doc AND rl.path = ch.path AND rl.role = 'level'),
-    y AS MATERIALIZED (
-        SELECT x.*,
-               gik.coord_at(ri_vals, ri_pos, ri_str, idx) AS init_s,
-               gik.coord_at(rs_vals, rs_pos, rs_str, idx) AS step_h,
-               gik.coord_at(rv_vals, rv_pos, rv_str, idx) AS valid_s,
-               gik.coord_at(rm_vals, rm_pos, rm_str, idx) AS member_v,
-               gik.coord_at(rl_vals, rl_pos, rl_str, idx) AS level_v,
-               CASE WHEN g2 IS NULL THEN idx[lead_pos] END AS lead_i
-        FROM x),
-    z AS (
-        SELECT y.*,
-               coalesce(CASE WHEN valid_s IS NOT NULL AND step_h IS NOT NULL THEN to_timestamp(valid_s - step_h * 3600) END,
-                        to_timestamp(init_s),
-                        p_init,
-                        CASE WHEN attr_init IS NOT NULL THEN attr_init::timestamptz END,
-                        url_init) AS init_time
-        FROM y),
-    w AS (
-        SELECT z.*,
-               coalesce(step_h,
-                        CASE WHEN valid_s IS NOT NULL THEN (valid_s - extract(epoch FROM init_time)) / 3600 END,
-                        (g2[1])::float8,
-                        p_steps[lead_i + 1],
-                        CASE WHEN lead_i IS NULL AND rs_name IS NULL AND rv_name IS NULL AND cardinality(p_steps) = 1 THEN p_steps[1] END) AS step,
-               CASE WHEN g2 IS NOT NULL THEN CASE WHEN g2[2] = ANY (acc) THEN 'acc' ELSE '' END ELSE z.stat END AS stat2
-        FROM z)
-    SELECT w.doc, w.key, w.url, w.byte_offset, w.byte_length, w.path, w.init_time, w.step,
-           coalesce(CASE WHEN member_v IS NOT NULL AND member_v <> -9 THEN member_v::int END,
-                    gik.member_from_token(g2[4]), row_member, p_member, url_member) AS member,
-           coalesce(w.g2[2], w.variable) AS variable,
-           CASE WHEN g2 IS NOT NULL THEN g2[3]
-                ELSE coalesce(w.gik_level,
-                              CASE WHEN rl_name IS NOT NULL AND level_v IS NOT NULL
-                                   THEN rl_name || CASE WHEN level_v = 0 THEN '' ELSE '/' || level_v::text END END,
-                              level_type) END AS level,
-           w.stat2 AS stat,
-           round(60 * CASE WHEN w.stat2 = '' THEN w.step
-                           WHEN jsonb_typeof(w.starts -> w.lead_i) = 'number' THEN (w.starts ->> w.lead_i)::float8
-                           WHEN p_reset > 0 THEN greatest(0, p_reset * ceil(w.step / p_reset) - p_reset)
-                           ELSE 0 END)::int AS start_min,
-           round(w.step * 60)::int AS end_min
-    FROM w;
-    ANALYZE pg_temp.gik_imp_ref;
-
-    SELECT f.key, f.init_time, f.step, ri.problem AS ri_problem, ri.cname AS ri_name, rs.problem AS rs_problem, rs.cname AS rs_name,
-           rv.problem AS rv_problem, rv.cname AS rv_name INTO bad
-    FROM pg_temp.gik_imp_ref f
-    LEFT JOIN pg_temp.gik_imp_role ri ON ri.doc = f.doc AND ri.path = f.path AND ri.role = 'init'
-    LEFT JOIN pg_temp.gik_imp_role rs ON rs.doc = f.doc AND rs.path = f.path AND rs.role = 'step'
-    LEFT JOIN pg_temp.gik_imp_role rv ON rv.doc = f.doc AND rv.path = f.path AND rv.role = 'valid'
-    WHERE f.init_time IS NULL OR f.step IS NULL ORDER BY f.doc, f.key LIMIT 1;
-    IF FOUND THEN
-        IF bad.init_time IS NULL AND bad.ri_problem IS NOT NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
-                MESSAGE = format('cannot read the initialisation time of key "%s": coordinate "%s" %s', bad.key, bad.ri_name, bad.ri_problem),
-                HINT = 'Pass init_time => ''YYYY-MM-DD HH:00+00''.';
-        ELSIF bad.init_time IS NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-                MESSAGE = format('the initialisation time of key "%s" is not given', bad.key),
-                DETAIL = 'Neither a time (forecast_reference_time) coordinate nor a reference_date attribute nor the URL tells it.',
-                HINT = 'Pass init_time => ''YYYY-MM-DD HH:00+00''.';
-        ELSIF coalesce(bad.rs_problem, bad.rv_problem) IS NOT NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
-                MESSAGE = format('cannot read the forecast step of key "%s": coordinate "%s" %s', bad.key,
-                                 coalesce(bad.rs_name, bad.rv_name), coalesce(bad.rs_problem, bad.rv_problem)),
-                HINT = 'Pass steps => ARRAY[…], the hours of each position along that dimension.';
-        ELSE
-            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-                MESSAGE = format('the forecast step of key "%s" is not given', bad.key),
-                DETAIL = 'Neither a step (forecast_period) nor a valid time coordinate tells it.',
-                HINT = 'Pass steps => ARRAY[…], the hours of each position along the lead-time dimension.';
-        END IF;
-    END IF;
-    SELECT f.key, f.init_time INTO bad FROM pg_temp.gik_imp_ref f
-    WHERE f.init_time <> date_trunc('hour', f.init_time) OR f.step < 0 ORDER BY f.doc, f.key LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('key "%s" has initialisation time %s or a negative step', bad.key, bad.init_time),
-            DETAIL = 'Runs start on the hour and steps are 0 or more hours.';
-    END IF;
-
-    -- 7. The dataset (created when new), fields with what the metadata says of their templates, windows.
-    IF d.dataset_id IS NULL THEN
-        -- accumulated_params records the rule this import used, so that importing the same references again
-        -- gives the same statistics and windows (and no new version).
-        INSERT INTO gik.dataset (name, description, index_format, cycles, steps, members, accumulated_params)
-        SELECT p_dataset, format('Imported from %s', p_source), 'imported',
-               array_agg(DISTINCT extract(hour FROM f.init_time AT TIME ZONE 'UTC')::smallint),
-               array_agg(DISTINCT round(f.step)::int),
-               array_remove(array_agg(DISTINCT f.member), NULL), acc
-        FROM pg_temp.gik_imp_ref f
-        RETURNING * INTO d;
-        UPDATE gik.dataset x SET members = NULL WHERE x.dataset_id = d.dataset_id AND cardinality(x.members) = 0;
-    ELSIF d.index_format = 'imported' THEN
-        UPDATE gik.dataset x SET
-            cycles = (SELECT array_agg(DISTINCT c ORDER BY c) FROM (SELECT unnest(x.cycles) UNION
-                      SELECT extract(hour FROM f.init_time AT TIME ZONE 'UTC')::smallint FROM pg_temp.gik_imp_ref f) s(c)),
-            steps = (SELECT array_agg(DISTINCT s ORDER BY s) FROM (SELECT unnest(x.steps) UNION
-                     SELECT round(f.step)::int FROM pg_temp.gik_imp_ref f) t(s)),
-            members = (SELECT array_agg(DISTINCT m ORDER BY m) FROM (SELECT unnest(x.members) UNION
-                       SELECT f.member FROM pg_temp.gik_imp_ref f WHERE f.member IS NOT NULL) t(m))
-        WHERE x.dataset_id = d.dataset_id;
-    END IF;
-    INSERT INTO gik.field (dataset_id, variable, level, stat)
-    SELECT DISTINCT d.dataset_id, f.variable, f.level, f.stat FROM pg_temp.gik_imp_ref f
-    ON CONFLICT DO NOTHING;
-    INSERT INTO gik.time_window (start_min, end_min)
-    SELECT DISTINCT f.start_min, f.end_min FROM pg_temp.gik_imp_ref f
-    ON CONFLICT DO NOTHING;
-    -- Field and window ids of the distinct keys, then of every reference.
-    CREATE TEMP TABLE gik_imp_key ON COMMIT DROP AS
-    SELECT k.doc, k.path, k.variable, k.level, k.stat, k.start_min, k.end_min, fl.field_id, w.window_id
-    FROM (SELECT DISTINCT f.doc, f.path, f.variable, f.level, f.stat, f.start_min, f.end_min FROM pg_temp.gik_imp_ref f) k
-    JOIN gik.field fl ON fl.dataset_id = d.dataset_id AND fl.variable = k.variable AND fl.level = k.level AND fl.stat = k.stat
-    JOIN gik.time_window w ON w.start_min = k.start_min AND w.end_min = k.end_min;
-    ANALYZE pg_temp.gik_imp_key;
-    CREATE TEMP TABLE gik_imp_ref2 ON COMMIT DROP AS
-    SELECT f.*, k.field_id, k.window_id
-    FROM pg_temp.gik_imp_ref f
-    JOIN pg_temp.gik_imp_key k ON k.doc = f.doc AND coalesce(k.path, '') = coalesce(f.path, '') AND k.variable = f.variable
-         AND k.level = f.level AND k.stat = f.stat AND k.start_min = f.start_min AND k.end_min = f.end_min;
-    DROP TABLE pg_temp.gik_imp_ref;
-    ALTER TABLE pg_temp.gik_imp_ref2 RENAME TO gik_imp_ref;
-    ANALYZE pg_temp.gik_imp_ref;
-    -- Templates from the metadata: ecCodes keys as kerchunk writes them, else the latitude/longitude coordinates.
-    FOR arec IN
-        SELECT DISTINCT ON (f.field_id) f.field_id, v.attrs, v.short_name, v.units, v.param_id, v.packing, v.doc, v.path, v.dims
-        FROM pg_temp.gik_imp_key f JOIN pg_temp.gik_imp_var v ON v.doc = f.doc AND v.path = f.path
-        JOIN gik.field fl ON fl.field_id = f.field_id
-        WHERE fl.grid_id IS NULL OR fl.short_name IS NULL
-        ORDER BY f.field_id, f.doc, f.path
-    LOOP
-        DECLARE
-            m   gik.message_meta;
-            lat float8[];
-            lon float8[];
-        BEGIN
-            m.short_name := arec.short_name;
-            m.units := arec.units;
-            m.param_id := arec.param_id;
-            m.packing := arec.packing;
-            IF arec.attrs ? 'GRIB_gridType' AND arec.attrs ->> 'GRIB_Nx' ~ '^[0-9]+$' AND arec.attrs ->> 'GRIB_Ny' ~ '^[0-9]+$' THEN
-                m.grid_type := arec.attrs ->> 'GRIB_gridType';
-                m.ni := (arec.attrs ->> 'GRIB_Nx')::int;
-                m.nj := (arec.attrs ->> 'GRIB_Ny')::int;
-                m.num_points := coalesce((arec.attrs ->> 'GRIB_numberOfPoints')::int8, m.ni::int8 * m.nj);
-                m.lat_first := (arec.attrs ->> 'GRIB_latitudeOfFirstGridPointInDegrees')::float8;
-                m.lon_first := (arec.attrs ->> 'GRIB_longitudeOfFirstGridPointInDegrees')::float8;
-                m.lat_last := (arec.attrs ->> 'GRIB_latitudeOfLastGridPointInDegrees')::float8;
-                m.lon_last := (arec.attrs ->> 'GRIB_longitudeOfLastGridPointInDegrees')::float8;
-                m.di := (arec.attrs ->> 'GRIB_iDirectionIncrementInDegrees')::float8;
-                m.dj := (arec.attrs ->> 'GRIB_jDirectionIncrementInDegrees')::float8;
-                m.scanning_mode := 128 * coalesce((arec.attrs ->> 'GRIB_iScansNegatively')::int, 0)
-                                   + 64 * coalesce((arec.attrs ->> 'GRIB_jScansPositively')::int, 0)
-                                   + 32 * coalesce((arec.attrs ->> 'GRIB_jPointsAreConsecutive')::int, 0);
-            ELSE
-                SELECT c.vals INTO lat FROM pg_temp.gik_imp_coord c
-                WHERE c.doc = arec.doc AND c.role = 'grid' AND c.name = arec.dims[cardinality(arec.dims) - 1] AND cardinality(c.dims) = 1
-                  AND c.vals IS NOT NULL;
-                SELECT c.vals INTO lon FROM pg_temp.gik_imp_coord c
-                WHERE c.doc = arec.doc AND c.role = 'grid' AND c.name = arec.dims[cardinality(arec.dims)] AND cardinality(c.dims) = 1
-                  AND c.vals IS NOT NULL;
-                IF cardinality(lat) > 1 AND cardinality(lon) > 1 THEN
-                    m.grid_type := 'regular_ll';
-                    m.nj := cardinality(lat);
-                    m.ni := cardinality(lon);
-                    m.num_points := m.ni::int8 * m.nj;
-                    m.lat_first := lat[1];
-                    m.lat_last := lat[m.nj];
-                    m.lon_first := lon[1];
-                    m.lon_last := lon[m.ni];
-                    m.dj := abs(lat[2] - lat[1]);
-                    m.di := abs(lon[2] - lon[1]);
-                    m.scanning_mode := CASE WHEN lat[2] > lat[1] THEN 64 ELSE 0 END + CASE WHEN lon[2] < lon[1] THEN 128 ELSE 0 END;
-                END IF;
-            END IF;
-            UPDATE gik.field fl SET
-                short_name = coalesce(fl.short_name, m.short_name),
-                units = coalesce(fl.units, m.units),
-                param_id = coalesce(fl.param_id, m.param_id),
-                packing = coalesce(fl.packing, m.packing),
-                grid_id = coalesce(fl.grid_id, CASE WHEN m.grid_type IS NOT NULL THEN gik.grid_id_of(m) END),
-                learned_from = coalesce(fl.learned_from, CASE WHEN m.grid_type IS NOT NULL THEN format('imported metadata of %s', arec.path) END)
-            WHERE fl.field_id = arec.field_id;
-        END;
-    END LOOP;
-
-    -- 8. One run per initialisation time: a new version when its references changed.
-    FOR crec IN SELECT DISTINCT f.init_time FROM pg_temp.gik_imp_ref f ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM crec.init_time) / 3600)::int);
-        INSERT INTO gik.run AS x (dataset_id, init_time, status, started)
-        VALUES (d.dataset_id, crec.init_time, 'running', t0)
-        ON CONFLICT (dataset_id, init_time) DO NOTHING;
-        SELECT * INTO r FROM gik.run x WHERE x.dataset_id = d.dataset_id AND x.init_time = crec.init_time FOR UPDATE;
-        CREATE TEMP TABLE gik_imp_file ON COMMIT DROP AS
-        SELECT f.url, min(f.end_min) / 60 AS step, CASE WHEN count(DISTINCT f.member) = 1 AND bool_and(f.member IS NOT NULL) THEN min(f.member) END AS member,
-               md5(string_agg(concat_ws(':', f.field_id, f.window_id, f.member, f.byte_offset, f.byte_length), ','
-                              ORDER BY f.byte_offset, f.field_id, f.window_id, f.member, f.byte_length)) AS refs_md5,
-               NULL::int AS file_id
-        FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time GROUP BY f.url;
-        ANALYZE pg_temp.gik_imp_file;
-        SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT FROM pg_temp.gik_imp_file n WHERE n.url = o.url AND n.refs_md5 = o.index_md5))
-        INTO n_old, n_same
-        FROM gik.file o WHERE o.run_id = r.run_id AND o.valid_to IS NULL;
-        SELECT count(*) INTO n_new FROM pg_temp.gik_imp_file;
-        IF n_old = n_new AND n_same = n_new AND r.version > 0 THEN
-            new_ver := r.version;
-        ELSE
-            new_ver := r.version + 1;
-            PERFORM gik.ensure_partition(d.dataset_id, crec.init_time);
-            UPDATE gik.file o SET valid_to = new_ver WHERE o.run_id = r.run_id AND o.valid_to IS NULL;
-            WITH ins AS (
-                INSERT INTO gik.file (run_id, source, step, member, url, found, index_size, index_md5, valid_from)
-                SELECT r.run_id, 'imported', n.step, n.member, n.url, true, NULL, n.refs_md5, new_ver
-                FROM pg_temp.gik_imp_file n ORDER BY n.step, n.member, n.url
-                RETURNING file_id, url)
-            UPDATE pg_temp.gik_imp_file n SET file_id = ins.file_id FROM ins WHERE ins.url = n.url;
-            INSERT INTO gik.chunk_pack (dataset_id, init_time, run_id, file_id, member, field_ids, window_ids, offsets, lengths)
-            SELECT d.dataset_id, crec.init_time, r.run_id, n.file_id, f.member,
-                   array_agg(f.field_id ORDER BY f.byte_offset, f.key), array_agg(f.window_id ORDER BY f.byte_offset, f.key),
-                   array_agg(f.byte_offset ORDER BY f.byte_offset, f.key), array_agg(f.byte_length::int4 ORDER BY f.byte_offset, f.key)
-            FROM pg_temp.gik_imp_ref f JOIN pg_temp.gik_imp_file n ON n.url = f.url
-            WHERE f.init_time = crec.init_time
-            GROUP BY n.file_id, f.member;
-            INSERT INTO gik.run_version (run_id, version, files_added, files_changed, refs, note)
-            VALUES (r.run_id, new_ver, n_new - n_same, n_old - n_same,
-                    (SELECT count(*) FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time),
-                    format('imported from %s', p_source));
-        END IF;
-        tmpl_bytes := CASE WHEN p_learn THEN gik.learn_templates(d.dataset_id, r.run_id) ELSE 0 END;
-        SELECT coalesce(sum(cardinality(p.offsets)), 0) INTO n_refs
-        FROM gik.chunk_pack p JOIN gik.file fi ON fi.file_id = p.file_id AND fi.valid_to IS NULL
-        WHERE p.dataset_id = d.dataset_id AND p.init_time = crec.init_time AND p.run_id = r.run_id;
-        UPDATE gik.run x SET
-            version = new_ver, status = 'complete',
-            selection = jsonb_build_object('imported', p_source, 'variables',
-                (SELECT jsonb_agg(DISTINCT f.variable) FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time)),
-            files_expected = n_new, files_found = n_new, files_missing = 0, refs = n_refs,
-            index_bytes = coalesce(p_bytes, 0), grib_bytes = tmpl_bytes,
-            started = t0, finished = clock_timestamp(), fetch_ms = 0,
-            total_ms = extract(epoch FROM clock_timestamp() - t0) * 1000, error = NULL
-        WHERE x.run_id = r.run_id
-        RETURNING * INTO r;
-        DROP TABLE pg_temp.gik_imp_file;
-        RETURN NEXT r;
-    END LOOP;
-END $$;
-
 CREATE FUNCTION gik.decoders()
 RETURNS TABLE (slot int, pid int, busy bool, memory_limit_mb int, region_bytes int8, landlock_abi int, sandbox text)
 AS 'MODULE_PATHNAME', 'gik_decoders'
@@ -1519,6 +678,219 @@ REVOKE ALL ON TABLE gik.run_members FROM PUBLIC;
 GRANT SELECT ON TABLE gik.run_members TO gik_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE gik.run_members TO gik_ingest;
 
+-- Projected and Gaussian grids (branch grids): grid descriptions, message metadata and gik.grid carry
+-- the grid's projection (proj); gik.grid() lays projected grids out north-up as gik.decode() does.
+ALTER TYPE gik.grid_desc ADD ATTRIBUTE proj text;
+
+COMMENT ON TYPE gik.grid_desc IS
+'A grid description. For decoded regular lat/lon grids: rows north to south from lat_first, columns west to east from lon_first (cell centres), scanning_mode 0. Projected grids (lambert, polar_stereographic, mercator) carry their PROJ string in proj and di, dj in metres; decoded, they are north-up in their projection with lat/lon_first the north-west and lat/lon_last the south-east cell centre. Gaussian grids carry ''+proj=gik_gaussian +N=..'' (and +pl for reduced ones).';
+
+ALTER TYPE gik.message_meta ADD ATTRIBUTE proj text;
+
+COMMENT ON TYPE gik.message_meta IS 'What ecCodes says about one GRIB message: parameter, level, step, member, packing and grid (projected grids: di, dj in metres and the PROJ string in proj).';
+
+ALTER TABLE gik.grid ADD COLUMN proj text;
+DO $$
+DECLARE
+    c name;
+BEGIN
+    FOR c IN SELECT conname FROM pg_catalog.pg_constraint WHERE conrelid = 'gik.grid'::regclass AND contype = 'u' LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE gik.grid DROP CONSTRAINT %I', c);
+    END LOOP;
+END $$;
+ALTER TABLE gik.grid ADD CONSTRAINT grid_geometry_key
+    UNIQUE NULLS NOT DISTINCT (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode, proj);
+
+CREATE OR REPLACE FUNCTION gik.grid_id_of(m gik.message_meta) RETURNS int
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    id int;
+BEGIN
+    SELECT g.grid_id INTO id FROM gik.grid g
+    WHERE g.grid_type = coalesce(m.grid_type, 'unknown') AND g.ni IS NOT DISTINCT FROM m.ni
+      AND g.nj IS NOT DISTINCT FROM m.nj AND g.num_points = m.num_points
+      AND g.lat_first IS NOT DISTINCT FROM m.lat_first AND g.lon_first IS NOT DISTINCT FROM m.lon_first
+      AND g.lat_last IS NOT DISTINCT FROM m.lat_last AND g.lon_last IS NOT DISTINCT FROM m.lon_last
+      AND g.di IS NOT DISTINCT FROM m.di AND g.dj IS NOT DISTINCT FROM m.dj AND g.scanning_mode = m.scanning_mode
+      AND g.proj IS NOT DISTINCT FROM m.proj;
+    IF NOT FOUND THEN
+        INSERT INTO gik.grid (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode, proj)
+        VALUES (coalesce(m.grid_type, 'unknown'), m.ni, m.nj, m.num_points, m.lat_first, m.lon_first, m.lat_last,
+                m.lon_last, m.di, m.dj, m.scanning_mode, m.proj)
+        ON CONFLICT DO NOTHING
+        RETURNING grid_id INTO id;
+        IF id IS NULL THEN
+            RETURN gik.grid_id_of(m);	-- another session inserted it meanwhile
+        END IF;
+    END IF;
+    RETURN id;
+END $$;
+COMMENT ON FUNCTION gik.grid_id_of(gik.message_meta) IS 'The gik.grid row of a message''s grid, created on first sight.';
+
+CREATE OR REPLACE FUNCTION gik.grid(url text, byte_offset int8, byte_length int8,
+                         lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
+RETURNS gik.grid_desc
+LANGUAGE sql VOLATILE PARALLEL RESTRICTED
+RETURN (SELECT CASE WHEN m.grid_type IN ('regular_ll', 'lambert', 'polar_stereographic', 'mercator')
+                    THEN gik.output_grid(ROW(m.grid_type, m.ni, m.nj, m.lat_first, m.lon_first, m.lat_last, m.lon_last,
+                                             m.di, m.dj, m.scanning_mode, m.proj)::gik.grid_desc, lon, region)
+                    ELSE ROW(m.grid_type, m.ni, m.nj, m.lat_first, m.lon_first, m.lat_last, m.lon_last,
+                             m.di, m.dj, m.scanning_mode, m.proj)::gik.grid_desc END
+        FROM gik.message_info(url, byte_offset, byte_length) m);
+COMMENT ON FUNCTION gik.grid(text, int8, int8, text, gik.bbox) IS
+'The grid that gik.decode() returns for this message and these options, read from the message''s metadata only.';
+
+CREATE OR REPLACE FUNCTION gik.field_grid(field_id smallint) RETURNS gik.grid_desc
+LANGUAGE sql STABLE PARALLEL SAFE
+RETURN (SELECT ROW(g.grid_type, g.ni, g.nj, g.lat_first, g.lon_first, g.lat_last, g.lon_last, g.di, g.dj,
+                   g.scanning_mode, g.proj)::gik.grid_desc
+        FROM gik.field f JOIN gik.grid g USING (grid_id) WHERE f.field_id = field_grid.field_id);
+COMMENT ON FUNCTION gik.field_grid(smallint) IS 'The source grid of a field, from its template (no fetch).';
+
+COMMENT ON FUNCTION gik.grid_lats(gik.grid_desc, text, gik.bbox) IS
+'Latitudes of the rows (north to south) of a regular lat/lon grid, after the longitude convention and region; of every cell (float8[nj][ni], north-up) of a projected grid; of the rows of a regular_gg grid and of every point (scanning order) of a reduced_gg grid.';
+
+COMMENT ON FUNCTION gik.grid_lons(gik.grid_desc, text, gik.bbox) IS
+'Longitudes of the columns (west to east, continuous across the seam) of a regular lat/lon grid, after the longitude convention and region; of every cell (float8[nj][ni], north-up, in the convention) of a projected grid; of the columns of a regular_gg grid and of every point of a reduced_gg grid.';
+
+
+-- sql/pg_gik/85_regrid.sql
+CREATE TYPE gik.raster_parts AS (wkb bytea, proj text);
+COMMENT ON TYPE gik.raster_parts IS 'Raster WKB of a decoded message and the PROJ string of its grid (NULL for lat/lon).';
+
+CREATE FUNCTION gik.decode_raster_parts(url text, byte_offset int8, byte_length int8,
+                                        lon text DEFAULT 'source', region gik.bbox DEFAULT NULL)
+RETURNS gik.raster_parts
+AS 'MODULE_PATHNAME', 'gik_decode_raster_parts'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION gik.decode_raster_parts(text, int8, int8, text, gik.bbox) IS
+'Decode one message into raster WKB as gik.decode_raster_wkb() does, with its grid''s PROJ string: a projected grid (lambert, polar_stereographic, mercator) gives a raster in its own projection (metres, SRID 0) and proj; a lat/lon grid SRID 4326 and NULL. pg_gik_postgis gives the raster the SRID of proj.';
+
+REVOKE ALL ON FUNCTION gik.decode_raster_parts(text, int8, int8, text, gik.bbox) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gik.decode_raster_parts(text, int8, int8, text, gik.bbox) TO gik_ingest;
+GRANT EXECUTE ON FUNCTION gik.decode_raster_parts(text, int8, int8, text, gik.bbox) TO gik_reader;
+
+-- Regridding (branch grids): gik.regrid, gik.regrid_cache, and gik.exceedance with target => and
+-- method => and a regrid_method column (a new signature and result: the old one is dropped).
+CREATE FUNCTION gik.regrid(vals real[], source gik.grid_desc, target gik.grid_desc, method text DEFAULT 'bilinear')
+RETURNS real[]
+AS 'MODULE_PATHNAME', 'gik_regrid'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION gik.regrid(real[], gik.grid_desc, gik.grid_desc, text) IS
+'A north-up grid (real[nj][ni] on source, as gik.decode() returns it) on another grid, real[nj][ni] on target. method: ''bilinear'' (source regular lat/lon or projected, target any; NaN where a target centre is outside the source''s centres or next to a NaN) or ''conservative'' (first order, to a regular lat/lon target from a lat/lon or projected source: each target cell is the area-weighted mean of the source cells it overlaps, NaN sources left out; keeps totals such as precipitation). The weights are computed once per grid pair and method and kept in the session (gik.regrid_cache()).';
+
+CREATE FUNCTION gik.regrid_cache()
+RETURNS TABLE (method text, source_cells int8, target_cells int8, bytes int8, uses int8)
+AS 'MODULE_PATHNAME', 'gik_regrid_cache'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION gik.regrid_cache() IS
+'This session''s cached regridding weights, most recently used first: method, cells of the two grids, bytes held and uses (at most 256 MB in all).';
+DROP FUNCTION gik.exceedance(text, timestamptz, float8, float8, real[], gik.bbox, text);
+DROP FUNCTION gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text);
+CREATE FUNCTION gik.exceedance(
+    datasets text[], init_time timestamptz, window_start float8, window_end float8, thresholds real[],
+    region gik.bbox DEFAULT NULL, lon text DEFAULT '-180..180', target gik.grid_desc DEFAULT NULL,
+    method text DEFAULT NULL)
+RETURNS TABLE (threshold real, probability real[], grid gik.grid_desc, members_used int, members_expected int,
+               members_missing text[], regrid_method text)
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    probs    real[];
+    g        gik.grid_desc;
+    n_used   int;
+    n_exp    int;
+    missing  text[];
+    n_grids  int;
+    how      text;
+BEGIN
+    IF thresholds IS NULL OR cardinality(thresholds) = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'no thresholds given';
+    END IF;
+    IF to_regclass('pg_temp.gik_totals') IS NULL THEN
+        CREATE TEMP TABLE gik_totals (dataset text, member int, grid gik.grid_desc, total real[]) ON COMMIT DROP;
+        -- member totals are read once or twice: compressing them cost more than the rest of the product
+        ALTER TABLE pg_temp.gik_totals ALTER COLUMN total SET STORAGE EXTERNAL;
+    ELSE
+        TRUNCATE pg_temp.gik_totals;
+    END IF;
+    INSERT INTO gik_totals
+    SELECT ds, a.member, a.grid, a.total
+    FROM unnest(datasets) ds,
+         LATERAL gik.accumulations(ds, init_time, window_start, window_end, region, lon, missing_ok => true) a;
+
+    -- every member on the target grid (precipitation totals: conservative unless asked otherwise)
+    IF NOT target IS NULL THEN	-- (a row IS NOT NULL only when every field is)
+        how := lower(coalesce(method, 'conservative'));
+        target := gik.output_grid(target);	-- north-up, as decodes lay grids out
+        UPDATE gik_totals t SET total = gik.regrid(t.total, t.grid, target, how), grid = target
+        WHERE t.total IS NOT NULL AND t.grid IS DISTINCT FROM target;
+    ELSIF method IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'a regridding method needs a target grid',
+            HINT = 'Pass target => a gik.grid_desc, e.g. gik.field_grid() of one dataset''s field or gik.output_grid() of it with a region.';
+    END IF;
+    SELECT count(DISTINCT t.grid) INTO n_grids FROM gik_totals t WHERE t.total IS NOT NULL;
+    IF n_grids > 1 THEN
+        RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+            MESSAGE = 'the ensembles are on different grids',
+            DETAIL = 'Grids: ' || (SELECT string_agg(DISTINCT t.dataset || ' ' || t.grid::text, '; ') FROM gik_totals t WHERE t.total IS NOT NULL) || '.',
+            HINT = 'Choose one longitude convention (lon => ''-180..180''), or regrid every member to one grid with target => (and method => ''conservative'' or ''bilinear'').';
+    END IF;
+    SELECT gik.ens_exceedance(t.total, thresholds), count(t.total) INTO probs, n_used FROM gik_totals t;
+    SELECT (t.grid).* INTO g FROM gik_totals t WHERE t.total IS NOT NULL LIMIT 1;
+    SELECT sum(coalesce(cardinality(d.members), 0)) INTO n_exp FROM gik.dataset d WHERE d.name = ANY (datasets);
+    SELECT array_agg(x ORDER BY x) INTO missing FROM (
+        SELECT d.name || ':' || m AS x FROM gik.dataset d CROSS JOIN LATERAL unnest(d.members) m
+        WHERE d.name = ANY (datasets)
+          AND NOT EXISTS (SELECT FROM gik_totals t WHERE t.dataset = d.name AND t.member = m AND t.total IS NOT NULL)) s;
+    IF n_used = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'no_data_found',
+            MESSAGE = format('no member of %s at %s covers [%s, %s] h', array_to_string(datasets, ', '), init_time, window_start, window_end),
+            HINT = 'Check that the runs are ingested (gik.run).';
+    END IF;
+    IF n_used < current_setting('gik.min_members')::int THEN
+        RAISE EXCEPTION USING ERRCODE = 'no_data_found',
+            MESSAGE = format('only %s of %s members of %s at %s cover [%s, %s] h, fewer than gik.min_members (%s)', n_used, n_exp,
+                             array_to_string(datasets, ', '), init_time, window_start, window_end, current_setting('gik.min_members')),
+            DETAIL = 'Missing: ' || array_to_string(missing[1:10], ', ')
+                     || CASE WHEN cardinality(missing) > 10 THEN format(' and %s more.', cardinality(missing) - 10) ELSE '.' END,
+            HINT = 'Lower gik.min_members to go on with fewer members (gik.run_members shows what each step holds).';
+    END IF;
+    FOR i IN 1..cardinality(thresholds) LOOP
+        threshold := thresholds[i];
+        probability := gik.grid_band(probs, i);
+        grid := g;
+        members_used := n_used;
+        members_expected := n_exp;
+        members_missing := coalesce(missing, '{}');
+        regrid_method := how;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text) IS
+'The one-call product: per threshold, the fraction of members whose precipitation over [window_start, window_end] hours is >= the threshold (mm), as a grid with its description, for one dataset or a grand ensemble of several on a common grid. Members that cannot be used (missing files or windows) are listed in members_missing and not counted in members_used; fewer than gik.min_members is an error. With target, every member not already on that grid is regridded to it first (gik.regrid(), method ''conservative'' by default, or ''bilinear''), so ensembles on different grids (GEFS 0.5 with ECMWF 0.25, HRRR with GEFS) combine; regrid_method says which was used (NULL: none).';
+CREATE FUNCTION gik.exceedance(
+    dataset text, init_time timestamptz, window_start float8, window_end float8, thresholds real[],
+    region gik.bbox DEFAULT NULL, lon text DEFAULT '-180..180', target gik.grid_desc DEFAULT NULL,
+    method text DEFAULT NULL)
+RETURNS TABLE (threshold real, probability real[], grid gik.grid_desc, members_used int, members_expected int,
+               members_missing text[], regrid_method text)
+LANGUAGE sql VOLATILE
+BEGIN ATOMIC
+    SELECT * FROM gik.exceedance(CASE WHEN left(dataset, 1) = '{' THEN dataset::text[] ELSE ARRAY[dataset] END,
+                                 init_time, window_start, window_end, thresholds, region, lon, target, method);
+END;
+COMMENT ON FUNCTION gik.exceedance(text, timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text) IS
+'gik.exceedance() for one dataset (a literal such as ''{gefs_0p25,ecmwf_ens_0p25}'' is read as a list).';
+REVOKE ALL ON FUNCTION gik.regrid(real[], gik.grid_desc, gik.grid_desc, text), gik.regrid_cache(),
+    gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text),
+    gik.exceedance(text, timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gik.regrid(real[], gik.grid_desc, gik.grid_desc, text), gik.regrid_cache(),
+    gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text),
+    gik.exceedance(text, timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text) TO gik_ingest;
+GRANT EXECUTE ON FUNCTION gik.regrid(real[], gik.grid_desc, gik.grid_desc, text), gik.regrid_cache(),
+    gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text),
+    gik.exceedance(text, timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text) TO gik_reader;
+
 -- pg_gik 0.2.0 fetches only when preloaded (see _PG_init): say so now, as a fresh install does.
 DO $$
 BEGIN
@@ -1528,8 +900,8 @@ BEGIN
     END IF;
 END $$;
 
--- ---- Products (issue 15): definitions, products built after ingestion, stored grids (sql/pg_gik/97_products.sql),
--- and gik.ingest_latest calling gik.build_products after its runs (sql/pg_gik/96_operations.sql).
+-- ---- Products (issue 15): definitions, products built after ingestion, stored grids (sql/pg_gik/92_products.sql),
+-- and gik.ingest_latest calling gik.build_products after its runs (sql/pg_gik/94_scheduler.sql).
 -- Products: the forecaster's morning products (datasets, windows, thresholds, region, statistics),
 -- built and stored after each ingestion (gik.ingest_latest calls gik.build_products), read back fast.
 
@@ -2014,3 +1386,1374 @@ GRANT EXECUTE ON ROUTINE gik.product_windows(text),
 GRANT EXECUTE ON FUNCTION gik.product(text, timestamptz, float8, text, real), gik.product_named(text),
     gik.product_windows(text), gik.product_runs(int, timestamptz),
     gik.products_due(text[], timestamptz, timestamptz, int, interval) TO gik_reader;
+
+-- One writer and one reader of references (issue 13). gik.store_run stores a run's fields, windows, files,
+-- packs and versions for ingestion and import alike, under gik.run_lock; gik.pack_refs is the one reader of
+-- the packed arrays, which every reader goes through. gik.file.index_md5 of an imported file is documented as
+-- what it has always been: the MD5 of its references. gik.ingest_run and gik.import_core (which records the
+-- accumulated params a new dataset's import used) are defined here in their 0.2.0 form.
+-- The references of one pack, in pack order: all of them, or only those of some fields.
+CREATE FUNCTION gik.pack_refs(pack gik.chunk_pack, fields smallint[] DEFAULT NULL)
+RETURNS TABLE (field_id smallint, window_id smallint, byte_offset int8, byte_length int4)
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+-- A single SELECT without SET clauses, so that the planner inlines it into each caller's query.
+SELECT u.field_id, u.window_id, u.byte_offset, u.byte_length
+FROM unnest(pack.field_ids, pack.window_ids, pack.offsets, pack.lengths) AS u(field_id, window_id, byte_offset, byte_length)
+WHERE fields IS NULL
+UNION ALL
+-- only the selected elements (array_positions), without unnesting the rest
+SELECT pack.field_ids[i.pos], pack.window_ids[i.pos], pack.offsets[i.pos], pack.lengths[i.pos]
+FROM unnest(fields) AS s(fid) CROSS JOIN LATERAL unnest(array_positions(pack.field_ids, s.fid)) AS i(pos)
+WHERE fields IS NOT NULL
+$$;
+COMMENT ON FUNCTION gik.pack_refs(gik.chunk_pack, smallint[]) IS
+'The chunk references packed in one gik.chunk_pack row (field, window, byte offset and length), or only those of the given fields: the one reader of the packed layout, which every view and function reading references uses.';
+
+-- How many references one pack holds.
+CREATE FUNCTION gik.pack_length(pack gik.chunk_pack) RETURNS int
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN cardinality(pack.offsets);
+COMMENT ON FUNCTION gik.pack_length(gik.chunk_pack) IS 'The number of chunk references packed in one gik.chunk_pack row.';
+
+-- How many references the current version of a run holds.
+-- PL/pgSQL, not SQL: a SQL function's plan outlives a partition its caller creates (PostgreSQL 15).
+CREATE FUNCTION gik.run_ref_count(run gik.run) RETURNS int8
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(gik.pack_length(p)), 0)::int8 FROM gik.chunk_pack p
+            JOIN gik.file f ON f.file_id = p.file_id AND f.valid_to IS NULL
+            WHERE p.dataset_id = run.dataset_id AND p.init_time = run.init_time AND p.run_id = run.run_id);
+END $$;
+COMMENT ON FUNCTION gik.run_ref_count(gik.run) IS 'The number of chunk references of the current version of a run.';
+
+-- Flattened chunk references of the current version of every run.
+CREATE OR REPLACE VIEW gik.chunk_ref AS
+SELECT d.name AS dataset, p.dataset_id, p.init_time, p.run_id, f.file_id, f.url, f.step AS file_step,
+       p.member, fl.variable, fl.level, fl.stat,
+       w.start_min / 60.0::float8 AS step_start, w.end_min / 60.0::float8 AS step_end,
+       u.byte_offset, u.byte_length::int8 AS byte_length, u.field_id, u.window_id
+FROM gik.chunk_pack p
+JOIN gik.file f ON f.file_id = p.file_id AND f.valid_to IS NULL
+JOIN gik.dataset d ON d.dataset_id = p.dataset_id
+CROSS JOIN LATERAL gik.pack_refs(p) u
+JOIN gik.field fl ON fl.field_id = u.field_id
+JOIN gik.time_window w ON w.window_id = u.window_id;
+COMMENT ON VIEW gik.chunk_ref IS
+'One row per chunk reference (url, byte_offset, byte_length) with its normalised keys, for the current version of every run. Filter on dataset and init_time to use partition pruning.';
+
+-- Storage used by each dataset's chunk references, per reference.
+CREATE OR REPLACE VIEW gik.storage AS
+WITH packs AS (
+    SELECT d.dataset_id, d.name,
+           coalesce((SELECT sum(pg_total_relation_size(t.relid))
+                     FROM pg_partition_tree(to_regclass(format('gik.chunk_pack_%s', d.dataset_id))) t), 0)::int8 AS pack_bytes
+    FROM gik.dataset d),
+refs AS (
+    SELECT p.dataset_id, sum(gik.pack_length(p))::int8 AS refs, count(*) AS packs
+    FROM gik.chunk_pack p GROUP BY p.dataset_id),
+files AS (
+    SELECT r.dataset_id, count(*) AS files FROM gik.file f JOIN gik.run r USING (run_id) GROUP BY r.dataset_id)
+SELECT p.name AS dataset, coalesce(r.refs, 0) AS refs, coalesce(r.packs, 0) AS packs, coalesce(f.files, 0) AS files,
+       p.pack_bytes,
+       (pg_total_relation_size('gik.file') * coalesce(f.files, 0) / greatest((SELECT count(*) FROM gik.file), 1))::int8 AS file_bytes,
+       round((p.pack_bytes + pg_total_relation_size('gik.file') * coalesce(f.files, 0)
+              / greatest((SELECT count(*) FROM gik.file), 1))::numeric / nullif(r.refs, 0), 1) AS bytes_per_ref
+FROM packs p LEFT JOIN refs r USING (dataset_id) LEFT JOIN files f USING (dataset_id);
+COMMENT ON VIEW gik.storage IS
+'Disk used by each dataset''s chunk references (packed rows with their indexes and TOAST, plus its share of gik.file), and bytes per reference, all versions included.';
+
+-- The references of one run as they were at one of its versions.
+CREATE OR REPLACE FUNCTION gik.chunk_refs_at(dataset text, init_time timestamptz, version int)
+RETURNS SETOF gik.chunk_ref
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET max_parallel_workers_per_gather = 0 AS $$
+DECLARE
+    r gik.run;
+BEGIN
+    SELECT x.* INTO r FROM gik.run x JOIN gik.dataset d USING (dataset_id)
+    WHERE d.name = chunk_refs_at.dataset AND x.init_time = chunk_refs_at.init_time;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('dataset "%s" has no run at %s', chunk_refs_at.dataset,
+                             to_char(chunk_refs_at.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI"Z"'));
+    END IF;
+    IF chunk_refs_at.version IS NULL OR chunk_refs_at.version < 1 OR chunk_refs_at.version > r.version THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('run %s of dataset "%s" has no version %s',
+                             to_char(r.init_time AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI"Z"'), chunk_refs_at.dataset,
+                             coalesce(chunk_refs_at.version::text, 'NULL')),
+            DETAIL = format('Its versions are 1 to %s.', r.version);
+    END IF;
+    RETURN QUERY
+    SELECT d.name, p.dataset_id, p.init_time, p.run_id, f.file_id, f.url, f.step, p.member, fl.variable, fl.level, fl.stat,
+           w.start_min / 60.0::float8, w.end_min / 60.0::float8, u.byte_offset, u.byte_length::int8, u.field_id, u.window_id
+    FROM gik.chunk_pack p
+    JOIN gik.file f ON f.file_id = p.file_id AND f.valid_from <= chunk_refs_at.version
+                   AND (f.valid_to IS NULL OR f.valid_to > chunk_refs_at.version)
+    JOIN gik.dataset d ON d.dataset_id = p.dataset_id
+    CROSS JOIN LATERAL gik.pack_refs(p) u
+    JOIN gik.field fl ON fl.field_id = u.field_id
+    JOIN gik.time_window w ON w.window_id = u.window_id
+    WHERE p.dataset_id = r.dataset_id AND p.init_time = r.init_time AND p.run_id = r.run_id;
+END $$;
+COMMENT ON FUNCTION gik.chunk_refs_at(text, timestamptz, int) IS
+'The chunk references of one run as they were at an earlier version (files valid from that version until a later one replaced them), with the columns of gik.chunk_ref; gik.chunk_ref itself shows the current version. Versions are listed in gik.run_version.';
+
+-- The current references of one run, optionally of some variables only: gik.chunk_ref for one run, fast.
+CREATE OR REPLACE FUNCTION gik.run_refs(dataset text, init_time timestamptz, variables text[] DEFAULT NULL)
+RETURNS SETOF gik.chunk_ref
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET max_parallel_workers_per_gather = 0 AS $$
+-- One run is a few thousand packed rows: starting parallel workers costs more than it saves.
+DECLARE
+    r    gik.run;
+    fids smallint[];
+BEGIN
+    SELECT x.* INTO r FROM gik.run x JOIN gik.dataset d USING (dataset_id)
+    WHERE d.name = run_refs.dataset AND x.init_time = run_refs.init_time;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    IF run_refs.variables IS NULL THEN
+        RETURN QUERY SELECT * FROM gik.chunk_refs_at(run_refs.dataset, run_refs.init_time, r.version);
+        RETURN;
+    END IF;
+    SELECT array_agg(fl.field_id) INTO fids FROM gik.field fl
+    WHERE fl.dataset_id = r.dataset_id AND gik.variable_selected(run_refs.variables, fl.variable, fl.level);
+    -- One partition (dataset and day known), the run's packs by index, and only the selected elements of each pack.
+    RETURN QUERY
+    SELECT run_refs.dataset, p.dataset_id, p.init_time, p.run_id, f.file_id, f.url, f.step, p.member,
+           fl.variable, fl.level, fl.stat, w.start_min / 60.0::float8, w.end_min / 60.0::float8,
+           u.byte_offset, u.byte_length::int8, u.field_id, u.window_id
+    FROM gik.chunk_pack p
+    CROSS JOIN LATERAL gik.pack_refs(p, coalesce(fids, '{}')) u
+    JOIN gik.file f ON f.file_id = p.file_id AND f.valid_to IS NULL
+    JOIN gik.field fl ON fl.field_id = u.field_id
+    JOIN gik.time_window w ON w.window_id = u.window_id
+    WHERE p.dataset_id = r.dataset_id AND p.init_time = r.init_time AND p.run_id = r.run_id;
+END $$;
+COMMENT ON FUNCTION gik.run_refs(text, timestamptz, text[]) IS
+'The current chunk references of one run, with the columns of gik.chunk_ref, optionally only of some variables (''VAR'' or ''VAR:LEVEL'' entries). Same rows as filtering gik.chunk_ref, but it reads one partition by index and picks the selected elements of each pack without unnesting the rest: milliseconds at a year of data. No rows when the run does not exist.';
+
+-- Serialise the writers of one run (ingestion, import, the scheduler, dropping it) until the transaction ends.
+CREATE FUNCTION gik.run_lock(dataset_id smallint, init_time timestamptz) RETURNS void
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+RETURN pg_advisory_xact_lock(dataset_id, (extract(epoch FROM init_time) / 3600)::int);
+COMMENT ON FUNCTION gik.run_lock(smallint, timestamptz) IS
+'Take the transaction-level advisory lock of one run (dataset and init time): ingestion, import, the scheduler and gik.drop_run hold it while they write the run.';
+
+-- The field ids of some (variable, level, stat) keys of a dataset, the fields created when new.
+CREATE FUNCTION gik.store_fields(dataset_id smallint, variables text[], levels text[], stats text[])
+RETURNS TABLE (variable text, level text, stat text, field_id smallint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    INSERT INTO gik.field (dataset_id, variable, level, stat)
+    SELECT DISTINCT store_fields.dataset_id, k.variable, k.level, k.stat FROM unnest(variables, levels, stats) AS k(variable, level, stat)
+    ON CONFLICT DO NOTHING;
+    RETURN QUERY
+    SELECT k.variable, k.level, k.stat, fl.field_id
+    FROM (SELECT DISTINCT * FROM unnest(variables, levels, stats) AS u(variable, level, stat)) k
+    JOIN gik.field fl ON fl.dataset_id = store_fields.dataset_id AND fl.variable = k.variable AND fl.level = k.level
+                     AND fl.stat = k.stat;
+END $$;
+COMMENT ON FUNCTION gik.store_fields(smallint, text[], text[], text[]) IS
+'The gik.field ids of a dataset''s (variable, level, stat) keys given as parallel arrays, creating the fields that are new.';
+
+-- The window ids of some (start, end) windows in minutes, the windows created when new.
+CREATE FUNCTION gik.store_windows(start_mins int[], end_mins int[])
+RETURNS TABLE (start_min int, end_min int, window_id smallint)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+BEGIN
+    INSERT INTO gik.time_window (start_min, end_min)
+    SELECT DISTINCT k.start_min, k.end_min FROM unnest(start_mins, end_mins) AS k(start_min, end_min)
+    ON CONFLICT DO NOTHING;
+    RETURN QUERY
+    SELECT k.start_min, k.end_min, w.window_id
+    FROM (SELECT DISTINCT * FROM unnest(start_mins, end_mins) AS u(start_min, end_min)) k
+    JOIN gik.time_window w ON w.start_min = k.start_min AND w.end_min = k.end_min;
+END $$;
+COMMENT ON FUNCTION gik.store_windows(int[], int[]) IS
+'The gik.time_window ids of (start, end) windows in minutes given as parallel arrays, creating the windows that are new.';
+
+-- Empty staging tables for the files and references of one run (dropped at commit).
+CREATE FUNCTION gik.store_begin() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF to_regclass('pg_temp.gik_store_file') IS NOT NULL THEN  -- tables an earlier call of this transaction left
+        DROP TABLE pg_temp.gik_store_file, pg_temp.gik_store_ref;
+    END IF;
+    CREATE TEMP TABLE gik_store_file (
+        file_no int PRIMARY KEY, source text NOT NULL, step int NOT NULL, member int, url text NOT NULL, found bool NOT NULL,
+        size int8, grib_etag text, grib_last_modified timestamptz, mirror text,
+        index_size int8, index_etag text, index_md5 text, index_last_modified timestamptz,
+        refs_md5 text, old_file_id int, changed bool, file_id int) ON COMMIT DROP;
+    CREATE TEMP TABLE gik_store_ref (
+        file_no int NOT NULL, member smallint, field_id smallint NOT NULL, window_id smallint NOT NULL,
+        byte_offset int8 NOT NULL, byte_length int4 NOT NULL, seq int8 NOT NULL) ON COMMIT DROP;
+END $$;
+COMMENT ON FUNCTION gik.store_begin() IS
+'Create the empty staging tables pg_temp.gik_store_file (the files of one run, numbered by file_no, with what identifies their contents) and pg_temp.gik_store_ref (their references, ordered by byte_offset then seq) that gik.store_run() reads.';
+
+-- Store one run from the staging tables: a new version when a file is new, changed or gone.
+CREATE FUNCTION gik.store_run(dataset_id smallint, init_time timestamptz, selection jsonb, started timestamptz,
+                              note text DEFAULT NULL)
+RETURNS gik.run
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    p_dataset_id ALIAS FOR dataset_id;
+    p_init       ALIAS FOR init_time;
+    p_sel        ALIAS FOR selection;
+    r            gik.run;
+    new_ver      int;
+    n_changed    int;
+    n_added      int;
+    n_gone       int;
+BEGIN
+    PERFORM gik.run_lock(p_dataset_id, p_init);
+    -- Run row, locked until the transaction ends.
+    INSERT INTO gik.run AS x (dataset_id, init_time, status, selection, started)
+    VALUES (p_dataset_id, p_init, 'running', p_sel, store_run.started)
+    ON CONFLICT (dataset_id, init_time) DO NOTHING;
+    SELECT * INTO r FROM gik.run x WHERE x.dataset_id = p_dataset_id AND x.init_time = p_init FOR UPDATE;
+
+    -- A file without an index (imported) is known by what it references: refs_md5, an MD5 of its references,
+    -- stands in for the index's MD5.
+    UPDATE pg_temp.gik_store_file s SET refs_md5 = h.refs_md5
+    FROM (SELECT m.file_no,
+                 md5(string_agg(concat_ws(':', m.field_id, m.window_id, m.member, m.byte_offset, m.byte_length), ','
+                                ORDER BY m.byte_offset, m.field_id, m.window_id, m.member, m.byte_length)) AS refs_md5
+          FROM pg_temp.gik_store_ref m GROUP BY m.file_no) h
+    WHERE s.file_no = h.file_no AND s.index_md5 IS NULL AND s.found;
+    ANALYZE pg_temp.gik_store_file, pg_temp.gik_store_ref;
+
+    -- The one versioning rule. A file is the current file of the same source, step and member (and, without an
+    -- index, URL); it changed when the selection changed, its index or references differ, or the GRIB file
+    -- itself was replaced (known both times, on the same mirror: stores differ in ETags).
+    UPDATE pg_temp.gik_store_file s SET old_file_id = f.file_id,
+           changed = (r.selection IS DISTINCT FROM p_sel AND r.version > 0)
+                     OR (s.found AND (NOT f.found OR f.index_md5 IS DISTINCT FROM coalesce(s.index_md5, s.refs_md5)))
+                     OR (f.mirror IS NOT DISTINCT FROM s.mirror
+                         AND ((f.grib_etag IS NOT NULL AND s.grib_etag IS NOT NULL AND f.grib_etag <> s.grib_etag)
+                              OR (f.grib_last_modified IS NOT NULL AND s.grib_last_modified IS NOT NULL
+                                  AND f.grib_last_modified <> s.grib_last_modified)))
+    FROM gik.file f
+    WHERE f.run_id = r.run_id AND f.valid_to IS NULL AND f.source = s.source AND f.step = s.step
+      AND f.member IS NOT DISTINCT FROM s.member AND (s.refs_md5 IS NULL OR f.url = s.url);
+    UPDATE pg_temp.gik_store_file SET changed = true WHERE old_file_id IS NULL;
+    SELECT count(*) FILTER (WHERE changed AND old_file_id IS NOT NULL), count(*) FILTER (WHERE old_file_id IS NULL)
+    INTO n_changed, n_added FROM pg_temp.gik_store_file;
+    -- Files of the current version that the staged set no longer has are gone.
+    SELECT count(*) INTO n_gone FROM gik.file f
+    WHERE f.run_id = r.run_id AND f.valid_to IS NULL
+      AND f.file_id NOT IN (SELECT s.old_file_id FROM pg_temp.gik_store_file s WHERE s.old_file_id IS NOT NULL);
+    IF n_changed + n_added + n_gone = 0 THEN
+        UPDATE gik.run x SET selection = p_sel WHERE x.run_id = r.run_id RETURNING * INTO r;
+        RETURN r;
+    END IF;
+
+    new_ver := r.version + 1;
+    PERFORM gik.ensure_partition(p_dataset_id, p_init);
+    UPDATE gik.file f SET valid_to = new_ver
+    WHERE f.run_id = r.run_id AND f.valid_to IS NULL
+      AND (f.file_id IN (SELECT s.old_file_id FROM pg_temp.gik_store_file s WHERE s.changed)
+           OR f.file_id NOT IN (SELECT s.old_file_id FROM pg_temp.gik_store_file s WHERE s.old_file_id IS NOT NULL));
+    WITH ins AS (
+        INSERT INTO gik.file (run_id, source, step, member, url, found, size, grib_etag, grib_last_modified,
+                              index_size, index_etag, index_md5, index_last_modified, mirror, valid_from)
+        SELECT r.run_id, s.source, s.step, s.member, s.url, s.found, s.size, s.grib_etag, s.grib_last_modified,
+               s.index_size, s.index_etag, coalesce(s.index_md5, s.refs_md5), s.index_last_modified, s.mirror, new_ver
+        FROM pg_temp.gik_store_file s
+        WHERE s.changed
+        ORDER BY s.file_no
+        RETURNING file_id, source, step, member, url)
+    UPDATE pg_temp.gik_store_file s SET file_id = ins.file_id
+    FROM ins WHERE ins.source = s.source AND ins.step = s.step AND ins.member IS NOT DISTINCT FROM s.member
+               AND ins.url = s.url;
+
+    -- The one writer of the packed layout: one row per (file, member), in byte order.
+    INSERT INTO gik.chunk_pack (dataset_id, init_time, run_id, file_id, member, field_ids, window_ids, offsets, lengths)
+    SELECT p_dataset_id, p_init, r.run_id, s.file_id, m.member,
+           array_agg(m.field_id ORDER BY m.byte_offset, m.seq), array_agg(m.window_id ORDER BY m.byte_offset, m.seq),
+           array_agg(m.byte_offset ORDER BY m.byte_offset, m.seq), array_agg(m.byte_length ORDER BY m.byte_offset, m.seq)
+    FROM pg_temp.gik_store_ref m
+    JOIN pg_temp.gik_store_file s ON s.file_no = m.file_no AND s.changed
+    GROUP BY s.file_id, m.member;
+
+    INSERT INTO gik.run_version (run_id, version, files_added, files_changed, refs, note)
+    VALUES (r.run_id, new_ver, n_added, n_changed,
+            (SELECT count(*) FROM pg_temp.gik_store_ref m JOIN pg_temp.gik_store_file s USING (file_no) WHERE s.changed),
+            coalesce(store_run.note,
+                     CASE WHEN r.version = 0 THEN 'first ingestion'
+                          WHEN r.selection IS DISTINCT FROM p_sel THEN 'selection changed'
+                          ELSE 'upstream files added or replaced' END));
+    UPDATE gik.run x SET version = new_ver, selection = p_sel WHERE x.run_id = r.run_id RETURNING * INTO r;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION gik.store_run(smallint, timestamptz, jsonb, timestamptz, text) IS
+'Store one run of a dataset from pg_temp.gik_store_file and pg_temp.gik_store_ref (see gik.store_begin()), holding the run''s lock and its row locked: a new version when a staged file is new or changed, or a current file is gone (files are matched by source, step and member, and by URL when they have no index; they changed when the selection or their index differs, or for a file without an index its references, or the GRIB file was replaced). Changed and gone files are retired, the others stay valid. Returns the run row with its version and selection set; the caller records the rest. The version''s note is the one given, else what changed.';
+
+-- Ingest one run of a dataset: the transactional core (errors roll everything back).
+CREATE OR REPLACE FUNCTION gik.ingest_run(
+    dataset text, init_time timestamptz,
+    variables text[] DEFAULT NULL, members int[] DEFAULT NULL, steps int[] DEFAULT NULL,
+    allow_missing bool DEFAULT false, learn_templates bool DEFAULT true)
+RETURNS gik.run
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    p_dataset  ALIAS FOR dataset;
+    p_init     ALIAS FOR init_time;
+    p_vars     ALIAS FOR variables;
+    p_members  ALIAS FOR members;
+    p_steps    ALIAS FOR steps;
+    d          gik.dataset;
+    r          gik.run;
+    sel        jsonb;
+    t0         timestamptz := clock_timestamp();
+    t_fetch    float8;
+    n_expected int;
+    n_missing  int;
+    n_refs     int8;
+    idx_bytes  int8;
+    tmpl_bytes int8;
+    bad        record;
+    tmp        text;
+BEGIN
+    d := gik.dataset_named(p_dataset);
+    IF p_init IS NULL OR date_trunc('hour', p_init) <> p_init
+       OR NOT extract(hour FROM p_init AT TIME ZONE 'UTC')::smallint = ANY (d.cycles) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('%s is not a cycle of dataset "%s"', p_init, p_dataset),
+            DETAIL = format('The dataset runs at %s UTC.', array_to_string(d.cycles, ', ') || ' h');
+    END IF;
+    p_vars := coalesce(p_vars, d.variables);
+    sel := jsonb_build_object('variables', p_vars, 'members', p_members, 'steps', p_steps);
+
+    -- One ingestion of a run at a time; a second session waits and then finds nothing new.
+    PERFORM gik.run_lock(d.dataset_id, p_init);
+
+    -- tables an earlier call in this transaction left (dropped one by one: no notices for the others)
+    FOR tmp IN SELECT unnest(ARRAY['gik_plan', 'gik_route', 'gik_try', 'gik_index', 'gik_msg', 'gik_grib'])
+    LOOP
+        IF to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
+            EXECUTE format('DROP TABLE pg_temp.%I', tmp);
+        END IF;
+    END LOOP;
+    CREATE TEMP TABLE gik_plan ON COMMIT DROP AS
+        SELECT *, NULL::text AS mirror FROM gik.plan_files(p_dataset, p_init, p_members, p_steps);
+    SELECT count(*) INTO n_expected FROM gik_plan;
+    IF n_expected = 0 THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('no files to ingest for dataset "%s" at %s', p_dataset, p_init),
+            DETAIL = 'The members and steps asked for match none of the dataset''s files.';
+    END IF;
+
+    -- Fetch every index file at once from its first mirror, then the files one mirror lacks (404) or could
+    -- not serve (5xx, no connection) from the next; each file keeps the URLs of the mirror that had it.
+    CREATE TEMP TABLE gik_route ON COMMIT DROP AS
+        WITH f AS (SELECT array_agg(p.url ORDER BY p.file_no) AS urls, array_agg(p.index_url ORDER BY p.file_no) AS idx,
+                          array_agg(p.file_no ORDER BY p.file_no) AS nos FROM gik_plan p)
+        SELECT f.nos[g.ord] AS file_no, g.rank, g.mirror, g.url, coalesce(i.url, f.idx[g.ord]) AS index_url
+        FROM f CROSS JOIN LATERAL gik.mirror_routes(f.urls) g
+        LEFT JOIN LATERAL gik.mirror_routes(f.idx) i ON i.ord = g.ord AND i.mirror = g.mirror;
+    CREATE TEMP TABLE gik_index (file_no int PRIMARY KEY, found bool, body text, bytes int8, etag text, body_md5 text,
+                                 last_modified timestamptz, unavailable bool, tried text) ON COMMIT DROP;
+    FOR k IN 1 .. (SELECT max(rank) FROM gik_route) LOOP
+        CREATE TEMP TABLE gik_try ON COMMIT DROP AS
+            SELECT row_number() OVER (ORDER BY r.file_no)::int AS ord, r.*
+            FROM gik_route r LEFT JOIN gik_index i USING (file_no)
+            WHERE r.rank = k AND i.found IS NOT TRUE;
+        INSERT INTO gik_index AS x
+            SELECT t.file_no, f.found, f.body, f.bytes, f.etag, md5(f.body), f.last_modified, f.unavailable,
+                   CASE WHEN NOT f.found THEN format('%s%s (%s)', t.index_url, ' on ' || t.mirror, rtrim(f.failure, '.')) END
+            FROM gik.fetch_many((SELECT array_agg(index_url ORDER BY ord) FROM gik_try), missing_ok => true,
+                                unavailable_ok => true) f
+            JOIN gik_try t USING (ord)
+        ON CONFLICT (file_no) DO UPDATE
+            SET found = EXCLUDED.found, body = EXCLUDED.body, bytes = EXCLUDED.bytes, etag = EXCLUDED.etag,
+                body_md5 = EXCLUDED.body_md5, last_modified = EXCLUDED.last_modified, unavailable = EXCLUDED.unavailable,
+                tried = concat_ws('; ', x.tried, EXCLUDED.tried);
+        -- a file takes the URLs of the mirror that had it (a file no mirror has keeps the first one's)
+        UPDATE gik_plan p SET url = t.url, index_url = t.index_url, mirror = t.mirror
+        FROM gik_try t JOIN gik_index i USING (file_no)
+        WHERE p.file_no = t.file_no AND (i.found OR k = 1);
+        DROP TABLE gik_try;
+    END LOOP;
+    t_fetch := extract(epoch FROM clock_timestamp() - t0) * 1000;
+    -- A server that kept failing is not a missing file: the run would be recorded without files that exist.
+    SELECT p.index_url, i.tried INTO bad FROM gik_plan p JOIN gik_index i USING (file_no)
+    WHERE NOT i.found AND i.unavailable ORDER BY p.file_no LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'connection_failure',
+            MESSAGE = format('%s of %s index files of dataset "%s" at %s could not be fetched from any mirror',
+                             (SELECT count(*) FROM gik_index i WHERE NOT i.found AND i.unavailable), n_expected, p_dataset, p_init),
+            DETAIL = format('Tried %s.', bad.tried),
+            HINT = 'The servers answered 5xx or could not be reached after the retries (gik.fetch_retries); nothing was recorded.';
+    END IF;
+    SELECT count(*) FILTER (WHERE NOT i.found), coalesce(sum(i.bytes), 0) INTO n_missing, idx_bytes FROM gik_index i;
+
+    IF n_missing > 0 AND NOT allow_missing THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_file',
+            MESSAGE = format('%s of %s index files of dataset "%s" at %s are missing', n_missing, n_expected, p_dataset, p_init),
+            DETAIL = 'Missing: ' || (SELECT string_agg(x.tried, ', ' ORDER BY x.file_no)
+                                     FROM (SELECT i.* FROM gik_index i WHERE NOT i.found ORDER BY i.file_no LIMIT 5) x)
+                      || CASE WHEN n_missing > 5 THEN format(' and %s more.', n_missing - 5) ELSE '.' END,
+            HINT = 'Pass allow_missing => true to record a partial run.';
+    END IF;
+
+    -- Parse and normalise the selected messages.
+    IF d.index_format = 'idx' THEN
+        CREATE TEMP TABLE gik_msg ON COMMIT DROP AS
+            SELECT p.file_no, l.lineno, l.ref_time, l.variable, l.level, coalesce(l.stat, '') AS stat,
+                   l.step_start, l.step_end, l.ftime,
+                   coalesce(gik.member_code(l.member, l.member_kind), p.member::smallint) AS member,
+                   l.byte_offset, l.byte_length
+            FROM gik_plan p
+            JOIN gik_index i ON i.file_no = p.file_no AND i.found
+            CROSS JOIN LATERAL gik.parse_idx(i.body, NULL, p.index_url) l
+            WHERE gik.variable_selected(p_vars, l.variable, l.level);
+    ELSE
+        CREATE TEMP TABLE gik_msg ON COMMIT DROP AS
+            SELECT p.file_no, l.lineno, l.ref_time, l.param AS variable,
+                   l.levtype || coalesce('/' || l.levelist, '') AS level,
+                   CASE WHEN l.param = ANY (d.accumulated_params) THEN 'acc' ELSE '' END AS stat,
+                   CASE WHEN l.param = ANY (d.accumulated_params) AND l.step_start = l.step_end THEN 0
+                        ELSE l.step_start END AS step_start,
+                   l.step_end, l.step AS ftime,
+                   -- a deterministic product (no members) has none, though oper-fc rows read as a control
+                   CASE WHEN d.members IS NOT NULL THEN gik.member_code(l.member, l.member_kind) END AS member,
+                   l.byte_offset, l.byte_length
+            FROM gik_plan p
+            JOIN gik_index i ON i.file_no = p.file_no AND i.found
+            CROSS JOIN LATERAL gik.parse_ecmwf_index(i.body, p.index_url) l
+            WHERE gik.variable_selected(p_vars, l.param, l.levtype || coalesce('/' || l.levelist, ''))
+              AND (p.index_members IS NULL OR l.member = ANY (p.index_members))
+              AND (p_members IS NULL OR l.member = ANY (p_members));
+    END IF;
+
+    -- Every index must describe this run.
+    SELECT p.index_url, m.lineno, m.ref_time INTO bad
+    FROM gik_msg m JOIN gik_plan p USING (file_no)
+    WHERE m.ref_time IS DISTINCT FROM p_init LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'data_exception',
+            MESSAGE = format('index "%s" line %s is for %s, not for the run %s', bad.index_url, bad.lineno,
+                             coalesce(bad.ref_time::text, 'an unreadable date'), p_init),
+            HINT = 'The URL template or the upstream file is wrong.';
+    END IF;
+    SELECT p.index_url, m.lineno, m.ftime INTO bad
+    FROM gik_msg m JOIN gik_plan p USING (file_no) WHERE m.step_start IS NULL LIMIT 1;
+    IF FOUND THEN
+        RAISE WARNING 'skipping % selected messages whose forecast time is not understood, e.g. "%" at line % of "%"',
+            (SELECT count(*) FROM gik_msg WHERE step_start IS NULL), bad.ftime, bad.lineno, bad.index_url;
+        DELETE FROM gik_msg WHERE step_start IS NULL;
+    END IF;
+
+    -- Each GRIB file's identity (size, ETag, Last-Modified), one concurrent HEAD per file: what exports
+    -- check chunks against. Without it, only files whose last message needs the size for its length.
+    CREATE TEMP TABLE gik_grib ON COMMIT DROP AS
+        SELECT p.file_no, x.file_size AS size, x.etag, x.last_modified
+        FROM gik.fetch_many((SELECT array_agg(DISTINCT p2.url) FROM gik_plan p2 JOIN gik_index i2 USING (file_no)
+                             WHERE i2.found AND (current_setting('gik.record_grib_identity')::bool
+                                                 OR p2.file_no IN (SELECT file_no FROM gik_msg WHERE byte_length IS NULL))),
+                            missing_ok => true, head => true) x
+        JOIN gik_plan p ON p.url = x.url
+        WHERE x.found;
+    SELECT p.index_url, p.url INTO bad FROM gik_plan p JOIN gik_index i USING (file_no) JOIN gik_grib g USING (file_no)
+    WHERE i.last_modified < g.last_modified LIMIT 1;
+    IF FOUND THEN
+        RAISE WARNING '% index files of dataset "%" at % are older than their GRIB files, e.g. "%"',
+            (SELECT count(*) FROM gik_index i JOIN gik_grib g USING (file_no) WHERE i.last_modified < g.last_modified),
+            p_dataset, p_init, bad.index_url
+            USING DETAIL = 'Their offsets may describe an earlier file; decoding checks every range (gik.file.index_older).';
+    END IF;
+
+    -- The last message of a file needs the file size for its length.
+    IF EXISTS (SELECT FROM gik_msg WHERE byte_length IS NULL) THEN
+        UPDATE gik_msg m SET byte_length = g.size - m.byte_offset
+        FROM gik_grib g
+        WHERE m.file_no = g.file_no AND m.byte_length IS NULL;
+        SELECT p.url, m.byte_offset INTO bad FROM gik_msg m JOIN gik_plan p USING (file_no)
+        WHERE m.byte_length IS NULL OR m.byte_length <= 0 LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION USING ERRCODE = 'data_exception',
+                MESSAGE = format('the last message of "%s" (offset %s) has no length', bad.url, bad.byte_offset),
+                DETAIL = 'The server did not report a file size beyond the last indexed offset.';
+        END IF;
+    END IF;
+
+    -- Stage the files and their references, and store them (a new version when something changed). Temporary
+    -- tables have no statistics until analysed: without them the planner nested loops over a GFS run's
+    -- 155,000 messages.
+    ANALYZE gik_msg, gik_plan, gik_index;
+    PERFORM gik.store_begin();
+    INSERT INTO pg_temp.gik_store_file (file_no, source, step, member, url, found, size, grib_etag, grib_last_modified,
+                                        mirror, index_size, index_etag, index_md5, index_last_modified)
+    SELECT p.file_no, p.source, p.step, p.member, p.url, i.found, g.size, g.etag, g.last_modified,
+           p.mirror, i.bytes, i.etag, i.body_md5, i.last_modified
+    FROM gik_plan p JOIN gik_index i USING (file_no) LEFT JOIN gik_grib g USING (file_no);
+    INSERT INTO pg_temp.gik_store_ref (file_no, member, field_id, window_id, byte_offset, byte_length, seq)
+    SELECT m.file_no, m.member, fl.field_id, w.window_id, m.byte_offset, m.byte_length, m.lineno
+    FROM gik_msg m
+    JOIN (SELECT f.* FROM (SELECT array_agg(k.variable) AS v, array_agg(k.level) AS l, array_agg(k.stat) AS s
+                           FROM (SELECT DISTINCT variable, level, stat FROM gik_msg) k) a,
+                          gik.store_fields(d.dataset_id, a.v, a.l, a.s) f) fl
+      ON fl.variable = m.variable AND fl.level = m.level AND fl.stat = m.stat
+    JOIN (SELECT f.* FROM (SELECT array_agg(k.s) AS s, array_agg(k.e) AS e
+                           FROM (SELECT DISTINCT round(step_start * 60)::int AS s, round(step_end * 60)::int AS e FROM gik_msg) k) a,
+                          gik.store_windows(a.s, a.e) f) w
+      ON w.start_min = round(m.step_start * 60)::int AND w.end_min = round(m.step_end * 60)::int;
+    r := gik.store_run(d.dataset_id, p_init, sel, t0);
+
+    tmpl_bytes := CASE WHEN learn_templates THEN gik.learn_templates(d.dataset_id, r.run_id) ELSE 0 END;
+    n_refs := gik.run_ref_count(r);
+
+    UPDATE gik.run SET
+        status = CASE WHEN n_missing > 0 THEN 'partial' ELSE 'complete' END,
+        files_expected = n_expected, files_found = n_expected - n_missing, files_missing = n_missing,
+        refs = n_refs, index_bytes = idx_bytes, grib_bytes = tmpl_bytes,
+        started = t0, finished = clock_timestamp(), fetch_ms = t_fetch,
+        total_ms = extract(epoch FROM clock_timestamp() - t0) * 1000, error = NULL
+    WHERE run_id = r.run_id
+    RETURNING * INTO r;
+    RETURN r;
+END $$;
+COMMENT ON FUNCTION gik.ingest_run(text, timestamptz, text[], int[], int[], bool, bool) IS
+'Ingest one run: fetch all its index files concurrently, keep the selected messages (''VAR'' or ''VAR:LEVEL'' entries) as chunk references, learn missing templates from one message each, and record a new version when files are new or changed. Transactional: on error nothing changes. With allow_missing, missing files are recorded and the run is partial. learn_templates => false reads no GRIB bytes at all (templates can be learned later).';
+
+-- The import proper, from the entries staged in pg_temp.gik_imp_e: runs, files, fields, windows and packs.
+CREATE OR REPLACE FUNCTION gik.import_core(p_dataset text, p_source text, p_bytes int8, p_init timestamptz, p_member int,
+                                p_steps float8[], p_url_prefix text, p_reset int, p_learn bool)
+RETURNS SETOF gik.run
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    meta_re   constant text := '(^|/)(\.zarray|\.zattrs|\.zgroup|\.zmetadata|zarr\.json)$';
+    ecmwf_acc constant text[] := '{tp,cp,lsp,sf,ssrd,strd,ssr,str,ttr,tsr,sshf,slhf,e,ro,sro,ssro}';
+    t0        timestamptz := clock_timestamp();
+    d         gik.dataset;
+    bad       record;
+    crec      record;
+    arec      record;
+    r         gik.run;
+    acc       text[];
+    dvals     float8[];
+    sc        record;
+    n_files   int;
+    n_refs    int8;
+    tmpl_bytes int8;
+BEGIN
+    IF p_dataset IS NULL OR p_dataset !~ '^[a-z][a-z0-9_]{0,40}$' THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = format('invalid dataset name "%s"', p_dataset),
+            HINT = 'Dataset names are lower-case letters, digits and _, starting with a letter.';
+    END IF;
+    SELECT * INTO d FROM gik.dataset x WHERE x.name = p_dataset;
+    acc := coalesce(d.accumulated_params, ecmwf_acc);
+
+    -- 1. Every entry must be well formed, and appear once in its document.
+    SELECT e.doc, e.key, count(*) AS n INTO bad FROM pg_temp.gik_imp_e e GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 1, 2 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+            MESSAGE = format('key "%s" appears %s times in one reference set', bad.key, bad.n),
+            HINT = 'Rows of several GIK files need a source (file name) or member column that tells the files apart.';
+    END IF;
+    SELECT e.* INTO bad FROM pg_temp.gik_imp_e e
+    WHERE (e.kind = 'm' AND e.meta IS NULL AND e.key ~ meta_re)
+       OR e.kind = 'x'
+       OR (e.kind = 'r' AND (e.nelem IS DISTINCT FROM 3 OR e.url IS NULL OR e.url = '' OR strpos(e.url, '{{') > 0
+                             OR e.byte_offset IS NULL OR e.byte_length IS NULL
+                             OR e.byte_offset <> trunc(e.byte_offset) OR e.byte_length <> trunc(e.byte_length)
+                             OR e.byte_offset < 0 OR e.byte_length <= 0 OR e.byte_offset + e.byte_length > 9223372036854775807
+                             OR e.byte_length > 2147483647))
+    ORDER BY e.doc, e.key LIMIT 1;
+    IF FOUND THEN
+        IF bad.kind = 'm' THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_text_representation',
+                MESSAGE = format('metadata key "%s" does not hold valid JSON', bad.key),
+                DETAIL = format('Its value starts with %s.', left(coalesce(bad.inline, 'nothing'), 60));
+        ELSIF bad.kind = 'x' THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_text_representation',
+                MESSAGE = format('key "%s" holds neither a reference nor inline data', bad.key),
+                DETAIL = 'Values are ["url", offset, length] references, strings (inline data) or, for metadata keys, JSON text.';
+        ELSIF bad.nelem = 1 THEN
+            RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+                MESSAGE = format('reference "%s" is a whole file, not a byte range', bad.key),
+                DETAIL = 'pg_gik keeps one GRIB message per reference: ["url", offset, length].';
+        ELSIF strpos(bad.url, '{{') > 0 THEN
+            RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+                MESSAGE = format('reference "%s" uses an undefined URL template: "%s"', bad.key, bad.url),
+                HINT = 'Define it in the document''s "templates" or pass templates => ''{"name": "url"}''.';
+        ELSIF bad.nelem = 3 AND bad.byte_offset < 0 THEN
+            RAISE EXCEPTION USING ERRCODE = 'numeric_value_out_of_range',
+                MESSAGE = format('reference "%s" has a negative offset: %s', bad.key, bad.byte_offset),
+                DETAIL = 'Offsets are byte positions in the file, from 0.';
+        ELSIF bad.nelem = 3 AND bad.byte_offset = trunc(bad.byte_offset) AND bad.byte_length = trunc(bad.byte_length) THEN
+            RAISE EXCEPTION USING ERRCODE = 'numeric_value_out_of_range',
+                MESSAGE = format('reference "%s" has an invalid length: %s', bad.key, bad.byte_length),
+                DETAIL = 'A GRIB message is between 1 byte and 2 GB long and ends before 2^63.';
+        ELSE
+            RAISE EXCEPTION USING ERRCODE = 'invalid_text_representation',
+                MESSAGE = format('reference "%s" is not ["url", offset, length]', bad.key),
+                DETAIL = 'Offset and length must be integers.';
+        END IF;
+    END IF;
+    ANALYZE pg_temp.gik_imp_e;
+    IF NOT EXISTS (SELECT FROM pg_temp.gik_imp_e e WHERE e.kind = 'r') THEN
+        RAISE EXCEPTION USING ERRCODE = 'no_data_found', MESSAGE = 'no chunk references to import',
+            DETAIL = 'The input holds no ["url", offset, length] values.';
+    END IF;
+    IF p_url_prefix IS NOT NULL THEN
+        UPDATE pg_temp.gik_imp_e e SET url = p_url_prefix || e.url
+        WHERE e.kind = 'r' AND strpos(e.url, '://') = 0 AND left(e.url, 1) <> '/';
+    END IF;
+    -- 2. Arrays (.zarray with .zattrs) and which names are coordinates.
+    CREATE TEMP TABLE gik_imp_arr ON COMMIT DROP AS
+    WITH m AS MATERIALIZED (SELECT e.doc, e.key, e.meta FROM pg_temp.gik_imp_e e WHERE e.kind = 'm')
+    SELECT z.doc, left(z.key, -8) AS path,
+           regexp_replace(left(z.key, -8), '^.*/', '') AS name,
+           CASE WHEN left(z.key, -8) LIKE '%/%' THEN regexp_replace(left(z.key, -8), '/[^/]*$', '') ELSE '' END AS grp,
+           z.meta AS zarray, coalesce(t.meta, '{}') AS attrs,
+           CASE WHEN jsonb_typeof(t.meta -> '_ARRAY_DIMENSIONS') = 'array'
+                THEN ARRAY(SELECT jsonb_array_elements_text(t.meta -> '_ARRAY_DIMENSIONS')) END AS dims,
+           CASE WHEN jsonb_typeof(z.meta -> 'shape') = 'array'
+                THEN ARRAY(SELECT jsonb_array_elements_text(z.meta -> 'shape'))::int8[] ELSE '{}' END AS shape,
+           CASE WHEN jsonb_typeof(z.meta -> 'chunks') = 'array'
+                THEN ARRAY(SELECT jsonb_array_elements_text(z.meta -> 'chunks'))::int8[] ELSE '{}' END AS chunks,
+           false AS is_data
+    FROM m z
+    LEFT JOIN m t ON t.doc = z.doc AND t.key = left(z.key, -8) || '/.zattrs'
+    WHERE z.key LIKE '_%/.zarray';
+    ANALYZE pg_temp.gik_imp_arr;
+    UPDATE pg_temp.gik_imp_arr a SET is_data = true
+    WHERE NOT EXISTS (
+        SELECT FROM (
+            SELECT x.doc, unnest(x.dims) AS n FROM pg_temp.gik_imp_arr x
+            UNION ALL
+            SELECT e.doc, regexp_split_to_table(e.meta ->> 'coordinates', '\s+') FROM pg_temp.gik_imp_e e
+            WHERE e.kind = 'm' AND right(e.key, 7) = '.zattrs' AND jsonb_typeof(e.meta -> 'coordinates') = 'string'
+            UNION ALL
+            SELECT x.doc, unnest('{latitude,longitude,time,step,valid_time,number}'::text[]) FROM pg_temp.gik_imp_arr x) c
+        WHERE c.doc = a.doc AND c.n = a.name);
+
+    -- 3. References: chunks of data variables, GIK step_NNN/var/level/member/0.0.0 keys, or errors.
+    CREATE TEMP TABLE gik_imp_chunk ON COMMIT DROP AS
+    SELECT e.doc, e.key, e.url, e.byte_offset::int8 AS byte_offset, e.byte_length::int8 AS byte_length, e.member AS row_member,
+           a.path, a.is_data, k.cid,
+           CASE WHEN a.path IS NULL AND k.key_ok AND e.key LIKE 'step\_%/%/%/%' AND split_part(e.key, '/', 6) = ''
+                     AND translate(split_part(split_part(e.key, '/', 1), '_', 2), '0123456789', '') = ''
+                     AND split_part(split_part(e.key, '/', 1), '_', 2) <> ''
+                THEN ARRAY[split_part(split_part(e.key, '/', 1), '_', 2), split_part(e.key, '/', 2), split_part(e.key, '/', 3),
+                           CASE WHEN split_part(e.key, '/', 5) <> '' THEN split_part(e.key, '/', 4) END] END AS g2,
+           CASE WHEN a.path IS NOT NULL AND k.key_ok THEN string_to_array(k.cid, '.')::int[] END AS idx
+    FROM pg_temp.gik_imp_e e
+    CROSS JOIN LATERAL (SELECT split_part(e.key, '/', -1) AS cid) c
+    CROSS JOIN LATERAL (SELECT c.cid, left(e.key, length(e.key) - length(c.cid) - 1) AS parent,
+                               c.cid <> '' AND translate(c.cid, '0123456789.', '') = '' AND strpos(c.cid, '..') = 0
+                               AND left(c.cid, 1) <> '.' AND right(c.cid, 1) <> '.' AND length(c.cid) < 60 AS key_ok) k
+    LEFT JOIN pg_temp.gik_imp_arr a ON a.doc = e.doc AND strpos(e.key, '/') > 0 AND a.path = k.parent
+    WHERE e.kind = 'r';
+    ANALYZE pg_temp.gik_imp_chunk;
+    SELECT ch.key INTO bad FROM pg_temp.gik_imp_chunk ch WHERE ch.path IS NULL AND ch.g2 IS NULL ORDER BY ch.doc, ch.key LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('reference key "%s" maps to no variable', bad.key),
+            DETAIL = 'A reference must be a chunk VAR/i.j… of an array with a VAR/.zarray, or a GIK step_NNN/VAR/LEVEL/MEMBER/0.0.0 key.';
+    END IF;
+    DELETE FROM pg_temp.gik_imp_chunk ch WHERE ch.path IS NOT NULL AND NOT ch.is_data;   -- coordinates kept in GRIB (kerchunk latitude/longitude)
+    SELECT ch.key, ch.url INTO bad FROM pg_temp.gik_imp_chunk ch
+    WHERE strpos(ch.url, '://') = 0 AND left(ch.url, 1) <> '/' ORDER BY ch.doc, ch.key LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('reference "%s" has a relative URL: "%s"', bad.key, bad.url),
+            HINT = 'Pass url_prefix => ''s3://bucket/dir/'' (or templates) to make it absolute.';
+    END IF;
+
+    SELECT ch.key, a.path, a.dims, a.shape, a.chunks INTO bad
+    FROM pg_temp.gik_imp_chunk ch JOIN pg_temp.gik_imp_arr a ON a.doc = ch.doc AND a.path = ch.path
+    WHERE a.dims IS NULL OR cardinality(a.dims) <> cardinality(a.shape) OR cardinality(a.chunks) <> cardinality(a.shape)
+       OR ch.idx IS NULL
+       OR (cardinality(a.shape) = 0 AND ch.cid <> '0')
+       OR (cardinality(a.shape) > 0 AND cardinality(string_to_array(ch.cid, '.')) <> cardinality(a.shape))
+    ORDER BY ch.doc, ch.key LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('key "%s" is not a chunk of array "%s"', bad.key, bad.path),
+            DETAIL = format('The array has shape %s, chunks %s and dimensions %s (_ARRAY_DIMENSIONS).',
+                            bad.shape, bad.chunks, coalesce(bad.dims::text, 'not given'));
+    END IF;
+    SELECT ch.key, a.path, a.dims[k] AS dim, a.shape[k] AS size, a.chunks[k] AS csize INTO bad
+    FROM pg_temp.gik_imp_chunk ch JOIN pg_temp.gik_imp_arr a ON a.doc = ch.doc AND a.path = ch.path,
+         LATERAL generate_subscripts(a.shape, 1) k
+    WHERE (a.chunks[k] > 1 AND a.chunks[k] < a.shape[k])
+       OR (string_to_array(ch.cid, '.')::int8[])[k] * a.chunks[k] >= greatest(a.shape[k], 1)
+    ORDER BY ch.doc, ch.key LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('chunk "%s" is outside array "%s" or only part of a GRIB message', bad.key, bad.path),
+            DETAIL = format('Dimension "%s" has %s elements in chunks of %s; each chunk must be a whole message (one chunk along the grid, chunks of 1 elsewhere).',
+                            bad.dim, bad.size, bad.csize);
+    END IF;
+
+    -- 4. Coordinate arrays: their role and, when inline and uncompressed, their values.
+    CREATE TEMP TABLE gik_imp_coord ON COMMIT DROP AS
+    SELECT a.doc, a.path, a.name, a.grp, a.dims, a.shape, a.attrs, a.zarray,
+           CASE WHEN a.attrs ->> 'standard_name' = 'forecast_reference_time' OR a.name IN ('init_time', 'reference_time', 'forecast_reference_time') THEN 'init'
+                WHEN a.attrs ->> 'standard_name' = 'forecast_period' OR a.name IN ('step', 'lead_time') THEN 'step'
+                WHEN a.attrs ->> 'standard_name' = 'realization' OR a.name IN ('number', 'ens', 'member', 'ensemble_member', 'realization') THEN 'member'
+                WHEN a.attrs ->> 'standard_name' = 'time' OR a.name = 'valid_time' THEN 'valid'
+                WHEN a.name = 'time' THEN 'init'
+                WHEN a.attrs ->> 'standard_name' IN ('latitude', 'longitude') OR a.name IN ('latitude', 'longitude', 'lat', 'lon', 'x', 'y') THEN 'grid'
+                ELSE 'level' END AS role,
+           (SELECT e.inline FROM pg_temp.gik_imp_e e
+            WHERE e.doc = a.doc AND e.kind = 'i'
+              AND e.key = a.path || '/' || coalesce(nullif(array_to_string(array_fill(0, ARRAY[cardinality(a.shape)]), '.'), ''), '0')) AS data,
+           NULL::float8[] AS vals, NULL::text AS problem
+    FROM pg_temp.gik_imp_arr a WHERE NOT a.is_data AND a.dims IS NOT NULL;
+    FOR crec IN SELECT * FROM pg_temp.gik_imp_coord WHERE role <> 'grid' OR cardinality(dims) = 1 LOOP
+        dvals := NULL;
+        IF jsonb_typeof(crec.zarray -> 'compressor') = 'object' THEN
+            UPDATE pg_temp.gik_imp_coord SET problem = format('is compressed with %s', crec.zarray -> 'compressor' ->> 'id')
+            WHERE doc = crec.doc AND path = crec.path;
+        ELSIF jsonb_typeof(crec.zarray -> 'filters') = 'array' AND jsonb_array_length(crec.zarray -> 'filters') > 0 THEN
+            UPDATE pg_temp.gik_imp_coord SET problem = format('is read through the %s filter', crec.zarray -> 'filters' -> 0 ->> 'id')
+            WHERE doc = crec.doc AND path = crec.path;
+        ELSIF crec.data IS NULL THEN
+            UPDATE pg_temp.gik_imp_coord SET problem = 'has no inline values' WHERE doc = crec.doc AND path = crec.path;
+        ELSIF (crec.zarray -> 'chunks') IS DISTINCT FROM (crec.zarray -> 'shape') THEN
+            UPDATE pg_temp.gik_imp_coord SET problem = 'is split into several chunks' WHERE doc = crec.doc AND path = crec.path;
+        ELSE
+            BEGIN
+                dvals := gik.zarr_decode(gik.inline_bytes(crec.data), crec.zarray ->> 'dtype');
+            EXCEPTION WHEN OTHERS THEN
+                UPDATE pg_temp.gik_imp_coord SET problem = format('cannot be decoded (%s)', SQLERRM) WHERE doc = crec.doc AND path = crec.path;
+                CONTINUE;
+            END;
+            IF cardinality(dvals) IS DISTINCT FROM (SELECT coalesce(exp(sum(ln(greatest(s, 1)))), 1)::int FROM unnest(crec.shape) s)
+               AND NOT (cardinality(dvals) = 0 AND EXISTS (SELECT FROM unnest(crec.shape) s WHERE s = 0)) THEN
+                UPDATE pg_temp.gik_imp_coord SET problem = format('holds %s values for shape %s', cardinality(dvals), crec.shape)
+                WHERE doc = crec.doc AND path = crec.path;
+                CONTINUE;
+            END IF;
+            IF crec.role IN ('init', 'valid', 'step') THEN
+                sc := gik.cf_time_scale(crec.attrs ->> 'units', crec.role, crec.zarray ->> 'dtype');
+                IF sc.scale IS NULL THEN
+                    UPDATE pg_temp.gik_imp_coord SET problem = format('has units "%s", which are not a time', crec.attrs ->> 'units')
+                    WHERE doc = crec.doc AND path = crec.path;
+                    CONTINUE;
+                END IF;
+                dvals := ARRAY(SELECT v * sc.scale + sc.base FROM unnest(dvals) WITH ORDINALITY u(v, o) ORDER BY o);
+            END IF;
+            UPDATE pg_temp.gik_imp_coord SET vals = dvals WHERE doc = crec.doc AND path = crec.path;
+        END IF;
+    END LOOP;
+
+    -- 5. Data variables: which coordinate gives each role, and the metadata of their fields.
+    CREATE TEMP TABLE gik_imp_role (doc int, path text, role text, cname text, vals float8[], pos int[], strides int[], problem text)
+        ON COMMIT DROP;
+    FOR arec IN SELECT * FROM pg_temp.gik_imp_arr x WHERE x.is_data AND EXISTS (
+                 SELECT FROM pg_temp.gik_imp_chunk ch WHERE ch.doc = x.doc AND ch.path = x.path) LOOP
+        INSERT INTO pg_temp.gik_imp_role
+        SELECT DISTINCT ON (c.role) arec.doc, arec.path, c.role, c.name, c.vals,
+               ARRAY(SELECT array_position(arec.dims, cd) FROM unnest(c.dims) WITH ORDINALITY AS u(cd, o) ORDER BY o),
+               ARRAY(SELECT coalesce((SELECT exp(sum(ln(greatest(c.shape[j], 1))))::int
+                                      FROM generate_series(k + 1, cardinality(c.shape)) j), 1)
+                     FROM generate_series(1, cardinality(c.shape)) k ORDER BY k),
+               c.problem
+        FROM pg_temp.gik_imp_coord c
+        WHERE c.doc = arec.doc AND c.role IN ('init', 'step', 'valid', 'member', 'level') AND c.dims <@ arec.dims
+          AND (c.grp = arec.grp OR c.grp = '' OR arec.grp LIKE c.grp || '/%')
+          AND (c.role <> 'level' OR c.name = arec.attrs ->> 'GRIB_typeOfLevel' OR c.name = ANY (arec.dims)
+               OR (arec.attrs ->> 'GRIB_typeOfLevel' IS NULL AND cardinality(c.dims) = 0 AND c.name = split_part(arec.path, '/', 3)))
+        ORDER BY c.role, length(c.grp) DESC, (c.name = arec.attrs ->> 'GRIB_typeOfLevel') DESC, c.name;
+    END LOOP;
+    CREATE TEMP TABLE gik_imp_var ON COMMIT DROP AS
+    SELECT a.doc, a.path, a.dims, a.attrs,
+           coalesce(a.attrs ->> 'gik_variable', a.name) AS variable,
+           coalesce(a.attrs ->> 'gik_stat',
+                    CASE coalesce(a.attrs ->> 'GRIB_stepType', CASE WHEN a.path ~ '^[^/]+/[^/]+/[^/]+/' THEN split_part(a.path, '/', 2) END,
+                                  a.attrs ->> 'statistical_process', '')
+                        WHEN 'accum' THEN 'acc' WHEN 'acc' THEN 'acc' WHEN 'accumulation' THEN 'acc'
+                        WHEN 'avg' THEN 'ave' WHEN 'ave' THEN 'ave' WHEN 'average' THEN 'ave'
+                        WHEN 'max' THEN 'max' WHEN 'maximum' THEN 'max' WHEN 'min' THEN 'min' WHEN 'minimum' THEN 'min'
+                        ELSE '' END) AS stat,
+           coalesce(a.attrs ->> 'GRIB_typeOfLevel', a.attrs ->> 'fixed_surface_type',
+                    CASE WHEN a.path ~ '^[^/]+/[^/]+/[^/]+/' THEN split_part(a.path, '/', 3) END, '') AS level_type,
+           coalesce(a.attrs ->> 'GRIB_shortName', a.attrs ->> 'GRIB_cfVarName', a.name) AS short_name,
+           coalesce(a.attrs ->> 'GRIB_units', a.attrs ->> 'units', a.attrs ->> 'unit') AS units,
+           CASE WHEN a.attrs ->> 'GRIB_paramId' ~ '^[0-9]+$' THEN (a.attrs ->> 'GRIB_paramId')::int END AS param_id,
+           a.attrs ->> 'GRIB_packingType' AS packing,
+           (SELECT min(k) FROM generate_subscripts(a.dims, 1) k
+            WHERE EXISTS (SELECT FROM pg_temp.gik_imp_coord c WHERE c.doc = a.doc AND c.name = a.dims[k] AND c.role IN ('step', 'valid'))
+               OR a.dims[k] IN ('step', 'valid_time', 'lead_time')) AS lead_pos,
+           coalesce(a.attrs ->> 'reference_date', a.attrs ->> 'forecast_reference_time') AS attr_init,
+           a.attrs -> 'gik_window_start' AS starts, a.attrs ->> 'gik_level' AS gik_level
+    FROM pg_temp.gik_imp_arr a
+    WHERE EXISTS (SELECT FROM pg_temp.gik_imp_chunk ch WHERE ch.doc = a.doc AND ch.path = a.path);
+
+    -- 6. One row per reference with its keys: coordinates first, then the options and the URL.
+    CREATE TEMP TABLE gik_imp_url ON COMMIT DROP AS
+    SELECT u.url,
+           (SELECT to_timestamp(m[1] || m[2], 'YYYYMMDDHH24')::timestamp AT TIME ZONE 'UTC'
+            FROM regexp_match(u.url, '/(?:[a-z]+\.)?([0-9]{8})/([0-9]{2})z?/') m) AS url_init,
+           gik.member_from_token(substring(u.url FROM '/(ge[cp][0-9]+)\.[^/]*$')) AS url_member
+    FROM (SELECT DISTINCT ch.url FROM pg_temp.gik_imp_chunk ch) u;
+    ANALYZE pg_temp.gik_imp_url;
+    CREATE TEMP TABLE gik_imp_ref ON COMMIT DROP AS
+    WITH x AS (
+        SELECT ch.doc, ch.key, ch.url, ch.byte_offset, ch.byte_length, ch.path, ch.g2, ch.row_member,
+               ch.idx, iu.url_init, iu.url_member,
+               v.variable, v.stat, v.level_type, v.lead_pos, v.starts, v.attr_init, v.gik_level,
+               ri.vals AS ri_vals, ri.pos AS ri_pos, ri.strides AS ri_str,
+               rs.vals AS rs_vals, rs.pos AS rs_pos, rs.strides AS rs_str, rs.cname AS rs_name,
+               rv.vals AS rv_vals, rv.pos AS rv_pos, rv.strides AS rv_str, rv.cname AS rv_name,
+               rm.vals AS rm_vals, rm.pos AS rm_pos, rm.strides AS rm_str,
+               rl.vals AS rl_vals, rl.pos AS rl_pos, rl.strides AS rl_str, rl.cname AS rl_name
+        FROM pg_temp.gik_imp_chunk ch
+        JOIN pg_temp.gik_imp_url iu ON iu.url = ch.url
+        LEFT JOIN pg_temp.gik_imp_var v ON v.doc = ch.doc AND v.path = ch.path
+        LEFT JOIN pg_temp.gik_imp_role ri ON ri.doc = ch.doc AND ri.path = ch.path AND ri.role = 'init'
+        LEFT JOIN pg_temp.gik_imp_role rs ON rs.doc = ch.doc AND rs.path = ch.path AND rs.role = 'step'
+        LEFT JOIN pg_temp.gik_imp_role rv ON rv.doc = ch.doc AND rv.path = ch.path AND rv.role = 'valid'
+        LEFT JOIN pg_temp.gik_imp_role rm ON rm.doc = ch.doc AND rm.path = ch.path AND rm.role = 'member'
+        LEFT JOIN pg_temp.gik_imp_role rl ON rl.doc = ch.doc AND rl.path = ch.path AND rl.role = 'level'),
+    y AS MATERIALIZED (
+        SELECT x.*,
+               gik.coord_at(ri_vals, ri_pos, ri_str, idx) AS init_s,
+               gik.coord_at(rs_vals, rs_pos, rs_str, idx) AS step_h,
+               gik.coord_at(rv_vals, rv_pos, rv_str, idx) AS valid_s,
+               gik.coord_at(rm_vals, rm_pos, rm_str, idx) AS member_v,
+               gik.coord_at(rl_vals, rl_pos, rl_str, idx) AS level_v,
+               CASE WHEN g2 IS NULL THEN idx[lead_pos] END AS lead_i
+        FROM x),
+    z AS (
+        SELECT y.*,
+               coalesce(CASE WHEN valid_s IS NOT NULL AND step_h IS NOT NULL THEN to_timestamp(valid_s - step_h * 3600) END,
+                        to_timestamp(init_s),
+                        p_init,
+                        CASE WHEN attr_init IS NOT NULL THEN attr_init::timestamptz END,
+                        url_init) AS init_time
+        FROM y),
+    w AS (
+        SELECT z.*,
+               coalesce(step_h,
+                        CASE WHEN valid_s IS NOT NULL THEN (valid_s - extract(epoch FROM init_time)) / 3600 END,
+                        (g2[1])::float8,
+                        p_steps[lead_i + 1],
+                        CASE WHEN lead_i IS NULL AND rs_name IS NULL AND rv_name IS NULL AND cardinality(p_steps) = 1 THEN p_steps[1] END) AS step,
+               CASE WHEN g2 IS NOT NULL THEN CASE WHEN g2[2] = ANY (acc) THEN 'acc' ELSE '' END ELSE z.stat END AS stat2
+        FROM z)
+    SELECT w.doc, w.key, w.url, w.byte_offset, w.byte_length, w.path, w.init_time, w.step,
+           coalesce(CASE WHEN member_v IS NOT NULL AND member_v <> -9 THEN member_v::int END,
+                    gik.member_from_token(g2[4]), row_member, p_member, url_member) AS member,
+           coalesce(w.g2[2], w.variable) AS variable,
+           CASE WHEN g2 IS NOT NULL THEN g2[3]
+                ELSE coalesce(w.gik_level,
+                              CASE WHEN rl_name IS NOT NULL AND level_v IS NOT NULL
+                                   THEN rl_name || CASE WHEN level_v = 0 THEN '' ELSE '/' || level_v::text END END,
+                              level_type) END AS level,
+           w.stat2 AS stat,
+           round(60 * CASE WHEN w.stat2 = '' THEN w.step
+                           WHEN jsonb_typeof(w.starts -> w.lead_i) = 'number' THEN (w.starts ->> w.lead_i)::float8
+                           WHEN p_reset > 0 THEN greatest(0, p_reset * ceil(w.step / p_reset) - p_reset)
+                           ELSE 0 END)::int AS start_min,
+           round(w.step * 60)::int AS end_min
+    FROM w;
+    ANALYZE pg_temp.gik_imp_ref;
+
+    SELECT f.key, f.init_time, f.step, ri.problem AS ri_problem, ri.cname AS ri_name, rs.problem AS rs_problem, rs.cname AS rs_name,
+           rv.problem AS rv_problem, rv.cname AS rv_name INTO bad
+    FROM pg_temp.gik_imp_ref f
+    LEFT JOIN pg_temp.gik_imp_role ri ON ri.doc = f.doc AND ri.path = f.path AND ri.role = 'init'
+    LEFT JOIN pg_temp.gik_imp_role rs ON rs.doc = f.doc AND rs.path = f.path AND rs.role = 'step'
+    LEFT JOIN pg_temp.gik_imp_role rv ON rv.doc = f.doc AND rv.path = f.path AND rv.role = 'valid'
+    WHERE f.init_time IS NULL OR f.step IS NULL ORDER BY f.doc, f.key LIMIT 1;
+    IF FOUND THEN
+        IF bad.init_time IS NULL AND bad.ri_problem IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+                MESSAGE = format('cannot read the initialisation time of key "%s": coordinate "%s" %s', bad.key, bad.ri_name, bad.ri_problem),
+                HINT = 'Pass init_time => ''YYYY-MM-DD HH:00+00''.';
+        ELSIF bad.init_time IS NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('the initialisation time of key "%s" is not given', bad.key),
+                DETAIL = 'Neither a time (forecast_reference_time) coordinate nor a reference_date attribute nor the URL tells it.',
+                HINT = 'Pass init_time => ''YYYY-MM-DD HH:00+00''.';
+        ELSIF coalesce(bad.rs_problem, bad.rv_problem) IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
+                MESSAGE = format('cannot read the forecast step of key "%s": coordinate "%s" %s', bad.key,
+                                 coalesce(bad.rs_name, bad.rv_name), coalesce(bad.rs_problem, bad.rv_problem)),
+                HINT = 'Pass steps => ARRAY[…], the hours of each position along that dimension.';
+        ELSE
+            RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+                MESSAGE = format('the forecast step of key "%s" is not given', bad.key),
+                DETAIL = 'Neither a step (forecast_period) nor a valid time coordinate tells it.',
+                HINT = 'Pass steps => ARRAY[…], the hours of each position along the lead-time dimension.';
+        END IF;
+    END IF;
+    SELECT f.key, f.init_time INTO bad FROM pg_temp.gik_imp_ref f
+    WHERE f.init_time <> date_trunc('hour', f.init_time) OR f.step < 0 ORDER BY f.doc, f.key LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('key "%s" has initialisation time %s or a negative step', bad.key, bad.init_time),
+            DETAIL = 'Runs start on the hour and steps are 0 or more hours.';
+    END IF;
+
+    -- 7. The dataset (created when new), fields with what the metadata says of their templates, windows.
+    IF d.dataset_id IS NULL THEN
+        -- accumulated_params records the rule this import used, so that importing the same references again
+        -- gives the same statistics and windows (and no new version).
+        INSERT INTO gik.dataset (name, description, index_format, cycles, steps, members, accumulated_params)
+        SELECT p_dataset, format('Imported from %s', p_source), 'imported',
+               array_agg(DISTINCT extract(hour FROM f.init_time AT TIME ZONE 'UTC')::smallint),
+               array_agg(DISTINCT round(f.step)::int),
+               array_remove(array_agg(DISTINCT f.member), NULL), acc
+        FROM pg_temp.gik_imp_ref f
+        RETURNING * INTO d;
+        UPDATE gik.dataset x SET members = NULL WHERE x.dataset_id = d.dataset_id AND cardinality(x.members) = 0;
+    ELSIF d.index_format = 'imported' THEN
+        UPDATE gik.dataset x SET
+            cycles = (SELECT array_agg(DISTINCT c ORDER BY c) FROM (SELECT unnest(x.cycles) UNION
+                      SELECT extract(hour FROM f.init_time AT TIME ZONE 'UTC')::smallint FROM pg_temp.gik_imp_ref f) s(c)),
+            steps = (SELECT array_agg(DISTINCT s ORDER BY s) FROM (SELECT unnest(x.steps) UNION
+                     SELECT round(f.step)::int FROM pg_temp.gik_imp_ref f) t(s)),
+            members = (SELECT array_agg(DISTINCT m ORDER BY m) FROM (SELECT unnest(x.members) UNION
+                       SELECT f.member FROM pg_temp.gik_imp_ref f WHERE f.member IS NOT NULL) t(m))
+        WHERE x.dataset_id = d.dataset_id;
+    END IF;
+    CREATE TEMP TABLE gik_imp_key ON COMMIT DROP AS
+    WITH k AS MATERIALIZED (SELECT DISTINCT f.doc, f.path, f.variable, f.level, f.stat, f.start_min, f.end_min
+                            FROM pg_temp.gik_imp_ref f)
+    SELECT k.doc, k.path, k.variable, k.level, k.stat, k.start_min, k.end_min, fl.field_id, w.window_id
+    FROM k
+    JOIN (SELECT f.* FROM (SELECT array_agg(k.variable) AS v, array_agg(k.level) AS l, array_agg(k.stat) AS s FROM k) a,
+                          gik.store_fields(d.dataset_id, a.v, a.l, a.s) f) fl
+      ON fl.variable = k.variable AND fl.level = k.level AND fl.stat = k.stat
+    JOIN (SELECT f.* FROM (SELECT array_agg(k.start_min) AS s, array_agg(k.end_min) AS e FROM k) a,
+                          gik.store_windows(a.s, a.e) f) w
+      ON w.start_min = k.start_min AND w.end_min = k.end_min;
+    ANALYZE pg_temp.gik_imp_key;
+    CREATE TEMP TABLE gik_imp_ref2 ON COMMIT DROP AS
+    SELECT f.*, k.field_id, k.window_id
+    FROM pg_temp.gik_imp_ref f
+    JOIN pg_temp.gik_imp_key k ON k.doc = f.doc AND coalesce(k.path, '') = coalesce(f.path, '') AND k.variable = f.variable
+         AND k.level = f.level AND k.stat = f.stat AND k.start_min = f.start_min AND k.end_min = f.end_min;
+    DROP TABLE pg_temp.gik_imp_ref;
+    ALTER TABLE pg_temp.gik_imp_ref2 RENAME TO gik_imp_ref;
+    ANALYZE pg_temp.gik_imp_ref;
+    -- Templates from the metadata: ecCodes keys as kerchunk writes them, else the latitude/longitude coordinates.
+    FOR arec IN
+        SELECT DISTINCT ON (f.field_id) f.field_id, v.attrs, v.short_name, v.units, v.param_id, v.packing, v.doc, v.path, v.dims
+        FROM pg_temp.gik_imp_key f JOIN pg_temp.gik_imp_var v ON v.doc = f.doc AND v.path = f.path
+        JOIN gik.field fl ON fl.field_id = f.field_id
+        WHERE fl.grid_id IS NULL OR fl.short_name IS NULL
+        ORDER BY f.field_id, f.doc, f.path
+    LOOP
+        DECLARE
+            m   gik.message_meta;
+            lat float8[];
+            lon float8[];
+        BEGIN
+            m.short_name := arec.short_name;
+            m.units := arec.units;
+            m.param_id := arec.param_id;
+            m.packing := arec.packing;
+            IF arec.attrs ? 'GRIB_gridType' AND arec.attrs ->> 'GRIB_Nx' ~ '^[0-9]+$' AND arec.attrs ->> 'GRIB_Ny' ~ '^[0-9]+$' THEN
+                m.grid_type := arec.attrs ->> 'GRIB_gridType';
+                m.ni := (arec.attrs ->> 'GRIB_Nx')::int;
+                m.nj := (arec.attrs ->> 'GRIB_Ny')::int;
+                m.num_points := coalesce((arec.attrs ->> 'GRIB_numberOfPoints')::int8, m.ni::int8 * m.nj);
+                m.lat_first := (arec.attrs ->> 'GRIB_latitudeOfFirstGridPointInDegrees')::float8;
+                m.lon_first := (arec.attrs ->> 'GRIB_longitudeOfFirstGridPointInDegrees')::float8;
+                m.lat_last := (arec.attrs ->> 'GRIB_latitudeOfLastGridPointInDegrees')::float8;
+                m.lon_last := (arec.attrs ->> 'GRIB_longitudeOfLastGridPointInDegrees')::float8;
+                m.di := (arec.attrs ->> 'GRIB_iDirectionIncrementInDegrees')::float8;
+                m.dj := (arec.attrs ->> 'GRIB_jDirectionIncrementInDegrees')::float8;
+                m.scanning_mode := 128 * coalesce((arec.attrs ->> 'GRIB_iScansNegatively')::int, 0)
+                                   + 64 * coalesce((arec.attrs ->> 'GRIB_jScansPositively')::int, 0)
+                                   + 32 * coalesce((arec.attrs ->> 'GRIB_jPointsAreConsecutive')::int, 0);
+            ELSE
+                SELECT c.vals INTO lat FROM pg_temp.gik_imp_coord c
+                WHERE c.doc = arec.doc AND c.role = 'grid' AND c.name = arec.dims[cardinality(arec.dims) - 1] AND cardinality(c.dims) = 1
+                  AND c.vals IS NOT NULL;
+                SELECT c.vals INTO lon FROM pg_temp.gik_imp_coord c
+                WHERE c.doc = arec.doc AND c.role = 'grid' AND c.name = arec.dims[cardinality(arec.dims)] AND cardinality(c.dims) = 1
+                  AND c.vals IS NOT NULL;
+                IF cardinality(lat) > 1 AND cardinality(lon) > 1 THEN
+                    m.grid_type := 'regular_ll';
+                    m.nj := cardinality(lat);
+                    m.ni := cardinality(lon);
+                    m.num_points := m.ni::int8 * m.nj;
+                    m.lat_first := lat[1];
+                    m.lat_last := lat[m.nj];
+                    m.lon_first := lon[1];
+                    m.lon_last := lon[m.ni];
+                    m.dj := abs(lat[2] - lat[1]);
+                    m.di := abs(lon[2] - lon[1]);
+                    m.scanning_mode := CASE WHEN lat[2] > lat[1] THEN 64 ELSE 0 END + CASE WHEN lon[2] < lon[1] THEN 128 ELSE 0 END;
+                END IF;
+            END IF;
+            UPDATE gik.field fl SET
+                short_name = coalesce(fl.short_name, m.short_name),
+                units = coalesce(fl.units, m.units),
+                param_id = coalesce(fl.param_id, m.param_id),
+                packing = coalesce(fl.packing, m.packing),
+                grid_id = coalesce(fl.grid_id, CASE WHEN m.grid_type IS NOT NULL THEN gik.grid_id_of(m) END),
+                learned_from = coalesce(fl.learned_from, CASE WHEN m.grid_type IS NOT NULL THEN format('imported metadata of %s', arec.path) END)
+            WHERE fl.field_id = arec.field_id;
+        END;
+    END LOOP;
+
+    -- 8. One run per initialisation time, stored as one (a new version when its references changed).
+    FOR crec IN SELECT DISTINCT f.init_time FROM pg_temp.gik_imp_ref f ORDER BY 1 LOOP
+        PERFORM gik.store_begin();
+        INSERT INTO pg_temp.gik_store_file (file_no, source, step, member, url, found)
+        SELECT row_number() OVER (ORDER BY x.step, x.member, x.url), 'imported', x.step, x.member, x.url, true
+        FROM (SELECT f.url, min(f.end_min) / 60 AS step,
+                     CASE WHEN count(DISTINCT f.member) = 1 AND bool_and(f.member IS NOT NULL) THEN min(f.member) END AS member
+              FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time GROUP BY f.url) x;
+        GET DIAGNOSTICS n_files = ROW_COUNT;
+        INSERT INTO pg_temp.gik_store_ref (file_no, member, field_id, window_id, byte_offset, byte_length, seq)
+        SELECT s.file_no, f.member, f.field_id, f.window_id, f.byte_offset, f.byte_length,
+               row_number() OVER (ORDER BY f.byte_offset, f.key)
+        FROM pg_temp.gik_imp_ref f JOIN pg_temp.gik_store_file s ON s.url = f.url
+        WHERE f.init_time = crec.init_time;
+        r := gik.store_run(d.dataset_id, crec.init_time,
+                           jsonb_build_object('imported', p_source, 'variables',
+                               (SELECT jsonb_agg(DISTINCT f.variable) FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time)),
+                           t0, format('imported from %s', p_source));
+        tmpl_bytes := CASE WHEN p_learn THEN gik.learn_templates(d.dataset_id, r.run_id) ELSE 0 END;
+        n_refs := gik.run_ref_count(r);
+        UPDATE gik.run x SET
+            status = 'complete',
+            files_expected = n_files, files_found = n_files, files_missing = 0, refs = n_refs,
+            index_bytes = coalesce(p_bytes, 0), grib_bytes = tmpl_bytes,
+            started = t0, finished = clock_timestamp(), fetch_ms = 0,
+            total_ms = extract(epoch FROM clock_timestamp() - t0) * 1000, error = NULL
+        WHERE x.run_id = r.run_id
+        RETURNING * INTO r;
+        RETURN NEXT r;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION gik.import_core(text, text, int8, timestamptz, int, float8[], text, int, bool) IS
+'Internal to gik.import_kerchunk() and gik.import_gik_table(): turn the entries staged in pg_temp.gik_imp_e into runs, files, fields, windows and packed references of a dataset (created as index_format ''imported'' when new). Every check runs before anything is written.';
+
+-- The manifest of a dataset (all runs, one run or a range of runs): Zarr keys and values.
+CREATE OR REPLACE FUNCTION gik.manifest(dataset text, init_from timestamptz DEFAULT NULL, init_to timestamptz DEFAULT NULL,
+                             variables text[] DEFAULT NULL, url_style text DEFAULT 's3', zarr_format int DEFAULT 2)
+RETURNS TABLE (key text, value jsonb, kind text, variable text, chunk text, init_time timestamptz, member int,
+               step_start float8, step_end float8, url text, byte_offset int8, byte_length int8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
+DECLARE
+    p_dataset ALIAS FOR dataset;
+    p_format  ALIAS FOR zarr_format;
+    d         gik.dataset;
+    lo        timestamptz := init_from;
+    hi        timestamptz := coalesce(init_to, init_from);
+    fids      smallint[];
+    fnames    text[];
+    missing   text;
+    bad       record;
+BEGIN
+    d := gik.dataset_named(p_dataset);
+    IF url_style IS NULL OR url_style NOT IN ('s3', 'http') THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = format('invalid url_style "%s"', url_style),
+            HINT = 'Use ''s3'' for the stored URLs or ''http'' for the URLs gik.resolve_url() gives.';
+    END IF;
+    IF p_format IS NULL OR p_format NOT IN (2, 3) THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = format('invalid zarr_format %s', p_format),
+            HINT = 'Use 2 (kerchunk) or 3 (Zarr v3 with the gribberish codec).';
+    END IF;
+    IF lo IS NOT NULL AND hi < lo THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
+            MESSAGE = format('init_to %s is before init_from %s', hi, lo);
+    END IF;
+
+    SELECT array_agg(v.field_id ORDER BY v.field_id), array_agg(v.name ORDER BY v.field_id) INTO fids, fnames
+    FROM gik.manifest_variables(p_dataset) v
+    WHERE variables IS NULL OR gik.variable_selected(variables, v.variable, v.level) OR v.name = ANY (variables);
+    SELECT string_agg(format('"%s"', e), ', ') INTO missing
+    FROM unnest(variables) e
+    WHERE NOT EXISTS (SELECT FROM gik.manifest_variables(p_dataset) v
+                      WHERE e IN (v.variable, v.variable || ':' || v.level, v.name));
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
+            MESSAGE = format('no field of dataset "%s" matches %s', p_dataset, missing),
+            HINT = 'Give index variables (''VAR'' or ''VAR:LEVEL'') or Zarr names as listed by gik.manifest_variables().';
+    END IF;
+    SELECT f.variable, f.level INTO bad FROM gik.field f
+    WHERE f.field_id = ANY (fids) AND f.grid_id IS NULL
+      AND EXISTS (SELECT FROM gik.chunk_pack p
+                  WHERE p.dataset_id = d.dataset_id AND (lo IS NULL OR p.init_time BETWEEN lo AND hi)
+                    AND f.field_id = ANY (p.field_ids))
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = format('field "%s" (%s) of dataset "%s" has no template', bad.variable, bad.level, p_dataset),
+            DETAIL = 'A manifest needs each variable''s grid, which comes from its template.',
+            HINT = 'Learn it with gik.learn_templates(dataset_id, run_id), or ingest with learn_templates => true.';
+    END IF;
+
+    RETURN QUERY
+    WITH fl AS (SELECT u.field_id, u.name FROM unnest(fids, fnames) AS u(field_id, name)),
+    r0 AS (
+        SELECT p.init_time, coalesce(p.member::int, -9) AS m, p.file_id, u.field_id,
+               w.start_min, w.end_min, u.byte_offset, u.byte_length::int8 AS byte_length
+        FROM gik.chunk_pack p
+        JOIN gik.file fi ON fi.file_id = p.file_id AND fi.valid_to IS NULL
+        CROSS JOIN LATERAL gik.pack_refs(p) u
+        JOIN gik.time_window w ON w.window_id = u.window_id
+        WHERE p.dataset_id = d.dataset_id AND (lo IS NULL OR p.init_time BETWEEN lo AND hi) AND u.field_id = ANY (fids)),
+    -- Several windows ending at the same step (GFS APCP 6-12 and 0-12 at f012): the shortest keeps the name.
+    dup AS MATERIALIZED (SELECT r0.field_id, r0.init_time, r0.m, r0.end_min FROM r0 GROUP BY 1, 2, 3, 4 HAVING count(*) > 1),
+    r1 AS (
+        SELECT r0.*, 1::int8 AS rk FROM r0
+        WHERE NOT EXISTS (SELECT FROM dup WHERE dup.field_id = r0.field_id AND dup.init_time = r0.init_time
+                                              AND dup.m = r0.m AND dup.end_min = r0.end_min)
+        UNION ALL
+        SELECT r0.*, row_number() OVER (PARTITION BY r0.field_id, r0.init_time, r0.m, r0.end_min
+                                        ORDER BY r0.end_min - r0.start_min, r0.file_id, r0.byte_offset)
+        FROM r0 JOIN dup ON dup.field_id = r0.field_id AND dup.init_time = r0.init_time AND dup.m = r0.m AND dup.end_min = r0.end_min),
+    -- The axes: positions of the runs, members and step ends present.
+    tax AS (SELECT x.init_time, (row_number() OVER (ORDER BY x.init_time) - 1)::int AS ti FROM (SELECT DISTINCT r0.init_time FROM r0) x),
+    max AS (SELECT x.m AS member, (row_number() OVER (ORDER BY x.m) - 1)::int AS mi FROM (SELECT DISTINCT r0.m FROM r0) x),
+    sax AS (SELECT x.end_min, (row_number() OVER (ORDER BY x.end_min) - 1)::int AS si FROM (SELECT DISTINCT r0.end_min FROM r0) x),
+    ax AS (SELECT (SELECT count(*) FROM tax) AS nt, (SELECT count(*) FROM max) AS nm, (SELECT count(*) FROM sax) AS ns,
+                  EXISTS (SELECT FROM max WHERE max.member <> -9) AS ens),
+    r AS (
+        SELECT r1.init_time, nullif(r1.m, -9) AS member, r1.file_id, r1.field_id, r1.start_min, r1.end_min, r1.byte_offset,
+               r1.byte_length, tax.ti, max.mi, sax.si,
+               CASE WHEN rk = 1 THEN fl.name WHEN rk = 2 AND r1.start_min = 0 THEN fl.name || '_from0' ELSE fl.name || '_r' || rk END AS var
+        FROM r1 JOIN fl ON fl.field_id = r1.field_id JOIN tax ON tax.init_time = r1.init_time
+        JOIN max ON max.member = r1.m JOIN sax ON sax.end_min = r1.end_min),
+    urls AS MATERIALIZED (
+        SELECT fi.file_id, CASE WHEN url_style = 'http' THEN gik.resolve_url(fi.url) ELSE fi.url END AS out_url
+        FROM gik.file fi WHERE fi.file_id IN (SELECT DISTINCT r0.file_id FROM r0)),
+    -- One Zarr variable per name; its field, template and windows.
+    v0 AS MATERIALIZED (SELECT r.var, min(r.field_id) AS field_id FROM r GROUP BY r.var),
+    g0 AS (
+        SELECT gr.*, (SELECT count(*) FROM gik.field ff WHERE ff.dataset_id = d.dataset_id AND ff.grid_id = gr.grid_id) AS nvars,
+               CASE WHEN gr.ni IS NULL OR gr.nj IS NULL THEN 'values' WHEN gr.grid_type = 'regular_ll' THEN 'll' ELSE 'xy' END AS layout
+        FROM v0 JOIN gik.field f ON f.field_id = v0.field_id JOIN gik.grid gr ON gr.grid_id = f.grid_id
+        GROUP BY gr.grid_id),
+    -- The grid most of the dataset's fields use gets latitude/longitude; others get the size as a suffix.
+    g1 AS (
+        SELECT g0.*, row_number() OVER (PARTITION BY g0.layout ORDER BY g0.nvars DESC, g0.num_points DESC, g0.grid_id) AS lk,
+               row_number() OVER (ORDER BY g0.nvars DESC, g0.num_points DESC, g0.grid_id) AS gk
+        FROM g0),
+    g2 AS (
+        SELECT g1.*,
+               CASE WHEN lk = 1 THEN '' ELSE '_' || g1.nj || CASE WHEN count(*) OVER (PARTITION BY g1.layout, g1.nj) > 1 THEN '_' || gk ELSE '' END END AS sj,
+               CASE WHEN lk = 1 THEN '' ELSE '_' || g1.ni || CASE WHEN count(*) OVER (PARTITION BY g1.layout, g1.ni) > 1 THEN '_' || gk ELSE '' END END AS si_,
+               CASE WHEN lk = 1 THEN '' ELSE '_' || g1.num_points || CASE WHEN count(*) OVER (PARTITION BY g1.layout, g1.num_points) > 1 THEN '_' || gk ELSE '' END END AS sp
+        FROM g1),
+    g AS MATERIALIZED (
+        SELECT g2.grid_id, g2.layout, g2.ni, g2.nj, g2.num_points, g2.lat_first, g2.lon_first, g2.lat_last, g2.lon_last,
+               g2.di, g2.dj, g2.scanning_mode, g2.grid_type,
+               CASE g2.layout WHEN 'll' THEN ARRAY['latitude' || sj, 'longitude' || si_]
+                              WHEN 'xy' THEN ARRAY['y' || sj, 'x' || si_]
+                              ELSE ARRAY['values' || sp] END AS gdims,
+               CASE WHEN g2.layout = 'values' THEN ARRAY[g2.num_points] ELSE ARRAY[g2.nj, g2.ni]::int8[] END AS gshape
+        FROM g2),
+    -- Window starts of the statistical variables along the step axis.
+    vw AS MATERIALIZED (SELECT r.var, r.si, min(r.start_min) AS start_min FROM r
+           WHERE r.field_id IN (SELECT f.field_id FROM gik.field f WHERE f.field_id = ANY (fids) AND f.stat <> '')
+           GROUP BY r.var, r.si),
+    vwo AS MATERIALIZED (SELECT vw.var, jsonb_object_agg(vw.si::text, vw.start_min / 60.0::float8) AS o FROM vw GROUP BY vw.var),
+    vws AS MATERIALIZED (SELECT vwo.var, (SELECT jsonb_agg(vwo.o -> s.si::text ORDER BY s.si) FROM sax s) AS starts FROM vwo),
+    v AS MATERIALIZED (
+        SELECT v0.var, f.variable AS f_variable, f.level, f.stat, f.short_name, f.units, f.param_id, f.packing, g.*,
+               (CASE WHEN ax.ens THEN ARRAY['time', 'number', 'step'] ELSE ARRAY['time', 'step'] END) || g.gdims AS dims,
+               (CASE WHEN ax.ens THEN ARRAY[ax.nt, ax.nm, ax.ns] ELSE ARRAY[ax.nt, ax.ns] END) || g.gshape AS shape,
+               (CASE WHEN ax.ens THEN ARRAY[1, 1, 1] ELSE ARRAY[1, 1] END)::int8[] || g.gshape AS chunks,
+               vws.starts,
+               -- The chunk key's grid part: .0.0 (format 2) or /0/0 (format 3).
+               repeat(CASE WHEN p_format = 3 THEN '/0' ELSE '.0' END, cardinality(g.gdims)) AS tail
+        FROM v0 CROSS JOIN ax
+        JOIN gik.field f ON f.field_id = v0.field_id
+        JOIN g ON g.grid_id = f.grid_id
+        LEFT JOIN vws ON vws.var = v0.var),
+    coords AS (
+        SELECT 'time' AS name, ARRAY['time'] AS dims, ARRAY[ax.nt] AS shape, '<i8' AS dtype,
+               (SELECT array_agg(extract(epoch FROM tax.init_time)::float8 ORDER BY tax.ti) FROM tax) AS vals,
+               jsonb_build_object('calendar', 'proleptic_gregorian', 'long_name', 'initial time of forecast',
+                                  'standard_name', 'forecast_reference_time', 'units', 'seconds since 1970-01-01T00:00:00') AS attrs
+        FROM ax
+        UNION ALL
+        SELECT 'number', ARRAY['number'], ARRAY[ax.nm], '<i8', (SELECT array_agg(max.member::float8 ORDER BY max.mi) FROM max),
+               jsonb_build_object('long_name', 'ensemble member numerical id', 'standard_name', 'realization', 'units', '1',
+                                  'comment', '0 control, N perturbed, -1 ensemble mean, -2 ensemble spread, -9 no member')
+        FROM ax WHERE ax.ens
+        UNION ALL
+        SELECT 'step', ARRAY['step'], ARRAY[ax.ns], '<f8', (SELECT array_agg(sax.end_min / 60.0::float8 ORDER BY sax.si) FROM sax),
+               jsonb_build_object('long_name', 'time since forecast_reference_time', 'standard_name', 'forecast_period', 'units', 'hours')
+        FROM ax
+        UNION ALL
+        SELECT 'valid_time', ARRAY['time', 'step'], ARRAY[ax.nt, ax.ns], '<i8',
+               (SELECT array_agg(extract(epoch FROM tax.init_time)::float8 + sax.end_min * 60 ORDER BY tax.ti, sax.si) FROM tax, sax),
+               jsonb_build_object('calendar', 'proleptic_gregorian', 'long_name', 'time', 'standard_name', 'time',
+                                  'units', 'seconds since 1970-01-01T00:00:00')
+        FROM ax
+        UNION ALL
+        SELECT g.gdims[1], ARRAY[g.gdims[1]], ARRAY[g.nj::int8], '<f8',
+               (SELECT array_agg(g.lat_first + k * coalesce(g.dj, abs(g.lat_last - g.lat_first) / greatest(g.nj - 1, 1))
+                                 * CASE WHEN g.lat_last < g.lat_first THEN -1 ELSE 1 END ORDER BY k)
+                FROM generate_series(0, g.nj - 1) k),
+               jsonb_build_object('long_name', 'latitude', 'standard_name', 'latitude', 'units', 'degrees_north')
+        FROM g WHERE g.layout = 'll'
+        UNION ALL
+        SELECT g.gdims[2], ARRAY[g.gdims[2]], ARRAY[g.ni::int8], '<f8',
+               (SELECT array_agg(CASE WHEN g.scanning_mode & 128 = 0 AND g.lon_first > g.lon_last THEN g.lon_first - 360 ELSE g.lon_first END
+                                 + k * coalesce(g.di, 0) * CASE WHEN g.scanning_mode & 128 <> 0 THEN -1 ELSE 1 END ORDER BY k)
+                FROM generate_series(0, g.ni - 1) k),
+               jsonb_build_object('long_name', 'longitude', 'standard_name', 'longitude', 'units', 'degrees_east')
+        FROM g WHERE g.layout = 'll'),
+    root AS (
+        SELECT jsonb_build_object(
+                   'Conventions', 'CF-1.7',
+                   'coordinates', (SELECT string_agg(c.name, ' ' ORDER BY c.name) FROM coords c),
+                   'gik_dataset', d.name,
+                   'history', 'pg_gik manifest of dataset ' || d.name) AS attrs)
+    -- The root group.
+    SELECT m.k, m.val, 'metadata', NULL::text, NULL::text, NULL::timestamptz, NULL::int, NULL::float8, NULL::float8,
+           NULL::text, NULL::int8, NULL::int8
+    FROM root, LATERAL (VALUES (2, '.zgroup', jsonb_build_object('zarr_format', 2)),
+                               (2, '.zattrs', root.attrs),
+                               (3, 'zarr.json', jsonb_build_object('zarr_format', 3, 'node_type', 'group', 'attributes', root.attrs))
+                       ) AS m(fmt, k, val)
+    WHERE m.fmt = p_format AND EXISTS (SELECT FROM r)
+    UNION ALL
+    -- Coordinates: metadata, then one inline chunk of raw little-endian values (base64).
+    SELECT z.key, z.value, 'metadata', c.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM coords c, LATERAL gik.zarr_array_meta(p_format, c.name, c.shape::int8[], c.shape::int8[], c.dtype, c.attrs, c.dims, false) z
+    UNION ALL
+    SELECT gik.zarr_chunk_key(p_format, c.name, array_fill(0, ARRAY[cardinality(c.dims)])),
+           to_jsonb('base64:' || translate(encode(gik.zarr_encode(c.vals, c.dtype), 'base64'), E'\n', '')),
+           'coordinate', c.name, array_to_string(array_fill(0, ARRAY[cardinality(c.dims)]), '.'),
+           NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM coords c
+    UNION ALL
+    -- Data variables.
+    SELECT z.key, z.value, 'metadata', v.var, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+    FROM v, LATERAL gik.zarr_array_meta(p_format, v.var, v.shape, v.chunks, '<f8',
+        jsonb_strip_nulls(jsonb_build_object(
+            'long_name', v.f_variable || ' ' || v.level
+                         || CASE v.stat WHEN 'acc' THEN ' (accumulation)' WHEN 'ave' THEN ' (average)'
+                                        WHEN 'max' THEN ' (maximum)' WHEN 'min' THEN ' (minimum)' ELSE '' END,
+            'units', nullif(v.units, 'unknown'),
+            'coordinates', 'valid_time',
+            'GRIB_shortName', v.short_name,
+            'GRIB_units', v.units,
+            'GRIB_paramId', v.param_id,
+            'GRIB_stepType', CASE v.stat WHEN 'acc' THEN 'accum' WHEN 'ave' THEN 'avg' WHEN 'max' THEN 'max'
+                                         WHEN 'min' THEN 'min' ELSE 'instant' END,
+            'GRIB_packingType', v.packing,
+            'GRIB_gridType', v.grid_type,
+            'GRIB_Nx', v.ni, 'GRIB_Ny', v.nj, 'GRIB_numberOfPoints', v.num_points,
+            'GRIB_latitudeOfFirstGridPointInDegrees', v.lat_first, 'GRIB_longitudeOfFirstGridPointInDegrees', v.lon_first,
+            'GRIB_latitudeOfLastGridPointInDegrees', v.lat_last, 'GRIB_longitudeOfLastGridPointInDegrees', v.lon_last,
+            'GRIB_iDirectionIncrementInDegrees', v.di, 'GRIB_jDirectionIncrementInDegrees', v.dj,
+            'GRIB_iScansNegatively', (v.scanning_mode >> 7) & 1, 'GRIB_jScansPositively', (v.scanning_mode >> 6) & 1,
+            'GRIB_jPointsAreConsecutive', (v.scanning_mode >> 5) & 1,
+            'gik_variable', v.f_variable, 'gik_level', v.level, 'gik_stat', v.stat,
+            'gik_window_start', v.starts)),
+        v.dims, true) z
+    UNION ALL
+    SELECT CASE WHEN p_format = 3 THEN r.var || '/c/' || r.ti || CASE WHEN ax.ens THEN '/' || r.mi ELSE '' END || '/' || r.si
+                ELSE r.var || '/' || r.ti || CASE WHEN ax.ens THEN '.' || r.mi ELSE '' END || '.' || r.si END || v.tail,
+           jsonb_build_array(urls.out_url, r.byte_offset, r.byte_length),
+           'chunk', r.var,
+           r.ti || CASE WHEN ax.ens THEN '.' || r.mi ELSE '' END || '.' || r.si || replace(v.tail, '/', '.'),
+           r.init_time, r.member, r.start_min / 60.0::float8, r.end_min / 60.0::float8,
+           urls.out_url, r.byte_offset, r.byte_length
+    FROM r CROSS JOIN ax
+    JOIN urls ON urls.file_id = r.file_id
+    JOIN v ON v.var = r.var;
+END $$;
+COMMENT ON FUNCTION gik.manifest(text, timestamptz, timestamptz, text[], text, int) IS
+'The Zarr keys and values of a dataset''s chunk references (current versions): one row per metadata key (kind ''metadata'': .zgroup, .zattrs, VAR/.zarray, VAR/.zattrs for zarr_format 2; zarr.json, VAR/zarr.json for 3), per inline coordinate chunk (kind ''coordinate'': time, number, step, valid_time, latitude, longitude as base64 little-endian values) and per reference (kind ''chunk'': VAR/t.m.s.0.0 → [url, offset, length], one GRIB message per chunk). init_from alone selects one run, with init_to the runs in [init_from, init_to], neither every run. variables: ''VAR'', ''VAR:LEVEL'' or Zarr names (NULL: all). url_style ''s3'' keeps the stored URLs, ''http'' writes gik.resolve_url(). See docs/manifests.md.';
+
+-- Drop one run of a dataset: its packed references, files, versions and run row.
+CREATE OR REPLACE FUNCTION gik.drop_run(dataset text, init_time timestamptz) RETURNS int8
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    r     gik.run;
+    n     int8;
+BEGIN
+    SELECT x.* INTO r FROM gik.run x JOIN gik.dataset d USING (dataset_id)
+    WHERE d.name = drop_run.dataset AND x.init_time = drop_run.init_time FOR UPDATE OF x;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    PERFORM gik.run_lock(r.dataset_id, r.init_time);
+    DELETE FROM gik.chunk_pack p
+    WHERE p.dataset_id = r.dataset_id AND p.init_time = r.init_time AND p.run_id = r.run_id;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    DELETE FROM gik.run WHERE run_id = r.run_id;
+    RETURN n;
+END $$;
+COMMENT ON FUNCTION gik.drop_run(text, timestamptz) IS
+'Remove one run of a dataset (all versions): its packed chunk references, files, version history and run row. Returns the packed rows removed.';
+
+-- Ingest the run of a running log row, recording the result or the error in that row.
+CREATE OR REPLACE FUNCTION gik.ingest_log_run(log_id bigint) RETURNS gik.ingest_log
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    l      gik.ingest_log;
+    ds     text;
+    r      gik.run;
+    before int;
+    st     text;
+    msg    text;
+    det    text;
+    hint   text;
+BEGIN
+    -- Lock the row for the whole ingestion: gik.ingest_log_cleanup() skips locked rows.
+    UPDATE gik.ingest_log x SET backend_pid = pg_backend_pid()
+    WHERE x.log_id = ingest_log_run.log_id AND x.status = 'running'
+    RETURNING * INTO l;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
+            MESSAGE = format('ingestion log entry %s is not a running attempt', ingest_log_run.log_id),
+            HINT = 'Open an attempt with gik.ingest_log_open() and commit it first.';
+    END IF;
+    SELECT d.name INTO ds FROM gik.dataset d WHERE d.dataset_id = l.dataset_id;
+    -- gik.ingest_run's lock on this run (held to the end of the transaction): another session's ingestion
+    -- finishes first, so that the version read here is the one this ingestion starts from.
+    PERFORM gik.run_lock(l.dataset_id, l.init_time);
+    SELECT x.version INTO before FROM gik.run x WHERE x.dataset_id = l.dataset_id AND x.init_time = l.init_time;
+    BEGIN
+        r := gik.ingest_run(ds, l.init_time, allow_missing => true);
+        UPDATE gik.ingest_log x
+        SET status = r.status,
+            outcome = CASE WHEN r.version > coalesce(before, 0) THEN 'new version' ELSE 'unchanged' END,
+            version_before = before, version = r.version,
+            files_expected = r.files_expected, files_found = r.files_found, files_missing = r.files_missing,
+            refs = r.refs, index_bytes = r.index_bytes, grib_bytes = r.grib_bytes,
+            finished = clock_timestamp(), total_ms = extract(epoch FROM clock_timestamp() - x.started) * 1000
+        WHERE x.log_id = l.log_id
+        RETURNING * INTO l;
+    EXCEPTION WHEN OTHERS THEN
+        -- The ingestion's own changes are rolled back with this block; the previous version stays intact.
+        GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, det = PG_EXCEPTION_DETAIL,
+                                hint = PG_EXCEPTION_HINT;
+        UPDATE gik.ingest_log x
+        SET status = 'failed', outcome = 'failed', sqlstate = st, error = msg,
+            error_detail = nullif(concat_ws(E'\n', nullif(det, ''), nullif(hint, '')), ''),
+            finished = clock_timestamp(), total_ms = extract(epoch FROM clock_timestamp() - x.started) * 1000
+        WHERE x.log_id = l.log_id
+        RETURNING * INTO l;
+    END;
+    RETURN l;
+END $$;
+COMMENT ON FUNCTION gik.ingest_log_run(bigint) IS
+'Ingest the run of a running gik.ingest_log row with gik.ingest_run(allow_missing => true) inside a subtransaction, and record its status, counters and timings, or on error status failed with the SQLSTATE, message, detail and hint; the error is not raised again. Returns the updated row.';
+
+COMMENT ON TABLE gik.file IS
+'A GRIB file of a run (url: where it was found, on the mirror named in mirror, NULL for a URL with no mirrors): its identity when ingested (size, ETag and Last-Modified from a HEAD request, unless gik.record_grib_identity is off), what its index said (size, ETag, MD5, Last-Modified; an imported file has no index: its index_md5 is the MD5 of its references, which tells a re-import whether it changed), found or missing, valid from version valid_from until valid_to (NULL: current). index_older flags an index older than its GRIB file: its offsets may describe an earlier file.';
+
+REVOKE ALL ON FUNCTION gik.pack_refs(gik.chunk_pack, smallint[]), gik.pack_length(gik.chunk_pack), gik.run_ref_count(gik.run),
+    gik.run_lock(smallint, timestamptz), gik.store_fields(smallint, text[], text[], text[]), gik.store_windows(int[], int[]),
+    gik.store_begin(), gik.store_run(smallint, timestamptz, jsonb, timestamptz, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION gik.pack_refs(gik.chunk_pack, smallint[]), gik.pack_length(gik.chunk_pack), gik.run_ref_count(gik.run),
+    gik.run_lock(smallint, timestamptz), gik.store_fields(smallint, text[], text[], text[]), gik.store_windows(int[], int[]),
+    gik.store_begin(), gik.store_run(smallint, timestamptz, jsonb, timestamptz, text) TO gik_ingest;
+GRANT EXECUTE ON FUNCTION gik.pack_refs(gik.chunk_pack, smallint[]), gik.pack_length(gik.chunk_pack) TO gik_reader;

@@ -7,6 +7,7 @@
 #include "utils/builtins.h"
 
 #include "args.h"
+#include "core/proj.h"
 
 void
 gik_decode_options_from_args(FunctionCallInfo fcinfo, int lon_arg, GikDecodeOptions *opts)
@@ -66,5 +67,29 @@ gik_grid_from_desc(HeapTupleHeader desc, GikGrid *g)
 	g->i_scans_negatively = (g->scanning_mode & 0x80) != 0;
 	g->j_scans_positively = (g->scanning_mode & 0x40) != 0;
 	g->j_points_consecutive = (g->scanning_mode & 0x20) != 0;
+	g->alternate_rows = (g->scanning_mode & 0x10) != 0;
 	g->num_points = g->ni > 0 && g->nj > 0 ? g->ni * g->nj : -1;
+	d = GetAttributeByNum(desc, 11, &isnull);
+	if (!isnull)
+		gik_grid_proj_from_text(TextDatumGetCString(d), g);
+}
+
+/* Read a grid description's proj text into grid (raises naming the text when it is not valid). */
+void
+gik_grid_proj_from_text(const char *text, GikGrid *grid)
+{
+	char		errbuf[256];
+
+	if (!gik_proj_parse(text, grid, errbuf, sizeof(errbuf)))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("grid description has an invalid proj"),
+						errdetail("%s", errbuf)));
+}
+
+/* True when the grid is a Gaussian grid (regular_gg, reduced_gg) that has coordinates. */
+bool
+gik_grid_is_gaussian(const GikGrid *grid)
+{
+	return grid->gauss_n > 0 &&
+		(strcmp(grid->grid_type, "regular_gg") == 0 || strcmp(grid->grid_type, "reduced_gg") == 0);
 }

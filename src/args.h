@@ -50,4 +50,10 @@ extern void gik_decode_options_from_args(FunctionCallInfo fcinfo, int lon_arg, G
 /* The source grid a gik.grid_desc row describes. */
 extern void gik_grid_from_desc(HeapTupleHeader desc, GikGrid *g);
 
+/* Read a grid description's proj text into grid (raises naming the text when it is not valid). */
+extern void gik_grid_proj_from_text(const char *text, GikGrid *grid);
+
+/* True when the grid is a Gaussian grid (regular_gg, reduced_gg) that has coordinates. */
+extern bool gik_grid_is_gaussian(const GikGrid *grid);
+
 #endif

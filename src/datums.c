@@ -10,6 +10,7 @@
 #include "utils/datetime.h"
 #include "utils/memutils.h"
 
+#include "core/proj.h"
 #include "core/raster_wkb.h"
 #include "datums.h"
 
@@ -97,8 +98,8 @@ gik_timestamp_from_parts(int year, int month, int day, int hour, int minute, Tim
 Datum
 gik_grid_desc_datum(TupleDesc tupdesc, const GikDecoded *dec)
 {
-	Datum		v[10];
-	bool		n[10] = {0};
+	Datum		v[11];
+	bool		n[11] = {0};
 	const GikGrid *src = &dec->meta.grid;
 
 	v[0] = CStringGetTextDatum(src->grid_type[0] ? src->grid_type : "unknown");
@@ -115,6 +116,13 @@ gik_grid_desc_datum(TupleDesc tupdesc, const GikDecoded *dec)
 		v[7] = Float8GetDatum(g->di);
 		v[8] = Float8GetDatum(g->dj);
 		v[9] = Int32GetDatum(0);
+		n[10] = true;
+		if (gik_outgrid_projected(g))
+		{
+			GikGrid		pg = {.proj = g->proj};
+
+			gik_grid_proj_datum(&pg, &v[10], &n[10]);
+		}
 	}
 	else
 	{
@@ -130,6 +138,7 @@ gik_grid_desc_datum(TupleDesc tupdesc, const GikDecoded *dec)
 			n[3 + i] = isnan(f[i]);
 		}
 		v[9] = Int32GetDatum((int32) src->scanning_mode);
+		gik_grid_proj_datum(src, &v[10], &n[10]);
 	}
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), v, n));
 }
@@ -152,4 +161,15 @@ gik_raster_bytea(const GikOutGrid *g, const float *values, int nbands, int srid)
 	SET_VARSIZE(out, size + VARHDRSZ);
 	gik_raster_wkb_write(g, values, nbands, srid, (unsigned char *) VARDATA(out));
 	return out;
+}
+
+/* A grid's projection or Gaussian description as a text datum; *isnull when it has none. */
+void
+gik_grid_proj_datum(const GikGrid *grid, Datum *value, bool *isnull)
+{
+	char		text[GIK_PROJ_STRING_MAX];
+
+	*isnull = !gik_proj_string(grid, text, sizeof(text));
+	if (!*isnull)
+		*value = CStringGetTextDatum(text);
 }

@@ -36,4 +36,7 @@ extern Datum gik_grid_desc_datum(TupleDesc tupdesc, const GikDecoded *dec);
 /* bytea holding a raster (WKB) of nbands north-up bands; raises when too large for a raster. */
 extern bytea *gik_raster_bytea(const GikOutGrid *g, const float *values, int nbands, int srid);
 
+/* The grid's projection or Gaussian description as a text datum; *isnull when it has none. */
+extern void gik_grid_proj_datum(const GikGrid *grid, Datum *value, bool *isnull);
+
 #endif

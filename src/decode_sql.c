@@ -15,6 +15,7 @@
 
 PG_FUNCTION_INFO_V1(gik_decode);
 PG_FUNCTION_INFO_V1(gik_decode_raster_wkb);
+PG_FUNCTION_INFO_V1(gik_decode_raster_parts);
 PG_FUNCTION_INFO_V1(gik_decoders);
 
 /*
@@ -53,6 +54,18 @@ gik_decode(PG_FUNCTION_ARGS)
 	PG_RETURN_ARRAYTYPE_P(job.values);
 }
 
+/* Raise unless a decode came out as a north-up grid a raster can hold. */
+static void
+raster_check(const GikDecodeJob *job)
+{
+	if (!job->dec.regular)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("grid type %s is not supported for rasters", job->dec.meta.grid.grid_type),
+						errdetail("Rasters are made from regular latitude/longitude and projected (Lambert, polar stereographic, Mercator) grids; a %s grid needs regridding to one of them first.",
+								  job->dec.meta.grid.grid_type),
+						errhint("Use gik.decode() to get the values in scanning order, and gik.grid_lats() and gik.grid_lons() for their coordinates.")));
+}
+
 /* gik.decode_raster_wkb(url, byte_offset, byte_length, lon, region, srid): one message as raster WKB. */
 Datum
 gik_decode_raster_wkb(PG_FUNCTION_ARGS)
@@ -61,13 +74,41 @@ gik_decode_raster_wkb(PG_FUNCTION_ARGS)
 
 	if (!fetch_and_decode(fcinfo, &job))
 		PG_RETURN_NULL();
-	if (!job.dec.regular)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("grid type %s is not supported for rasters", job.dec.meta.grid.grid_type),
-						errdetail("Rasters are made from regular latitude/longitude grids."),
-						errhint("Use gik.decode() to get the values in scanning order.")));
+	raster_check(&job);
 	PG_RETURN_BYTEA_P(gik_raster_bytea(&job.dec.out, (const float *) ARR_DATA_PTR(job.values), 1,
 									   gik_arg_int32(fcinfo, 5, 4326)));
+}
+
+/*
+ * gik.decode_raster_parts(url, byte_offset, byte_length, lon, region): raster WKB (SRID 0 for a
+ * projected grid) and the grid's PROJ string (NULL for lat/lon), for pg_gik_postgis to give the
+ * raster its projection's SRID.
+ */
+Datum
+gik_decode_raster_parts(PG_FUNCTION_ARGS)
+{
+	GikDecodeJob job = {0};
+	TupleDesc	tupdesc;
+	Datum		v[2];
+	bool		n[2] = {0};
+	bool		projected;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (!fetch_and_decode(fcinfo, &job))
+		PG_RETURN_NULL();
+	raster_check(&job);
+	projected = gik_outgrid_projected(&job.dec.out);
+	v[0] = PointerGetDatum(gik_raster_bytea(&job.dec.out, (const float *) ARR_DATA_PTR(job.values), 1,
+											projected ? 0 : 4326));
+	n[1] = true;
+	if (projected)
+	{
+		GikGrid		pg = {.proj = job.dec.out.proj};
+
+		gik_grid_proj_datum(&pg, &v[1], &n[1]);
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), v, n)));
 }
 
 /* gik.decoders(): this session's decoder processes and what their sandbox allows. */

@@ -10,10 +10,13 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/array.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "core/ensemble.h"
 #include "core/grid.h"
+#include "core/proj.h"
 #include "args.h"
 #include "datums.h"
 #include "pg_gik.h"
@@ -33,11 +36,11 @@ plan_from_desc(FunctionCallInfo fcinfo, GikGridPlan *plan, GikDecoded *as_decode
 	gik_decode_options_from_args(fcinfo, 1, &opts);
 	memset(as_decoded, 0, sizeof(*as_decoded));
 	gik_grid_from_desc(PG_GETARG_HEAPTUPLEHEADER(0), &as_decoded->meta.grid);
-	if (!gik_grid_is_regular_ll(&as_decoded->meta.grid))
+	if (!gik_grid_is_regular_ll(&as_decoded->meta.grid) && as_decoded->meta.grid.proj.kind == GIK_PROJ_NONE)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						errmsg("grid type %s is not supported for regions, longitude conventions or coordinates",
 							   as_decoded->meta.grid.grid_type),
-						errdetail("Only regular latitude/longitude grids are supported.")));
+						errdetail("Regular latitude/longitude and projected grids (with their proj) are supported; Gaussian grids have coordinates only, without lon or region.")));
 	if (!gik_grid_plan(&as_decoded->meta.grid, opts.lon, opts.has_box ? &opts.box : NULL,
 					   gik_core_alloc, plan, errbuf, sizeof(errbuf)))
 		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -63,6 +66,141 @@ gik_output_grid(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(gik_grid_desc_datum(tupdesc, &as_decoded));
 }
 
+/* Rows of the global Gaussian latitudes that lie between the grid's first and last latitude. */
+static void
+gaussian_rows(const GikGrid *grid, const double *glats, long *first, long *count)
+{
+	double		north = fmax(grid->lat_first, grid->lat_last);
+	double		south = fmin(grid->lat_first, grid->lat_last);
+	long		r0 = -1,
+				r1 = -2;
+
+	for (long r = 0; r < 2 * grid->gauss_n; r++)
+		if (glats[r] <= north + 1e-3 && glats[r] >= south - 1e-3)
+		{
+			if (r0 < 0)
+				r0 = r;
+			r1 = r;
+		}
+	*first = r0 < 0 ? 0 : r0;
+	*count = r1 - r0 + 1;
+}
+
+/* Latitudes (lats true) or longitudes of a Gaussian grid: rows/columns (regular_gg) or every point (reduced_gg). */
+static ArrayType *
+gaussian_coords(const GikGrid *grid, bool lats)
+{
+	long		nrows = 2 * grid->gauss_n;
+	double	   *glats = palloc(sizeof(double) * nrows);
+	long		r0,
+				nr;
+	bool		reduced = strcmp(grid->grid_type, "reduced_gg") == 0;
+
+	if (!isfinite(grid->lat_first) || !isfinite(grid->lat_last) || !isfinite(grid->lon_first))
+		ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						errmsg("the %s grid has no usable geometry", grid->grid_type)));
+	gik_gaussian_lats(grid->gauss_n, glats);
+	gaussian_rows(grid, glats, &r0, &nr);
+	if (!reduced)
+	{
+		if (grid->ni <= 0 || !(grid->di > 0) || nr != grid->nj)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("the regular_gg grid's rows do not match its Gaussian latitudes"),
+							errdetail("N=%ld gives %ld rows from %g to %g; the grid has %ld.",
+									  grid->gauss_n, nr, grid->lat_first, grid->lat_last, grid->nj)));
+		if (lats)
+			return gik_float8_array(glats + r0, (int) nr);
+		{
+			double	   *lons = palloc(sizeof(double) * grid->ni);
+			double		di = grid->di;
+
+			/* GRIB rounds the increment (2.8125 to 2.813): take it from the span or the globe */
+			if (fabs(grid->ni * di - 360.0) < di)
+				di = 360.0 / grid->ni;
+			else if (grid->ni > 1 && isfinite(grid->lon_last) && grid->lon_last > grid->lon_first)
+				di = (grid->lon_last - grid->lon_first) / (grid->ni - 1);
+			for (long c = 0; c < grid->ni; c++)
+				lons[c] = grid->lon_first + c * di;
+			return gik_float8_array(lons, (int) grid->ni);
+		}
+	}
+	if (grid->gauss_rows == 0 || nr != nrows)
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						errmsg("coordinates of this reduced Gaussian grid are not available"),
+						errdetail("Only global octahedral grids and global grids of at most %d northern rows carry their row lengths (pl).",
+								  GIK_GAUSS_PL_MAX)));
+	{
+		long		total = 0;
+		double	   *out;
+		long		k = 0;
+
+		for (long r = 0; r < nrows; r++)
+			total += gik_reduced_row_points(grid, r);
+		if (grid->num_points > 0 && total != grid->num_points)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("the reduced Gaussian grid's rows hold %ld points, not %ld", total, grid->num_points)));
+		if (total > (long) (MaxAllocSize / sizeof(double)))
+			ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("too many points: %ld", total)));
+		out = palloc(sizeof(double) * Max(total, 1));
+		for (long r = 0; r < nrows; r++)
+		{
+			long		pts = gik_reduced_row_points(grid, r);
+
+			for (long c = 0; c < pts; c++)
+				out[k++] = lats ? glats[r] : grid->lon_first + 360.0 * (double) c / (double) pts;
+		}
+		return gik_float8_array(out, (int) total);
+	}
+}
+
+/*
+ * Coordinates of a Gaussian grid (rows or points, without lon or region) or of a projected
+ * grid (float8[nj][ni], north-up, after the region); NULL for a regular lat/lon grid.
+ */
+static ArrayType *
+gaussian_or_projected_coords(FunctionCallInfo fcinfo, bool want_lats)
+{
+	GikGrid		g;
+	GikGridPlan plan;
+	GikDecoded	as_decoded;
+	Datum	   *d;
+	int			dims[2];
+	int			lbs[2] = {1, 1};
+	size_t		k = 0;
+
+	gik_grid_from_desc(PG_GETARG_HEAPTUPLEHEADER(0), &g);
+	if (gik_grid_is_gaussian(&g))
+	{
+		if ((PG_NARGS() > 1 && !PG_ARGISNULL(1) && strcmp(text_to_cstring(PG_GETARG_TEXT_PP(1)), "source") != 0) ||
+			(PG_NARGS() > 2 && !PG_ARGISNULL(2)))
+			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+							errmsg("a %s grid takes no longitude convention or region", g.grid_type),
+							errdetail("Regrid it to a regular grid first.")));
+		return gaussian_coords(&g, want_lats);
+	}
+	if (g.proj.kind == GIK_PROJ_NONE)
+		return NULL;
+	plan_from_desc(fcinfo, &plan, &as_decoded);
+	if ((size_t) plan.out.ni * (size_t) plan.out.nj > MaxAllocSize / sizeof(Datum))
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED), errmsg("the grid is too large for coordinates")));
+	d = palloc(sizeof(Datum) * (size_t) plan.out.ni * (size_t) plan.out.nj);
+	for (long r = 0; r < plan.out.nj; r++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		for (long c = 0; c < plan.out.ni; c++)
+		{
+			double		lon,
+						lat;
+
+			gik_outgrid_cell_lonlat(&plan.out, r, c, &lon, &lat);
+			d[k++] = Float8GetDatum(want_lats ? lat : lon);
+		}
+	}
+	dims[0] = (int) plan.out.nj;
+	dims[1] = (int) plan.out.ni;
+	return construct_md_array(d, NULL, 2, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
 /* Latitudes of the rows (north to south) or longitudes of the columns (west to east) of a planned grid. */
 static Datum
 grid_axis(FunctionCallInfo fcinfo, bool lats)
@@ -71,9 +209,12 @@ grid_axis(FunctionCallInfo fcinfo, bool lats)
 	GikDecoded	as_decoded;
 	long		n;
 	double	   *v;
+	ArrayType  *coords;
 
 	if (gik_required_null(fcinfo, 1))
 		PG_RETURN_NULL();
+	if ((coords = gaussian_or_projected_coords(fcinfo, lats)) != NULL)
+		PG_RETURN_ARRAYTYPE_P(coords);
 	plan_from_desc(fcinfo, &plan, &as_decoded);
 	n = lats ? plan.out.nj : plan.out.ni;
 	v = palloc(sizeof(double) * Max(n, 1));
@@ -104,9 +245,9 @@ gik_grid_wkb(PG_FUNCTION_ARGS)
 	if (ARR_ELEMTYPE(vals) != FLOAT4OID)
 		ereport(ERROR, (errcode(ERRCODE_DATATYPE_MISMATCH), errmsg("grid values must be real[]")));
 	gik_grid_from_desc(PG_GETARG_HEAPTUPLEHEADER(1), &g);
-	if (!gik_grid_is_regular_ll(&g) || g.scanning_mode != 0)
+	if ((!gik_grid_is_regular_ll(&g) && g.proj.kind == GIK_PROJ_NONE) || g.scanning_mode != 0)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						errmsg("only north-up regular latitude/longitude grids become rasters"),
+						errmsg("only north-up regular latitude/longitude and projected grids become rasters"),
 						errdetail("The grid is %s with scanning mode %ld.", g.grid_type, g.scanning_mode)));
 	if (ndim < 2 || ndim > 3 || dims[ndim - 1] != g.ni || dims[ndim - 2] != g.nj)
 		ereport(ERROR, (errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
@@ -127,6 +268,20 @@ gik_grid_wkb(PG_FUNCTION_ARGS)
 	else
 		data = (float *) ARR_DATA_PTR(vals);
 	memset(&out, 0, sizeof(out));
+	if (g.proj.kind != GIK_PROJ_NONE)
+	{
+		GikGridPlan plan;
+		char		errbuf[256];
+
+		if (!gik_grid_plan(&g, GIK_LON_SOURCE, NULL, gik_core_alloc, &plan, errbuf, sizeof(errbuf)))
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("cannot lay out this grid as asked"), errdetail("%s", errbuf)));
+		if (PG_GETARG_INT32(2) == 4326)
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							errmsg("a %s grid's raster is in metres, not in SRID 4326", g.grid_type),
+							errhint("Pass srid => gik.proj_srid((grid).proj) (pg_gik_postgis).")));
+		PG_RETURN_BYTEA_P(gik_raster_bytea(&plan.out, data, nbands, PG_GETARG_INT32(2)));
+	}
 	out.ni = g.ni;
 	out.nj = g.nj;
 	out.lat_first = g.lat_first;

@@ -20,7 +20,7 @@
 PG_FUNCTION_INFO_V1(gik_scan_grib);
 PG_FUNCTION_INFO_V1(gik_message_info);
 
-#define META_COLS 29
+#define META_COLS 30
 
 /* A metadata string, NULL when ecCodes had none (GikMeta leaves it empty). */
 static const char *
@@ -86,6 +86,7 @@ meta_to_row(int msg_num, int64 offset, int64 length, const GikMeta *m, Datum *v,
 	put_float(&v[26], &n[26], m->grid.di);
 	put_float(&v[27], &n[27], m->grid.dj);
 	v[28] = Int32GetDatum((int32) m->grid.scanning_mode);
+	gik_grid_proj_datum(&m->grid, &v[29], &n[29]);
 }
 
 /* A metadata job for one message of a fetched buffer. */

@@ -1,5 +1,6 @@
 -- Index parsers (C, pure core in src/core).
 
+-- grant: reader
 CREATE FUNCTION gik.parse_idx(idx text, file_size int8 DEFAULT NULL, url text DEFAULT NULL)
 RETURNS TABLE (
     lineno int, msg_num int, sub_num int, byte_offset int8, byte_length int8,
@@ -10,6 +11,7 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION gik.parse_idx(text, int8, text) IS
 'Parse a NOAA wgrib2 .idx inventory: one row per line, with byte length from the next distinct offset (the last one from file_size, else NULL) and the forecast time normalised to hours, statistic and ensemble member.';
 
+-- grant: reader
 CREATE FUNCTION gik.parse_ecmwf_index(idx text, url text DEFAULT NULL)
 RETURNS TABLE (
     lineno int, byte_offset int8, byte_length int8, param text, levtype text, levelist text,

@@ -53,38 +53,20 @@ CREATE TABLE gik.mirror (
 COMMENT ON TABLE gik.mirror IS
 'Where the files under a URL prefix of the dataset templates (a bucket such as s3://noaa-gefs-pds/) can also be had: url_prefix replaces prefix. Ingestion tries a file''s mirrors by priority (or in the order gik.mirrors names them, using only those), moving on when one answers 404 or keeps failing (5xx, no connection), and records which one served each file; decoding reads the recorded URL. A mirror that gik.allowed_url_prefixes does not allow is skipped.';
 
+-- grant: ingest
 -- True when a URL names a file on the database server (an absolute path or file://).
 CREATE FUNCTION gik.is_server_file(url text) RETURNS bool
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN left(url, 1) = '/' OR lower(left(url, 7)) = 'file://';
 COMMENT ON FUNCTION gik.is_server_file(text) IS 'True when a URL names a file on the database server: an absolute path or a file:// URL.';
 
+-- grant: ingest
 -- True when a role may read files on the database server.
 CREATE FUNCTION gik.reads_server_files(role_name name) RETURNS bool
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 RETURN EXISTS (SELECT FROM pg_roles r WHERE r.rolname = role_name
                AND (r.rolsuper OR pg_has_role(r.oid, 'pg_read_server_files', 'MEMBER')));
 COMMENT ON FUNCTION gik.reads_server_files(name) IS 'True when the role is a superuser or a member of pg_read_server_files.';
-
--- Who wrote a file series, and whether it may name server files.
-CREATE FUNCTION gik.dataset_source_guard() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    NEW.defined_by := current_user;
-    IF NOT gik.reads_server_files(current_user) AND EXISTS (
-           SELECT FROM unnest(coalesce(NEW.member_tokens, '{NULL}'::text[])) AS t(token),
-                       unnest(ARRAY[NEW.url_template, NEW.index_template]) AS u(template)
-           WHERE gik.is_server_file(gik.expand_url(u.template, now(), 0, t.token))) THEN
-        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
-            MESSAGE = format('permission denied to name server files in file series "%s"', NEW.source),
-            DETAIL = 'Absolute paths and file:// URLs may be used only by superusers and members of pg_read_server_files.';
-    END IF;
-    RETURN NEW;
-END $$;
-COMMENT ON FUNCTION gik.dataset_source_guard() IS
-'Trigger of gik.dataset_source: records the writing role in defined_by and refuses server-file URLs from roles that may not read server files.';
-CREATE TRIGGER dataset_source_guard BEFORE INSERT OR UPDATE ON gik.dataset_source
-FOR EACH ROW EXECUTE FUNCTION gik.dataset_source_guard();
 
 -- One run (initialisation time) of a dataset; version counts re-ingestions that changed something.
 CREATE TABLE gik.run (
@@ -149,7 +131,7 @@ CREATE TABLE gik.file (
 );
 CREATE INDEX ON gik.file (run_id, valid_to, step, member);
 COMMENT ON TABLE gik.file IS
-'A GRIB file of a run (url: where it was found, on the mirror named in mirror, NULL for a URL with no mirrors): its identity when ingested (size, ETag and Last-Modified from a HEAD request, unless gik.record_grib_identity is off), what its index said (size, ETag, MD5, Last-Modified), found or missing, valid from version valid_from until valid_to (NULL: current). index_older flags an index older than its GRIB file: its offsets may describe an earlier file.';
+'A GRIB file of a run (url: where it was found, on the mirror named in mirror, NULL for a URL with no mirrors): its identity when ingested (size, ETag and Last-Modified from a HEAD request, unless gik.record_grib_identity is off), what its index said (size, ETag, MD5, Last-Modified; an imported file has no index: its index_md5 is the MD5 of its references, which tells a re-import whether it changed), found or missing, valid from version valid_from until valid_to (NULL: current). index_older flags an index older than its GRIB file: its offsets may describe an earlier file.';
 
 -- Forecast time windows, shared by every dataset (minutes since the run start).
 CREATE TABLE gik.time_window (
@@ -174,7 +156,8 @@ CREATE TABLE gik.grid (
     di            float8,
     dj            float8,
     scanning_mode int NOT NULL,
-    UNIQUE NULLS NOT DISTINCT (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode)
+    proj          text,
+    CONSTRAINT grid_geometry_key UNIQUE NULLS NOT DISTINCT (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode, proj)
 );
 COMMENT ON TABLE gik.grid IS 'A grid description learned from GRIB metadata; coordinates are generated from it, never stored.';
 
@@ -213,22 +196,7 @@ CREATE TABLE gik.chunk_pack (
 COMMENT ON TABLE gik.chunk_pack IS
 'Chunk references of a file and member, packed into parallel arrays (about 16 bytes of data per reference). Partitioned by dataset, then by day of init_time, so old runs are dropped with their partitions. Read it through gik.chunk_ref.';
 
--- Flattened chunk references of the current version of every run.
-CREATE VIEW gik.chunk_ref AS
-SELECT d.name AS dataset, p.dataset_id, p.init_time, p.run_id, f.file_id, f.url, f.step AS file_step,
-       p.member, fl.variable, fl.level, fl.stat,
-       w.start_min / 60.0::float8 AS step_start, w.end_min / 60.0::float8 AS step_end,
-       u.byte_offset, u.byte_length::int8 AS byte_length, u.field_id, u.window_id
-FROM gik.chunk_pack p
-JOIN gik.file f ON f.file_id = p.file_id AND f.valid_to IS NULL
-JOIN gik.dataset d ON d.dataset_id = p.dataset_id
-CROSS JOIN LATERAL unnest(p.field_ids, p.window_ids, p.offsets, p.lengths)
-    AS u(field_id, window_id, byte_offset, byte_length)
-JOIN gik.field fl ON fl.field_id = u.field_id
-JOIN gik.time_window w ON w.window_id = u.window_id;
-COMMENT ON VIEW gik.chunk_ref IS
-'One row per chunk reference (url, byte_offset, byte_length) with its normalised keys, for the current version of every run. Filter on dataset and init_time to use partition pruning.';
-
+-- grant: reader
 -- A dataset's row by name, or the error every function gives for an unknown name.
 CREATE FUNCTION gik.dataset_named(p_name text) RETURNS gik.dataset
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -248,12 +216,14 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION gik.dataset_named(text) IS 'The gik.dataset row of a name; raises undefined_object (42704) for an unknown name, null_value_not_allowed (22004) for NULL.';
 
+-- grant: reader
 -- Name of the day partition of a dataset.
 CREATE FUNCTION gik.partition_name(dataset_id smallint, day date) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN format('chunk_pack_%s_%s', dataset_id, to_char(day, 'YYYYMMDD'));
 COMMENT ON FUNCTION gik.partition_name(smallint, date) IS 'Name of the chunk_pack partition holding one dataset''s runs of one day.';
 
+-- grant: ingest
 -- Create the partitions that hold a dataset's runs of one day.
 CREATE FUNCTION gik.ensure_partition(p_dataset_id smallint, p_init_time timestamptz) RETURNS text
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -286,6 +256,7 @@ END $$;
 COMMENT ON FUNCTION gik.ensure_partition(smallint, timestamptz) IS
 'Create, if needed, the chunk_pack partitions for a dataset and the UTC day of an init time; returns the day partition''s name.';
 
+-- grant: ingest
 -- Drop one chunk_pack partition (a dataset's or one of its days'). Runs as the extension's owner,
 -- like ensure_partition, so gik_ingest members can apply retention without owning the tables.
 CREATE FUNCTION gik.drop_pack_partition(p_partition text) RETURNS bool
@@ -301,24 +272,3 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION gik.drop_pack_partition(text) IS
 'Drop a partition of gik.chunk_pack by name (chunk_pack_<dataset id> or chunk_pack_<dataset id>_<YYYYMMDD>); false when the name is not such a partition.';
-
--- Storage used by each dataset's chunk references, per reference.
-CREATE VIEW gik.storage AS
-WITH packs AS (
-    SELECT d.dataset_id, d.name,
-           coalesce((SELECT sum(pg_total_relation_size(t.relid))
-                     FROM pg_partition_tree(to_regclass(format('gik.chunk_pack_%s', d.dataset_id))) t), 0)::int8 AS pack_bytes
-    FROM gik.dataset d),
-refs AS (
-    SELECT p.dataset_id, sum(cardinality(p.offsets))::int8 AS refs, count(*) AS packs
-    FROM gik.chunk_pack p GROUP BY p.dataset_id),
-files AS (
-    SELECT r.dataset_id, count(*) AS files FROM gik.file f JOIN gik.run r USING (run_id) GROUP BY r.dataset_id)
-SELECT p.name AS dataset, coalesce(r.refs, 0) AS refs, coalesce(r.packs, 0) AS packs, coalesce(f.files, 0) AS files,
-       p.pack_bytes,
-       (pg_total_relation_size('gik.file') * coalesce(f.files, 0) / greatest((SELECT count(*) FROM gik.file), 1))::int8 AS file_bytes,
-       round((p.pack_bytes + pg_total_relation_size('gik.file') * coalesce(f.files, 0)
-              / greatest((SELECT count(*) FROM gik.file), 1))::numeric / nullif(r.refs, 0), 1) AS bytes_per_ref
-FROM packs p LEFT JOIN refs r USING (dataset_id) LEFT JOIN files f USING (dataset_id);
-COMMENT ON VIEW gik.storage IS
-'Disk used by each dataset''s chunk references (packed rows with their indexes and TOAST, plus its share of gik.file), and bytes per reference, all versions included.';

@@ -1,5 +1,6 @@
 -- Dataset definitions: URL templates, built-in GEFS and ECMWF ENS, and the file plan of a run.
 
+-- grant: reader
 -- Expand a URL template for one run, step and member token.
 CREATE FUNCTION gik.expand_url(template text, init_time timestamptz, step int, member_token text DEFAULT NULL)
 RETURNS text
@@ -14,6 +15,28 @@ RETURN replace(replace(replace(replace(replace(replace(template,
 COMMENT ON FUNCTION gik.expand_url(text, timestamptz, int, text) IS
 'Expand {date} (YYYYMMDD), {cycle} (HH), {step}, {step2}, {step3} (zero-padded hours) and {member} in a URL template, in UTC.';
 
+-- grant: ingest
+-- Who wrote a file series, and whether it may name server files.
+CREATE FUNCTION gik.dataset_source_guard() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    NEW.defined_by := current_user;
+    IF NOT gik.reads_server_files(current_user) AND EXISTS (
+           SELECT FROM unnest(coalesce(NEW.member_tokens, '{NULL}'::text[])) AS t(token),
+                       unnest(ARRAY[NEW.url_template, NEW.index_template]) AS u(template)
+           WHERE gik.is_server_file(gik.expand_url(u.template, now(), 0, t.token))) THEN
+        RAISE EXCEPTION USING ERRCODE = 'insufficient_privilege',
+            MESSAGE = format('permission denied to name server files in file series "%s"', NEW.source),
+            DETAIL = 'Absolute paths and file:// URLs may be used only by superusers and members of pg_read_server_files.';
+    END IF;
+    RETURN NEW;
+END $$;
+COMMENT ON FUNCTION gik.dataset_source_guard() IS
+'Trigger of gik.dataset_source: records the writing role in defined_by and refuses server-file URLs from roles that may not read server files.';
+CREATE TRIGGER dataset_source_guard BEFORE INSERT OR UPDATE ON gik.dataset_source
+FOR EACH ROW EXECUTE FUNCTION gik.dataset_source_guard();
+
+-- grant: reader
 -- Steps from a list of ranges such as '0-144/3,150-360/6'.
 CREATE FUNCTION gik.step_list(spec text) RETURNS int[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -26,6 +49,7 @@ RETURN (
                                  r.every) AS s);
 COMMENT ON FUNCTION gik.step_list(text) IS 'Forecast hours from a compact list of ranges, e.g. ''0-144/3,150-360/6''.';
 
+-- grant: reader
 -- The index URL template that goes with a GRIB URL template: NOAA appends .idx, ECMWF replaces .grib2 by .index.
 CREATE FUNCTION gik.default_index_template(index_format text, url_template text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -34,6 +58,7 @@ RETURN CASE index_format WHEN 'idx' THEN url_template || '.idx'
 COMMENT ON FUNCTION gik.default_index_template(text, text) IS
 'Index URL template for a GRIB URL template: NOAA appends .idx; ECMWF replaces .grib2 with .index.';
 
+-- grant: ingest
 -- GEFS file name tokens of members: gec00, gep01-gep30, geavg (-1), gespr (-2).
 CREATE FUNCTION gik.gefs_member_tokens(members int[]) RETURNS text[]
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -43,6 +68,7 @@ RETURN (SELECT array_agg(CASE WHEN m = 0 THEN 'gec00' WHEN m = -1 THEN 'geavg' W
 COMMENT ON FUNCTION gik.gefs_member_tokens(int[]) IS
 'The GEFS file-name tokens of members (in order): gec00 for 0, gepNN for 1-30, geavg for -1 (mean), gespr for -2 (spread).';
 
+-- grant: ingest
 -- Define or redefine a dataset with one file series.
 CREATE FUNCTION gik.define_dataset(
     name text, index_format text, url_template text,
@@ -252,6 +278,7 @@ INSERT INTO gik.mirror (prefix, name, priority, url_prefix, description) VALUES
   ('s3://ecmwf-forecasts/', 'azure', 3, 'https://ai4edataeuwest.blob.core.windows.net/ecmwf/', 'ECMWF open data on Azure'),
   ('s3://ecmwf-forecasts/', 'ecmwf', 4, 'https://data.ecmwf.int/forecasts/', 'ECMWF''s own data portal (the last days only)');
 
+-- grant: ingest
 -- Where files can be fetched: each URL's mirrors in the order tried (gik.mirrors, else priority), or the URL.
 CREATE FUNCTION gik.mirror_routes(urls text[])
 RETURNS TABLE (ord int, rank int, mirror text, url text)
@@ -285,6 +312,8 @@ END $$;
 COMMENT ON FUNCTION gik.mirror_routes(text[]) IS
 'For each URL (ord: its position), the URLs it can be fetched from in the order ingestion tries them: for a URL under a prefix of gik.mirror, that prefix''s mirrors in the order gik.mirrors names them (only those), else by priority, leaving out those gik.allowed_url_prefixes refuses; otherwise, or when none is left, the URL itself.';
 
+-- grant: ingest
+-- The routes of one URL.
 CREATE FUNCTION gik.mirror_urls(file_url text)
 RETURNS TABLE (rank int, mirror text, url text)
 LANGUAGE sql STABLE PARALLEL SAFE
@@ -294,6 +323,7 @@ END;
 COMMENT ON FUNCTION gik.mirror_urls(text) IS
 'The URLs one file can be fetched from, in the order ingestion tries them (see gik.mirror_routes).';
 
+-- grant: ingest
 -- The files of one run: one row per (source, step, member file).
 CREATE FUNCTION gik.plan_files(dataset text, init_time timestamptz, members int[] DEFAULT NULL, steps int[] DEFAULT NULL)
 RETURNS TABLE (file_no int, source text, step int, member int, url text, index_url text, index_members int[])
@@ -336,6 +366,7 @@ END $$;
 COMMENT ON FUNCTION gik.plan_files(text, timestamptz, int[], int[]) IS
 'The GRIB and index URLs that make up one run of a dataset, optionally restricted to members and steps.';
 
+-- grant: ingest
 -- Copy a dataset's definition (not its runs) under a new name.
 CREATE FUNCTION gik.clone_dataset(source text, name text, variables text[] DEFAULT NULL) RETURNS smallint
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

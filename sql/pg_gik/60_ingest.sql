@@ -1,12 +1,7 @@
 -- Ingestion: fetch a run's index files concurrently, parse them, keep the selected messages as packed chunk references.
 
--- True when an index record is selected by a list of 'VAR' or 'VAR:LEVEL' entries (NULL selects all).
-CREATE FUNCTION gik.variable_selected(selection text[], variable text, level text) RETURNS bool
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN selection IS NULL OR variable = ANY (selection) OR (variable || ':' || level) = ANY (selection);
-COMMENT ON FUNCTION gik.variable_selected(text[], text, text) IS
-'True when a message of this variable and level is selected by entries ''VAR'' or ''VAR:LEVEL'' (NULL selects every message).';
 
+-- grant: reader
 -- Member number stored for an index record: N for control/perturbed, -1 mean, -2 spread, NULL otherwise.
 CREATE FUNCTION gik.member_code(member int, member_kind text) RETURNS smallint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -14,60 +9,8 @@ RETURN CASE member_kind WHEN 'mean' THEN -1 WHEN 'spread' THEN -2 ELSE member EN
 COMMENT ON FUNCTION gik.member_code(int, text) IS
 'Member number as stored in chunk references: 0 control, N perturbed, -1 ensemble mean, -2 ensemble spread, NULL for deterministic products.';
 
--- The grid_id of a message's grid, recorded on first sight.
-CREATE FUNCTION gik.grid_id_of(m gik.message_meta) RETURNS int
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    id int;
-BEGIN
-    SELECT g.grid_id INTO id FROM gik.grid g
-    WHERE g.grid_type = coalesce(m.grid_type, 'unknown') AND g.ni IS NOT DISTINCT FROM m.ni
-      AND g.nj IS NOT DISTINCT FROM m.nj AND g.num_points = m.num_points
-      AND g.lat_first IS NOT DISTINCT FROM m.lat_first AND g.lon_first IS NOT DISTINCT FROM m.lon_first
-      AND g.lat_last IS NOT DISTINCT FROM m.lat_last AND g.lon_last IS NOT DISTINCT FROM m.lon_last
-      AND g.di IS NOT DISTINCT FROM m.di AND g.dj IS NOT DISTINCT FROM m.dj AND g.scanning_mode = m.scanning_mode;
-    IF NOT FOUND THEN
-        INSERT INTO gik.grid (grid_type, ni, nj, num_points, lat_first, lon_first, lat_last, lon_last, di, dj, scanning_mode)
-        VALUES (coalesce(m.grid_type, 'unknown'), m.ni, m.nj, m.num_points, m.lat_first, m.lon_first, m.lat_last,
-                m.lon_last, m.di, m.dj, m.scanning_mode)
-        ON CONFLICT DO NOTHING
-        RETURNING grid_id INTO id;
-        IF id IS NULL THEN
-            RETURN gik.grid_id_of(m);	-- another session inserted it meanwhile
-        END IF;
-    END IF;
-    RETURN id;
-END $$;
-COMMENT ON FUNCTION gik.grid_id_of(gik.message_meta) IS 'The gik.grid row of a message''s grid, created on first sight.';
 
--- Learn templates (grid, shortName, units, packing) for fields of a run that have none, from one referenced message each.
-CREATE FUNCTION gik.learn_templates(p_dataset_id smallint, p_run_id int) RETURNS int8
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    r         record;
-    m         gik.message_meta;
-    bytes     int8 := 0;
-BEGIN
-    FOR r IN
-        SELECT DISTINCT ON (c.field_id) c.field_id, c.url, c.byte_offset, c.byte_length
-        FROM gik.chunk_ref c
-        JOIN gik.field fl ON fl.field_id = c.field_id AND fl.grid_id IS NULL
-        WHERE c.dataset_id = p_dataset_id AND c.run_id = p_run_id
-          AND c.init_time = (SELECT init_time FROM gik.run WHERE run_id = p_run_id)
-        ORDER BY c.field_id, c.byte_length
-    LOOP
-        m := gik.message_info(r.url, r.byte_offset, r.byte_length);
-        bytes := bytes + r.byte_length;
-        UPDATE gik.field SET grid_id = gik.grid_id_of(m), short_name = m.short_name, units = m.units,
-                             param_id = m.param_id, packing = m.packing,
-                             learned_from = format('%s bytes %s-%s', r.url, r.byte_offset, r.byte_offset + r.byte_length - 1)
-        WHERE field_id = r.field_id;
-    END LOOP;
-    RETURN bytes;
-END $$;
-COMMENT ON FUNCTION gik.learn_templates(smallint, int) IS
-'Give every field of a run that has no template one: fetch one referenced message by its byte range (the smallest) and record its grid and ecCodes metadata. Returns the GRIB bytes read.';
-
+-- grant: ingest
 -- Ingest one run of a dataset: the transactional core (errors roll everything back).
 CREATE FUNCTION gik.ingest_run(
     dataset text, init_time timestamptz,
@@ -89,12 +32,9 @@ DECLARE
     t_fetch    float8;
     n_expected int;
     n_missing  int;
-    n_changed  int;
-    n_added    int;
     n_refs     int8;
     idx_bytes  int8;
     tmpl_bytes int8;
-    new_ver    int;
     bad        record;
     tmp        text;
 BEGIN
@@ -109,10 +49,10 @@ BEGIN
     sel := jsonb_build_object('variables', p_vars, 'members', p_members, 'steps', p_steps);
 
     -- One ingestion of a run at a time; a second session waits and then finds nothing new.
-    PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM p_init) / 3600)::int);
+    PERFORM gik.run_lock(d.dataset_id, p_init);
 
     -- tables an earlier call in this transaction left (dropped one by one: no notices for the others)
-    FOR tmp IN SELECT unnest(ARRAY['gik_plan', 'gik_route', 'gik_try', 'gik_index', 'gik_msg', 'gik_grib', 'gik_keys', 'gik_wins'])
+    FOR tmp IN SELECT unnest(ARRAY['gik_plan', 'gik_route', 'gik_try', 'gik_index', 'gik_msg', 'gik_grib'])
     LOOP
         IF to_regclass('pg_temp.' || tmp) IS NOT NULL THEN
             EXECUTE format('DROP TABLE pg_temp.%I', tmp);
@@ -261,98 +201,33 @@ BEGIN
         END IF;
     END IF;
 
-    -- Fields and time windows.
-    INSERT INTO gik.field (dataset_id, variable, level, stat)
-    SELECT DISTINCT d.dataset_id, variable, level, stat FROM gik_msg
-    ON CONFLICT DO NOTHING;
-    INSERT INTO gik.time_window (start_min, end_min)
-    SELECT DISTINCT round(step_start * 60)::int, round(step_end * 60)::int FROM gik_msg
-    ON CONFLICT DO NOTHING;
-
-    -- Run row, locked for the rest of the ingestion.
-    INSERT INTO gik.run AS x (dataset_id, init_time, status, selection, started)
-    VALUES (d.dataset_id, p_init, 'running', sel, t0)
-    ON CONFLICT (dataset_id, init_time) DO NOTHING;
-    SELECT * INTO r FROM gik.run WHERE dataset_id = d.dataset_id AND gik.run.init_time = p_init FOR UPDATE;
-
-    -- Which files are new or changed since the current version.
-    ALTER TABLE gik_plan ADD COLUMN changed bool, ADD COLUMN old_file_id int;
-    UPDATE gik_plan p SET old_file_id = f.file_id,
-           changed = (r.selection IS DISTINCT FROM sel AND r.version > 0)
-                     OR (i.found AND (NOT f.found OR f.index_md5 IS DISTINCT FROM i.body_md5))
-                     -- the GRIB file itself was replaced (known both times, on the same mirror: stores differ in ETags)
-                     OR (f.mirror IS NOT DISTINCT FROM p.mirror
-                         AND ((f.grib_etag IS NOT NULL AND g.etag IS NOT NULL AND f.grib_etag <> g.etag)
-                              OR (f.grib_last_modified IS NOT NULL AND g.last_modified IS NOT NULL
-                                  AND f.grib_last_modified <> g.last_modified)))
-    FROM gik.file f, gik_index i LEFT JOIN gik_grib g USING (file_no)
-    WHERE f.run_id = r.run_id AND f.valid_to IS NULL AND f.source = p.source AND f.step = p.step
-      AND f.member IS NOT DISTINCT FROM p.member AND i.file_no = p.file_no;
-    UPDATE gik_plan SET changed = true WHERE old_file_id IS NULL;
-    SELECT count(*) FILTER (WHERE changed AND old_file_id IS NOT NULL), count(*) FILTER (WHERE old_file_id IS NULL)
-    INTO n_changed, n_added FROM gik_plan;
-
-    IF n_changed + n_added > 0 THEN
-        new_ver := r.version + 1;
-        PERFORM gik.ensure_partition(d.dataset_id, p_init);
-        UPDATE gik.file f SET valid_to = new_ver
-        FROM gik_plan p WHERE p.changed AND f.file_id = p.old_file_id;
-        -- A new selection replaces the whole run: files it no longer covers are retired too.
-        IF r.selection IS DISTINCT FROM sel THEN
-            UPDATE gik.file f SET valid_to = new_ver
-            WHERE f.run_id = r.run_id AND f.valid_to IS NULL
-              AND f.file_id NOT IN (SELECT old_file_id FROM gik_plan WHERE old_file_id IS NOT NULL);
-        END IF;
-
-        ALTER TABLE gik_plan ADD COLUMN file_id int;
-        WITH ins AS (
-            INSERT INTO gik.file (run_id, source, step, member, url, found, size, grib_etag, grib_last_modified,
-                                  index_size, index_etag, index_md5, index_last_modified, mirror, valid_from)
-            SELECT r.run_id, p.source, p.step, p.member, p.url, i.found, g.size, g.etag, g.last_modified,
-                   i.bytes, i.etag, i.body_md5, i.last_modified, p.mirror, new_ver
-            FROM gik_plan p JOIN gik_index i USING (file_no) LEFT JOIN gik_grib g USING (file_no)
-            WHERE p.changed
-            ORDER BY p.file_no
-            RETURNING file_id, source, step, member)
-        UPDATE gik_plan p SET file_id = ins.file_id
-        FROM ins WHERE ins.source = p.source AND ins.step = p.step AND ins.member IS NOT DISTINCT FROM p.member;
-
-        -- The run's keys as ids, in small tables; all four analysed: temporary tables have no statistics, and
-        -- without them the planner nested loops over a GFS run's 155,000 messages (12 s instead of 0.3 s).
-        CREATE TEMP TABLE gik_keys ON COMMIT DROP AS
-            SELECT fl.field_id, fl.variable, fl.level, fl.stat FROM gik.field fl WHERE fl.dataset_id = d.dataset_id;
-        CREATE TEMP TABLE gik_wins ON COMMIT DROP AS
-            SELECT w.window_id, w.start_min, w.end_min FROM gik.time_window w
-            WHERE (w.start_min, w.end_min) IN (SELECT DISTINCT round(step_start * 60)::int, round(step_end * 60)::int FROM gik_msg);
-        ANALYZE gik_msg, gik_plan, gik_keys, gik_wins;
-        INSERT INTO gik.chunk_pack (dataset_id, init_time, run_id, file_id, member, field_ids, window_ids, offsets, lengths)
-        SELECT d.dataset_id, p_init, r.run_id, p.file_id, m.member,
-               array_agg(fl.field_id ORDER BY m.byte_offset, m.lineno),
-               array_agg(w.window_id ORDER BY m.byte_offset, m.lineno),
-               array_agg(m.byte_offset ORDER BY m.byte_offset, m.lineno),
-               array_agg(m.byte_length::int4 ORDER BY m.byte_offset, m.lineno)
-        FROM gik_msg m
-        JOIN gik_plan p ON p.file_no = m.file_no AND p.changed
-        JOIN gik_keys fl ON fl.variable = m.variable AND fl.level = m.level AND fl.stat = m.stat
-        JOIN gik_wins w ON w.start_min = round(m.step_start * 60)::int AND w.end_min = round(m.step_end * 60)::int
-        GROUP BY p.file_id, m.member;
-
-        INSERT INTO gik.run_version (run_id, version, files_added, files_changed, refs, note)
-        VALUES (r.run_id, new_ver, n_added, n_changed,
-                (SELECT count(*) FROM gik_msg m JOIN gik_plan p USING (file_no) WHERE p.changed),
-                CASE WHEN r.version = 0 THEN 'first ingestion'
-                     WHEN r.selection IS DISTINCT FROM sel THEN 'selection changed'
-                     ELSE 'upstream files added or replaced' END);
-    ELSE
-        new_ver := r.version;
-    END IF;
+    -- Stage the files and their references, and store them (a new version when something changed). Temporary
+    -- tables have no statistics until analysed: without them the planner nested loops over a GFS run's
+    -- 155,000 messages.
+    ANALYZE gik_msg, gik_plan, gik_index;
+    PERFORM gik.store_begin();
+    INSERT INTO pg_temp.gik_store_file (file_no, source, step, member, url, found, size, grib_etag, grib_last_modified,
+                                        mirror, index_size, index_etag, index_md5, index_last_modified)
+    SELECT p.file_no, p.source, p.step, p.member, p.url, i.found, g.size, g.etag, g.last_modified,
+           p.mirror, i.bytes, i.etag, i.body_md5, i.last_modified
+    FROM gik_plan p JOIN gik_index i USING (file_no) LEFT JOIN gik_grib g USING (file_no);
+    INSERT INTO pg_temp.gik_store_ref (file_no, member, field_id, window_id, byte_offset, byte_length, seq)
+    SELECT m.file_no, m.member, fl.field_id, w.window_id, m.byte_offset, m.byte_length, m.lineno
+    FROM gik_msg m
+    JOIN (SELECT f.* FROM (SELECT array_agg(k.variable) AS v, array_agg(k.level) AS l, array_agg(k.stat) AS s
+                           FROM (SELECT DISTINCT variable, level, stat FROM gik_msg) k) a,
+                          gik.store_fields(d.dataset_id, a.v, a.l, a.s) f) fl
+      ON fl.variable = m.variable AND fl.level = m.level AND fl.stat = m.stat
+    JOIN (SELECT f.* FROM (SELECT array_agg(k.s) AS s, array_agg(k.e) AS e
+                           FROM (SELECT DISTINCT round(step_start * 60)::int AS s, round(step_end * 60)::int AS e FROM gik_msg) k) a,
+                          gik.store_windows(a.s, a.e) f) w
+      ON w.start_min = round(m.step_start * 60)::int AND w.end_min = round(m.step_end * 60)::int;
+    r := gik.store_run(d.dataset_id, p_init, sel, t0);
 
     tmpl_bytes := CASE WHEN learn_templates THEN gik.learn_templates(d.dataset_id, r.run_id) ELSE 0 END;
-    SELECT count(*) INTO n_refs FROM gik.chunk_ref c WHERE c.run_id = r.run_id AND c.init_time = p_init
-      AND c.dataset_id = d.dataset_id;
+    n_refs := gik.run_ref_count(r);
 
     UPDATE gik.run SET
-        version = new_ver, selection = sel,
         status = CASE WHEN n_missing > 0 THEN 'partial' ELSE 'complete' END,
         files_expected = n_expected, files_found = n_expected - n_missing, files_missing = n_missing,
         refs = n_refs, index_bytes = idx_bytes, grib_bytes = tmpl_bytes,

@@ -1,11 +1,13 @@
--- Ensemble analytics: exact accumulation windows from the stored window metadata, and exceedance products.
+-- Analytics of stored runs: exact accumulation windows from the stored window metadata, and exceedance products.
 
+-- grant: reader
 CREATE FUNCTION gik.grid_band(grids real[], band int) RETURNS real[]
 AS 'MODULE_PATHNAME', 'gik_grid_band'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION gik.grid_band(real[], int) IS
 'Band n (1-based) of a real[bands][nj][ni] stack, such as one threshold of gik.ens_exceedance, as a real[nj][ni] grid.';
 
+-- grant: reader
 -- Exact cover of [a, b] by accumulation windows: a shortest chain of windows whose signed sum telescopes to [a, b].
 CREATE FUNCTION gik.cover_window(starts int[], ends int[], a int, b int)
 RETURNS TABLE (idx int, weight int)
@@ -60,6 +62,7 @@ END $$;
 COMMENT ON FUNCTION gik.cover_window(int[], int[], int, int) IS
 'Which windows [starts[i], ends[i]] make up exactly [a, b], with weights +1/-1: first a chain of consecutive non-overlapping windows (fewest messages), else a chain that also subtracts windows sharing an end (tp[b] - tp[a] for fields accumulated from the start). No rows when no exact combination exists.';
 
+-- grant: reader
 -- Millimetres per unit of a precipitation field.
 CREATE FUNCTION gik.mm_per_unit(units text) RETURNS float8
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
@@ -68,6 +71,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION gik.mm_per_unit(text) IS 'Millimetres per unit of precipitation (m gives 1000; kg m**-2 and mm give 1); NULL when unknown.';
 
+-- grant: reader
 -- The messages and signs that give each member's accumulation over [window_start, window_end] hours.
 CREATE FUNCTION gik.accumulation_refs(
     dataset text, init_time timestamptz, window_start float8, window_end float8,
@@ -162,6 +166,7 @@ END $$;
 COMMENT ON FUNCTION gik.accumulation_refs(text, timestamptz, float8, float8, int[], text, text, bool) IS
 'For each member (as asked; by default the run''s ensemble members, not its mean or spread, or the dataset''s with missing_ok), the messages whose signed sum is exactly the accumulation over [window_start, window_end] hours, chosen from the windows stored at ingestion (GEFS: consecutive 3/6-hour buckets, never 0-3 plus 0-6; ECMWF: tp[b] - tp[a]). A member that cannot be covered exactly raises an error, or with missing_ok gets one row with a NULL ref.';
 
+-- grant: reader
 -- Each member's precipitation over [window_start, window_end] hours, in mm, decoded in one batch.
 CREATE FUNCTION gik.accumulations(
     dataset text, init_time timestamptz, window_start float8, window_end float8,
@@ -197,6 +202,7 @@ END;
 COMMENT ON FUNCTION gik.accumulations(text, timestamptz, float8, float8, gik.bbox, text, int[], text, text, bool) IS
 'Each member''s total precipitation over [window_start, window_end] hours in mm, for a region (or the globe) in a longitude convention: the exact messages from gik.accumulation_refs, all decoded in one gik.decode_batch call, summed with their signs; differences (cumulative fields) are clipped at 0. With missing_ok, members that cannot be covered come back with a NULL total.';
 
+-- grant: reader
 -- One member's precipitation over a window, in mm.
 CREATE FUNCTION gik.accumulate(
     dataset text, init_time timestamptz, window_start float8, window_end float8, member int,
@@ -208,12 +214,14 @@ RETURN (SELECT a.total FROM gik.accumulations(dataset, init_time, window_start, 
 COMMENT ON FUNCTION gik.accumulate(text, timestamptz, float8, float8, int, gik.bbox, text, text, text) IS
 'One member''s total precipitation over [window_start, window_end] hours, in mm (see gik.accumulations); an error when the stored windows cannot cover it exactly.';
 
+-- grant: reader
 -- Probability of exceedance per threshold for one or several ensembles (a grand ensemble on a common grid).
 CREATE FUNCTION gik.exceedance(
     datasets text[], init_time timestamptz, window_start float8, window_end float8, thresholds real[],
-    region gik.bbox DEFAULT NULL, lon text DEFAULT '-180..180')
+    region gik.bbox DEFAULT NULL, lon text DEFAULT '-180..180', target gik.grid_desc DEFAULT NULL,
+    method text DEFAULT NULL)
 RETURNS TABLE (threshold real, probability real[], grid gik.grid_desc, members_used int, members_expected int,
-               members_missing text[])
+               members_missing text[], regrid_method text)
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     probs    real[];
@@ -222,6 +230,7 @@ DECLARE
     n_exp    int;
     missing  text[];
     n_grids  int;
+    how      text;
 BEGIN
     IF thresholds IS NULL OR cardinality(thresholds) = 0 THEN
         RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'no thresholds given';
@@ -238,12 +247,22 @@ BEGIN
     FROM unnest(datasets) ds,
          LATERAL gik.accumulations(ds, init_time, window_start, window_end, region, lon, missing_ok => true) a;
 
+    -- every member on the target grid (precipitation totals: conservative unless asked otherwise)
+    IF NOT target IS NULL THEN	-- (a row IS NOT NULL only when every field is)
+        how := lower(coalesce(method, 'conservative'));
+        target := gik.output_grid(target);	-- north-up, as decodes lay grids out
+        UPDATE gik_totals t SET total = gik.regrid(t.total, t.grid, target, how), grid = target
+        WHERE t.total IS NOT NULL AND t.grid IS DISTINCT FROM target;
+    ELSIF method IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = 'a regridding method needs a target grid',
+            HINT = 'Pass target => a gik.grid_desc, e.g. gik.field_grid() of one dataset''s field or gik.output_grid() of it with a region.';
+    END IF;
     SELECT count(DISTINCT t.grid) INTO n_grids FROM gik_totals t WHERE t.total IS NOT NULL;
     IF n_grids > 1 THEN
         RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
             MESSAGE = 'the ensembles are on different grids',
             DETAIL = 'Grids: ' || (SELECT string_agg(DISTINCT t.dataset || ' ' || t.grid::text, '; ') FROM gik_totals t WHERE t.total IS NOT NULL) || '.',
-            HINT = 'Combine ensembles on the same grid, after choosing one longitude convention (lon => ''-180..180'').';
+            HINT = 'Choose one longitude convention (lon => ''-180..180''), or regrid every member to one grid with target => (and method => ''conservative'' or ''bilinear'').';
     END IF;
     SELECT gik.ens_exceedance(t.total, thresholds), count(t.total) INTO probs, n_used FROM gik_totals t;
     SELECT (t.grid).* INTO g FROM gik_totals t WHERE t.total IS NOT NULL LIMIT 1;
@@ -272,21 +291,24 @@ BEGIN
         members_used := n_used;
         members_expected := n_exp;
         members_missing := coalesce(missing, '{}');
+        regrid_method := how;
         RETURN NEXT;
     END LOOP;
 END $$;
-COMMENT ON FUNCTION gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text) IS
-'The one-call product: per threshold, the fraction of members whose precipitation over [window_start, window_end] hours is >= the threshold (mm), as a grid with its description, for one dataset or a grand ensemble of several on a common grid. Members that cannot be used (missing files or windows) are listed in members_missing and not counted in members_used; fewer than gik.min_members is an error.';
+COMMENT ON FUNCTION gik.exceedance(text[], timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text) IS
+'The one-call product: per threshold, the fraction of members whose precipitation over [window_start, window_end] hours is >= the threshold (mm), as a grid with its description, for one dataset or a grand ensemble of several on a common grid. Members that cannot be used (missing files or windows) are listed in members_missing and not counted in members_used; fewer than gik.min_members is an error. With target, every member not already on that grid is regridded to it first (gik.regrid(), method ''conservative'' by default, or ''bilinear''), so ensembles on different grids (GEFS 0.5 with ECMWF 0.25, HRRR with GEFS) combine; regrid_method says which was used (NULL: none).';
 
+-- grant: reader
 CREATE FUNCTION gik.exceedance(
     dataset text, init_time timestamptz, window_start float8, window_end float8, thresholds real[],
-    region gik.bbox DEFAULT NULL, lon text DEFAULT '-180..180')
+    region gik.bbox DEFAULT NULL, lon text DEFAULT '-180..180', target gik.grid_desc DEFAULT NULL,
+    method text DEFAULT NULL)
 RETURNS TABLE (threshold real, probability real[], grid gik.grid_desc, members_used int, members_expected int,
-               members_missing text[])
+               members_missing text[], regrid_method text)
 LANGUAGE sql VOLATILE
 BEGIN ATOMIC
     SELECT * FROM gik.exceedance(CASE WHEN left(dataset, 1) = '{' THEN dataset::text[] ELSE ARRAY[dataset] END,
-                                 init_time, window_start, window_end, thresholds, region, lon);
+                                 init_time, window_start, window_end, thresholds, region, lon, target, method);
 END;
-COMMENT ON FUNCTION gik.exceedance(text, timestamptz, float8, float8, real[], gik.bbox, text) IS
+COMMENT ON FUNCTION gik.exceedance(text, timestamptz, float8, float8, real[], gik.bbox, text, gik.grid_desc, text) IS
 'gik.exceedance() for one dataset (a literal such as ''{gefs_0p25,ecmwf_ens_0p25}'' is read as a list).';

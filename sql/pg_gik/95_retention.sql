@@ -1,5 +1,6 @@
 -- Removing runs: one run's references and catalog rows.
 
+-- grant: ingest
 -- Drop one run of a dataset: its packed references, files, versions and run row.
 CREATE FUNCTION gik.drop_run(dataset text, init_time timestamptz) RETURNS int8
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -12,7 +13,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN 0;
     END IF;
-    PERFORM pg_advisory_xact_lock(r.dataset_id, (extract(epoch FROM r.init_time) / 3600)::int);
+    PERFORM gik.run_lock(r.dataset_id, r.init_time);
     DELETE FROM gik.chunk_pack p
     WHERE p.dataset_id = r.dataset_id AND p.init_time = r.init_time AND p.run_id = r.run_id;
     GET DIAGNOSTICS n = ROW_COUNT;
@@ -22,6 +23,7 @@ END $$;
 COMMENT ON FUNCTION gik.drop_run(text, timestamptz) IS
 'Remove one run of a dataset (all versions): its packed chunk references, files, version history and run row. Returns the packed rows removed.';
 
+-- grant: ingest
 -- Drop a dataset with all its runs, references, fields and partitions.
 CREATE FUNCTION gik.drop_dataset(dataset text) RETURNS bool
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -41,6 +43,7 @@ COMMENT ON FUNCTION gik.drop_dataset(text) IS
 
 -- Retention: whole days of a dataset's runs are removed by dropping their chunk_pack partitions.
 
+-- grant: reader
 -- The day partitions of a dataset's chunk_pack that lie entirely before a cutoff.
 CREATE FUNCTION gik.expired_partitions(dataset text DEFAULT NULL, as_of timestamptz DEFAULT now(),
                                        cutoff timestamptz DEFAULT NULL)
@@ -62,6 +65,7 @@ END;
 COMMENT ON FUNCTION gik.expired_partitions(text, timestamptz, timestamptz) IS
 'The chunk_pack day partitions (UTC days) that end at or before the cutoff: the given one, else as_of minus the dataset''s retention (datasets without retention keep everything), with their size in bytes. What gik.drop_runs_before and gik.apply_retention drop.';
 
+-- grant: ingest
 -- Drop a dataset's runs of every UTC day that ends at or before the cutoff: partitions are dropped, not deleted from.
 CREATE FUNCTION gik.drop_runs_before(dataset text, cutoff timestamptz)
 RETURNS TABLE (partition_name text, day date, runs int8, bytes int8)
@@ -102,6 +106,7 @@ END $$;
 COMMENT ON FUNCTION gik.drop_runs_before(text, timestamptz) IS
 'Remove a dataset''s runs of every UTC day that ends at or before the cutoff: each day''s chunk_pack partition is dropped (no DELETE of references, no bloat) and its runs'' gik.run rows are deleted with their files and versions. Runs of the cutoff''s own day are kept. One row per dropped partition (and one without a partition for runs that had none).';
 
+-- grant: ingest
 -- Apply every dataset's retention (gik.dataset.retention): the procedure to schedule with pg_cron.
 CREATE PROCEDURE gik.apply_retention(dataset text DEFAULT NULL, as_of timestamptz DEFAULT now(),
                                      log_retention interval DEFAULT '90 days')

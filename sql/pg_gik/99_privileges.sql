@@ -27,33 +27,9 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA gik TO gik_ingest;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA gik TO gik_ingest;
 GRANT EXECUTE ON ALL ROUTINES IN SCHEMA gik TO gik_ingest;
 
--- What readers may execute: listed by name (every overload), so a new function is not granted by accident.
-DO $$
-DECLARE
-    f regprocedure;
-BEGIN
-    FOR f IN
-        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
-        WHERE p.pronamespace = 'gik'::regnamespace
-          AND (p.proname ~ '^(ens_|grid_sum|zarr_)' OR p.proname = ANY (ARRAY[
-              -- decoding referenced messages (fetches under the URL policy)
-              'decode', 'decode_batch', 'decode_raster_wkb', 'grid', 'message_info', 'field_grid', 'decoders',
-              'output_grid', 'grid_lats', 'grid_lons', 'grid_wkb', 'resolve_url',
-              -- analytics
-              'accumulation_refs', 'accumulations', 'accumulate', 'exceedance', 'cover_window', 'mm_per_unit',
-              'grid_add', 'grid_sub', 'grid_mul', 'grid_clip', 'grid_band', 'bbox',
-              -- reading the catalog and manifests
-              'chunk_refs_at', 'run_refs', 'expired_partitions', 'partition_name', 'manifest', 'manifest_kerchunk',
-              'manifest_zarr3', 'manifest_variables', 'coord_at', 'bytes_reverse', 'inline_bytes',
-              -- parsing index text the caller already holds, and naming helpers
-              'parse_idx', 'parse_ecmwf_index', 'expand_url', 'step_list', 'default_index_template',
-              'member_code', 'member_from_token', 'variable_selected', 'dataset_named',
-              -- reading stored products
-              'product', 'product_named', 'product_windows', 'product_runs', 'products_due']))
-    LOOP
-        EXECUTE pg_catalog.format('GRANT EXECUTE ON ROUTINE %s TO gik_reader', f);
-    END LOOP;
-END $$;
+-- What readers may execute comes from the "-- grant: reader" line above each routine's definition: the
+-- build appends those grants after this part (sql/reader-grants.awk), so a new routine is classified where
+-- it is defined, and test/check-sql-parts.sh fails when one is not.
 
 -- pg_gik fetches only when preloaded (see _PG_init): say so at install time.
 DO $$

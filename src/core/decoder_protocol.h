@@ -15,7 +15,7 @@
 #include "core/decoded.h"
 
 #define GIK_DECODER_MAGIC 0x474b4443u	/* "GKDC" */
-#define GIK_DECODER_VERSION 1
+#define GIK_DECODER_VERSION 2
 #define GIK_DECODER_SHM_FD 3
 #define GIK_DECODER_LOG_MAX 2048		/* most log text after a response */
 #define GIK_DECODER_ERR_MAX 256

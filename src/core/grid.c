@@ -9,6 +9,15 @@
 /* Degrees: box edges and convention bounds include what lies this close to them. */
 #define DEG_TOL 1e-9
 
+/* True when the grid is projected and has the numbers a plan needs. */
+bool
+gik_grid_is_projected(const GikGrid *grid)
+{
+	return grid->proj.kind != GIK_PROJ_NONE && grid->ni > 0 && grid->nj > 0 &&
+		isfinite(grid->di) && isfinite(grid->dj) && grid->di > 0 && grid->dj > 0 &&
+		isfinite(grid->lat_first) && isfinite(grid->lon_first);
+}
+
 /* True when the grid is a regular latitude/longitude grid. */
 bool
 gik_grid_is_regular_ll(const GikGrid *grid)
@@ -285,6 +294,131 @@ box_error(const CanonGrid *c, const GikBox *box, Selection why, char *errbuf, si
 			 c->north - (c->nj - 1) * c->dj, c->north);
 }
 
+/* True when lon/lat lies in the box (edges included, longitudes in either convention). */
+static bool
+box_contains(const GikBox *box, double lon, double lat)
+{
+	if (lat < box->lat_min - DEG_TOL || lat > box->lat_max + DEG_TOL)
+		return false;
+	return wrap_from(lon, box->lon_min) - box->lon_min <= box_width(box) + DEG_TOL;
+}
+
+/* A longitude in a convention (the source convention keeps [-180, 180)). */
+static double
+lon_in(double lon, GikLonConvention conv)
+{
+	return wrap_from(lon, conv == GIK_LON_360 ? 0.0 : -180.0);
+}
+
+bool
+gik_outgrid_projected(const GikOutGrid *grid)
+{
+	return grid->proj.kind != GIK_PROJ_NONE;
+}
+
+void
+gik_outgrid_cell_lonlat(const GikOutGrid *grid, long row, long col, double *lon, double *lat)
+{
+	gik_proj_inverse(&grid->proj, grid->x_first + col * grid->di, grid->y_first - row * grid->dj, lon, lat);
+	*lon = lon_in(*lon, grid->lon);
+}
+
+/* Plan a projected message: north-up in its projection, a box as the rectangle around its cells. */
+static bool
+plan_projected(const GikGrid *src, GikLonConvention conv, const GikBox *box,
+			   GikAllocFn alloc, GikGridPlan *plan, char *errbuf, size_t errlen)
+{
+	GikOutGrid *o = &plan->out;
+	double		x_first,
+				y_first,
+				x_west,
+				y_north;
+	long		row0 = 0,
+				row1 = src->nj - 1,
+				col0 = 0,
+				col1 = src->ni - 1;
+	long		k;
+
+	if (!gik_grid_is_projected(src) || src->ni > INT32_MAX || src->nj > INT32_MAX)
+	{
+		snprintf(errbuf, errlen,
+				 "The %s grid has no usable geometry (Nx=%ld, Ny=%ld, spacing %g and %g metres, first point %g, %g).",
+				 src->grid_type, src->ni, src->nj, src->di, src->dj, src->lat_first, src->lon_first);
+		return false;
+	}
+	if (!gik_proj_valid(&src->proj, errbuf, errlen))
+		return false;
+	if (box != NULL && !box_valid(box, errbuf, errlen))
+		return false;
+	gik_proj_forward(&src->proj, src->lon_first, src->lat_first, &x_first, &y_first);
+	x_west = src->i_scans_negatively ? x_first - (src->ni - 1) * src->di : x_first;
+	y_north = src->j_scans_positively ? y_first + (src->nj - 1) * src->dj : y_first;
+
+	memset(o, 0, sizeof(*o));
+	o->proj = src->proj;
+	o->di = src->di;
+	o->dj = src->dj;
+	o->lon = conv;
+	o->x_first = x_west;
+	o->y_first = y_north;
+	if (box != NULL)
+	{
+		/* the rectangle of rows and columns around every cell whose centre is inside */
+		o->ni = src->ni;
+		o->nj = src->nj;
+		row0 = src->nj;
+		row1 = -1;
+		col0 = src->ni;
+		col1 = -1;
+		for (long r = 0; r < src->nj; r++)
+			for (long c = 0; c < src->ni; c++)
+			{
+				double		lon,
+							lat;
+
+				gik_outgrid_cell_lonlat(o, r, c, &lon, &lat);
+				if (!box_contains(box, lon, lat))
+					continue;
+				row0 = r < row0 ? r : row0;
+				row1 = r > row1 ? r : row1;
+				col0 = c < col0 ? c : col0;
+				col1 = c > col1 ? c : col1;
+			}
+		if (row1 < 0)
+		{
+			snprintf(errbuf, errlen,
+					 "Box lon %g..%g, lat %g..%g contains no grid cell centre of the %ld x %ld %s grid.",
+					 box->lon_min, box->lon_max, box->lat_min, box->lat_max, src->ni, src->nj, src->grid_type);
+			return false;
+		}
+		plan->has_mask = true;
+		plan->mask = *box;
+	}
+	o->ni = col1 - col0 + 1;
+	o->nj = row1 - row0 + 1;
+	o->x_first = x_west + col0 * o->di;
+	o->y_first = y_north - row0 * o->dj;
+	gik_outgrid_cell_lonlat(o, 0, 0, &o->lon_first, &o->lat_first);
+	gik_outgrid_cell_lonlat(o, o->nj - 1, o->ni - 1, &o->lon_last, &o->lat_last);
+
+	plan->src_ni = src->ni;
+	plan->src_nj = src->nj;
+	plan->j_consecutive = src->j_points_consecutive;
+	plan->alternate_rows = src->alternate_rows;
+	plan->col_src = alloc(sizeof(int32_t) * (size_t) o->ni);
+	plan->row_src = alloc(sizeof(int32_t) * (size_t) o->nj);
+	if (plan->col_src == NULL || plan->row_src == NULL)
+	{
+		snprintf(errbuf, errlen, "Out of memory for a %ld x %ld grid plan.", o->ni, o->nj);
+		return false;
+	}
+	for (k = 0; k < o->ni; k++)
+		plan->col_src[k] = (int32_t) (src->i_scans_negatively ? src->ni - 1 - (col0 + k) : col0 + k);
+	for (k = 0; k < o->nj; k++)
+		plan->row_src[k] = (int32_t) (src->j_scans_positively ? src->nj - 1 - (row0 + k) : row0 + k);
+	return true;
+}
+
 /* Plan the output grid of a regular lat/lon message; see grid.h. */
 bool
 gik_grid_plan(const GikGrid *src, GikLonConvention conv, const GikBox *box,
@@ -300,6 +434,8 @@ gik_grid_plan(const GikGrid *src, GikLonConvention conv, const GikBox *box,
 	long		k;
 
 	memset(plan, 0, sizeof(*plan));
+	if (src->proj.kind != GIK_PROJ_NONE)
+		return plan_projected(src, conv, box, alloc, plan, errbuf, errlen);
 	if (!canon_from_source(src, &c, errbuf, errlen))
 		return false;
 	if (box != NULL && !box_valid(box, errbuf, errlen))
@@ -325,6 +461,7 @@ gik_grid_plan(const GikGrid *src, GikLonConvention conv, const GikBox *box,
 	plan->src_ni = src->ni;
 	plan->src_nj = src->nj;
 	plan->j_consecutive = src->j_points_consecutive;
+	plan->alternate_rows = src->alternate_rows;
 	plan->col_src = alloc(sizeof(int32_t) * (size_t) ncols);
 	plan->row_src = alloc(sizeof(int32_t) * (size_t) nrows);
 	if (plan->col_src == NULL || plan->row_src == NULL)
@@ -378,7 +515,7 @@ gik_grid_apply(const GikGridPlan *plan, const double *values, size_t nvalues,
 	int			nruns = 0;
 	bool		missing_is_nan = isnan(missing_value);	/* NaN never compares equal: plain copy */
 
-	for (c = 0; !plan->j_consecutive && c < ni;)
+	for (c = 0; !plan->j_consecutive && !plan->alternate_rows && c < ni;)
 	{
 		long		len = 1;
 
@@ -424,12 +561,29 @@ gik_grid_apply(const GikGridPlan *plan, const double *values, size_t nvalues,
 		}
 		for (c = 0; c < ni; c++)
 		{
-			size_t		idx = row_base + (size_t) plan->col_src[c] * col_stride;
-			double		v = idx < nvalues ? values[idx] : missing_value;
+			long		col = plan->col_src[c];
+			size_t		idx;
+			double		v;
 
+			/* boustrophedon: odd rows of the message (rows stored along i) run backwards */
+			if (plan->alternate_rows && (plan->row_src[r] & 1))
+				col = plan->src_ni - 1 - col;
+			idx = row_base + (size_t) col * col_stride;
+			v = idx < nvalues ? values[idx] : missing_value;
 			dst[c] = v == missing_value ? NAN : (float) v;
 		}
 	}
+	if (plan->has_mask)
+		for (r = 0; r < plan->out.nj; r++)
+			for (c = 0; c < ni; c++)
+			{
+				double		lon,
+							lat;
+
+				gik_outgrid_cell_lonlat(&plan->out, r, c, &lon, &lat);
+				if (!box_contains(&plan->mask, lon, lat))
+					out[(size_t) r * (size_t) ni + c] = NAN;
+			}
 }
 
 /* Latitudes of the rows, north to south. */

@@ -8,6 +8,7 @@
 
 #include "core/common.h"
 #include "core/grib_meta.h"
+#include "core/proj.h"
 
 /* Longitude convention of output columns. */
 typedef enum GikLonConvention
@@ -36,8 +37,13 @@ typedef struct GikOutGrid
 	double		lon_first;		/* centre of the first (westernmost) column, in the chosen convention */
 	double		lon_last;		/* lon_first + (ni-1)*di: may pass 180 or 360 when columns cross the seam */
 	double		di;				/* > 0 */
-	double		dj;				/* > 0 */
+	double		dj;				/* > 0 (metres on a projected grid) */
 	bool		global_lon;		/* the source grid wraps around the globe */
+	GikProj		proj;			/* projected grids (proj.kind != GIK_PROJ_NONE); lat/lon_first/last then
+								 * give the north-west and south-east cell centres */
+	double		x_first;		/* projected: x and y (metres) of the north-west cell centre */
+	double		y_first;
+	GikLonConvention lon;		/* projected: convention of the longitudes reported */
 } GikOutGrid;
 
 /* Which message values land in which output cell. */
@@ -49,10 +55,14 @@ typedef struct GikGridPlan
 	int32_t    *col_src;		/* [out.ni]: column index in the message's own i order */
 	int32_t    *row_src;		/* [out.nj]: row index in the message's own j order */
 	bool		j_consecutive;	/* message stores columns contiguously */
+	bool		alternate_rows; /* odd message rows run the other way */
+	bool		has_mask;		/* projected with a box: cells whose centres are outside become NaN */
+	GikBox		mask;
 } GikGridPlan;
 
 /*
- * Plan the output grid of a regular lat/lon message for a longitude convention and an
+ * Plan the output grid of a regular lat/lon or projected (Lambert, polar stereographic,
+ * Mercator) message for a longitude convention and an
  * optional box (NULL: the whole grid). A cell is inside the box when its centre is
  * (boundaries included, to 1e-9 degrees). Returns false and a full sentence in errbuf
  * for unsupported grids or a box with no cell.
@@ -66,6 +76,11 @@ typedef struct GikGridPlan
  * by 360 into the convention's range, and a box that meets them in two separate runs
  * is an error. di and dj come from the end points when they agree with the stated
  * increments (GRIB rounds increments, e.g. 1/6 to 0.166667).
+ *
+ * A projected grid comes out north-up in its own projection (rows of falling y, columns
+ * of rising x). A box keeps the smallest rectangle of cells holding every cell whose
+ * centre lies inside it; the other cells of that rectangle become NaN. The longitude
+ * convention only changes the longitudes reported.
  *
  * On success the arrays come from alloc; on failure nothing needs freeing except, after
  * an allocation failure, whichever of col_src and row_src is not NULL.
@@ -81,7 +96,13 @@ extern bool gik_grid_plan(const GikGrid *src, GikLonConvention conv, const GikBo
 extern void gik_grid_apply(const GikGridPlan *plan, const double *values, size_t nvalues,
 						   double missing_value, float *out);
 
-/* Latitudes of the rows (nj values) and longitudes of the columns (ni values). */
+/* True when the grid came from a projected message. */
+extern bool gik_outgrid_projected(const GikOutGrid *grid);
+
+/* Longitude and latitude of cell (row, col) of a projected output grid, longitude in its convention. */
+extern void gik_outgrid_cell_lonlat(const GikOutGrid *grid, long row, long col, double *lon, double *lat);
+
+/* Latitudes of the rows (nj values) and longitudes of the columns (ni values) of a regular lat/lon output grid. */
 extern void gik_outgrid_lats(const GikOutGrid *grid, double *lats);
 extern void gik_outgrid_lons(const GikOutGrid *grid, double *lons);
 

@@ -86,8 +86,9 @@ gik_raster_wkb_write(const GikOutGrid *grid, const float *values, int nbands,
 	p = put_le(p, (uint64_t) nbands, 2);
 	p = put_f64(p, grid->di);	/* scaleX */
 	p = put_f64(p, -grid->dj);	/* scaleY: rows run south */
-	p = put_f64(p, grid->lon_first - grid->di / 2);	/* ipX: west edge of the first column */
-	p = put_f64(p, grid->lat_first + grid->dj / 2);	/* ipY: north edge of the first row */
+	/* ipX, ipY: west edge of the first column, north edge of the first row (projected: in metres) */
+	p = put_f64(p, (gik_outgrid_projected(grid) ? grid->x_first : grid->lon_first) - grid->di / 2);
+	p = put_f64(p, (gik_outgrid_projected(grid) ? grid->y_first : grid->lat_first) + grid->dj / 2);
 	p = put_f64(p, 0.0);		/* skewX */
 	p = put_f64(p, 0.0);		/* skewY */
 	p = put_le(p, (uint32_t) srid, 4);

@@ -16,7 +16,7 @@ extern size_t gik_raster_wkb_size(long ni, long nj, int nbands);
  * Write an RFC2 raster (little endian, version 0): nbands bands of 32BF pixels with
  * nodata NaN, values[b * nj * ni + row * ni + col] row-major north-up as in GikOutGrid.
  * The geotransform puts the upper-left corner half a cell north-west of the first
- * cell centre, scale (di, -dj), no skew, SRID srid. grid->ni and grid->nj must not
+ * cell centre (x_first, y_first in metres on a projected grid), scale (di, -dj), no skew, SRID srid. grid->ni and grid->nj must not
  * exceed GIK_RASTER_MAX_DIM; out holds gik_raster_wkb_size(ni, nj, nbands) bytes.
  */
 extern void gik_raster_wkb_write(const GikOutGrid *grid, const float *values, int nbands,

@@ -120,19 +120,22 @@ guarded_step(void (*fn) (void *), ValuesCall *c)
 	return false;
 }
 
-/* Plan the output of a regular grid and check it fits; GIK_DECODE_OK or a failure status. */
+/* Plan the output of a regular lat/lon or projected grid and check it fits; GIK_DECODE_OK or a failure status. */
 static GikDecodeStatus
 plan_output(GikDecoded *out, const GikDecodeOptions *opts, size_t n, size_t capacity,
 			GikGridPlan *plan, char *errbuf, size_t errlen)
 {
-	out->regular = gik_grid_is_regular_ll(&out->meta.grid) &&
-		(uint64_t) out->meta.grid.ni * (uint64_t) out->meta.grid.nj == (uint64_t) n;
+	const GikGrid *g = &out->meta.grid;
+
+	/* regular lat/lon and projected grids come out north-up; the others in scanning order */
+	out->regular = (gik_grid_is_regular_ll(g) || g->proj.kind != GIK_PROJ_NONE) &&
+		g->ni > 0 && g->nj > 0 && (uint64_t) g->ni * (uint64_t) g->nj == (uint64_t) n;
 	if (!out->regular)
 	{
 		if (opts->has_box || opts->lon != GIK_LON_SOURCE)
 		{
 			snprintf(errbuf, errlen,
-					 "Grid type %s is not supported for regions or longitude conventions; decode it without them to get its values in scanning order.",
+					 "Grid type %s is not supported for regions or longitude conventions (it needs regridding first); decode it without them to get its values in scanning order.",
 					 out->meta.grid.grid_type[0] ? out->meta.grid.grid_type : "unknown");
 			return GIK_DECODE_UNSUPPORTED;
 		}

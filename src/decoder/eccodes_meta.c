@@ -52,6 +52,103 @@ gik_key_string(void *handle, const char *key, char *out, size_t outlen)
 		out[0] = '\0';
 }
 
+/* Projection parameters of a Lambert, polar stereographic or Mercator grid; Dx, Dy (metres) into di, dj. */
+static void
+read_projection(void *h, GikGrid *g)
+{
+	GikProj    *p = &g->proj;
+	bool		south = (gik_key_long(h, "projectionCentreFlag", 0) & 0x80) != 0;
+
+	if (strcmp(g->grid_type, "lambert") == 0)
+	{
+		p->kind = GIK_PROJ_LAMBERT;
+		p->lat_0 = gik_key_double(h, "LaDInDegrees");
+		p->lon_0 = gik_key_double(h, "LoVInDegrees");
+		p->lat_1 = gik_key_double(h, "Latin1InDegrees");
+		p->lat_2 = gik_key_double(h, "Latin2InDegrees");
+		p->lat_ts = p->lat_1;
+		if (isnan(p->lat_0))
+			p->lat_0 = p->lat_1;
+	}
+	else if (strcmp(g->grid_type, "polar_stereographic") == 0)
+	{
+		p->kind = GIK_PROJ_POLAR;
+		p->lat_0 = south ? -90.0 : 90.0;
+		p->lat_ts = gik_key_double(h, "LaDInDegrees");
+		if (isnan(p->lat_ts))
+			p->lat_ts = south ? -60.0 : 60.0;	/* GRIB1 fixes true scale at 60 degrees */
+		p->lon_0 = gik_key_double(h, "orientationOfTheGridInDegrees");
+		p->lat_1 = p->lat_2 = p->lat_ts;
+	}
+	else if (strcmp(g->grid_type, "mercator") == 0)
+	{
+		p->kind = GIK_PROJ_MERCATOR;
+		p->lat_ts = gik_key_double(h, "LaDInDegrees");
+		p->lat_0 = p->lon_0 = 0.0;
+		p->lat_1 = p->lat_2 = p->lat_ts;
+	}
+	else
+		return;
+	/* only a spherical earth is supported: an oblate one leaves the radius NaN, which plans reject */
+	p->radius = gik_key_long(h, "earthIsOblate", 0) ? NAN : gik_key_double(h, "radius");
+	if (g->ni < 0)
+		g->ni = gik_key_long(h, "Nx", -1);
+	if (g->nj < 0)
+		g->nj = gik_key_long(h, "Ny", -1);
+	g->di = gik_key_double(h, p->kind == GIK_PROJ_MERCATOR ? "DiInMetres" : "DxInMetres");
+	g->dj = gik_key_double(h, p->kind == GIK_PROJ_MERCATOR ? "DjInMetres" : "DyInMetres");
+}
+
+/* Gaussian grids: N, and for reduced ones the points of the northern rows (when symmetric and few enough). */
+static void
+read_gaussian(void *h, GikGrid *g)
+{
+	long		pl[2 * 1280];
+	size_t		npl = 0;
+	bool		octahedral = true;
+
+	if (strcmp(g->grid_type, "regular_gg") != 0 && strcmp(g->grid_type, "reduced_gg") != 0)
+		return;
+	g->gauss_n = gik_key_long(h, "N", 0);
+	if (g->gauss_n <= 0 || g->gauss_n > 100000)
+	{
+		g->gauss_n = 0;
+		return;
+	}
+	if (strcmp(g->grid_type, "reduced_gg") != 0 || codes_get_size((codes_handle *) h, "pl", &npl) != CODES_SUCCESS ||
+		npl != (size_t) (2 * g->gauss_n))
+		return;
+	if (npl > sizeof(pl) / sizeof(pl[0]))
+	{
+		g->gauss_rows = gik_key_long(h, "isOctahedral", 0) == 1 ? -1 : 0;
+		return;
+	}
+	if (codes_get_long_array((codes_handle *) h, "pl", pl, &npl) != CODES_SUCCESS || npl != (size_t) (2 * g->gauss_n))
+		return;
+	for (long r = 0; r < g->gauss_n; r++)
+	{
+		if (pl[r] <= 0 || pl[r] != pl[npl - 1 - r])
+			return;				/* a sub-area or asymmetric grid: no coordinates */
+		octahedral = octahedral && pl[r] == 20 + 4 * r;
+	}
+	if (octahedral)
+	{
+		g->gauss_rows = -1;
+		return;
+	}
+	if (g->gauss_n > GIK_GAUSS_PL_MAX)
+		return;
+	for (long r = 0; r < g->gauss_n; r++)
+	{
+		long		step = pl[r] - (r > 0 ? pl[r - 1] : 0);
+
+		if (step < 0 || step > 255)
+			return;
+		g->pl_step[r] = (uint8_t) step;
+	}
+	g->gauss_rows = g->gauss_n;
+}
+
 /* Read metadata from a handle; see grib_meta.h. */
 void
 gik_meta_read(void *h, GikMeta *meta, bool with_names)
@@ -102,6 +199,9 @@ gik_meta_read(void *h, GikMeta *meta, bool with_names)
 	g->i_scans_negatively = gik_key_long(h, "iScansNegatively", 0) != 0;
 	g->j_scans_positively = gik_key_long(h, "jScansPositively", 0) != 0;
 	g->j_points_consecutive = gik_key_long(h, "jPointsAreConsecutive", 0) != 0;
+	g->alternate_rows = (g->scanning_mode & 0x10) != 0;
+	read_projection(h, g);
+	read_gaussian(h, g);
 }
 
 /* One guarded metadata read. */

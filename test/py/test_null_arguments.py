@@ -21,7 +21,7 @@ SAMPLES = {
     "gik.bbox": "gik.bbox(21, -12, 53, 23)",
     "gik.ref": "ROW('x', 0, 1)::gik.ref",
     "gik.ref[]": "ARRAY[ROW('x', 0, 1)::gik.ref]",
-    "gik.grid_desc": "ROW('regular_ll', 2, 2, 90, 0, -90, 180, 180, 180, 0)::gik.grid_desc",
+    "gik.grid_desc": "ROW('regular_ll', 2, 2, 90, 0, -90, 180, 180, 180, 0, NULL)::gik.grid_desc",
     "internal": None,
 }
 

@@ -266,7 +266,7 @@ def test_png(conn, tmp_path):
     with conn.cursor() as cur:
         cur.execute("SET postgis.gdal_enabled_drivers = 'DISABLE_ALL'")
         with pytest.raises(psycopg2.Error, match="GDAL"):
-            cur.execute("SELECT gik.grid_png('{{1,2},{3,4}}'::real[], ROW('regular_ll', 2, 2, 1, 0, 0, 1, 1, 1, 0)::gik.grid_desc)")
+            cur.execute("SELECT gik.grid_png('{{1,2},{3,4}}'::real[], ROW('regular_ll', 2, 2, 1, 0, 0, 1, 1, 1, 0, NULL)::gik.grid_desc)")
         cur.execute("SET postgis.gdal_enabled_drivers = 'PNG'")
 
 

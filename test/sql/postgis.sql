@@ -90,7 +90,7 @@ SELECT ST_NumBands(r) AS bands, ST_Value(r, 1, 181, 181) AS p1_x181y181, ST_Valu
 FROM (SELECT gik.grid_raster(gik.ens_exceedance(vals, '{1, 2}'), (array_agg(grid))[1]) AS r FROM waves) s;
 -- NULL elements become nodata.
 SELECT ST_Value(r, 1, 1) AS null_cell, ST_Value(r, 2, 1) AS set_cell
-FROM gik.grid_raster('{{NULL, 2}, {3, 4}}'::real[], ROW('regular_ll', 2, 2, 1, 0, 0, 1, 1, 1, 0)::gik.grid_desc) r;
+FROM gik.grid_raster('{{NULL, 2}, {3, 4}}'::real[], ROW('regular_ll', 2, 2, 1, 0, 0, 1, 1, 1, 0, NULL)::gik.grid_desc) r;
 
 -- PNG previews: ST_AsPNG(ST_ColorMap(...)) and gik.grid_png().
 SELECT substring(ST_AsPNG(ST_ColorMap(r, 1, 'bluered')) from 1 for 8) AS png_magic
@@ -102,7 +102,11 @@ FROM waves WHERE ord = 1;
 SELECT get_byte(p, 18) * 256 + get_byte(p, 19) AS png_width, get_byte(p, 22) * 256 + get_byte(p, 23) AS png_height
 FROM waves, gik.grid_png(vals, grid, 'fire') p WHERE ord = 2;
 
--- Non-regular grids have no raster.
-SELECT gik.decode_raster(:'lambert', 0, 248);
+-- Projected grids are rasters in their own projection, with an SRID of their PROJ string (pg_gik's range).
+SELECT ST_Width(r), ST_Height(r), ST_ScaleX(r), ST_ScaleY(r), ST_SRID(r) BETWEEN 990000 AND 998998 AS gik_srid
+FROM gik.decode_raster(:'lambert', 0, 248) r;
+-- the SRID's row holds the PROJ string, and asking again gives the same SRID
+SELECT s.srid = ST_SRID(gik.decode_raster(:'lambert', 0, 248)) AS same_srid, s.auth_name
+FROM gik.decode_raster_parts(:'lambert', 0, 248) p JOIN spatial_ref_sys s ON s.proj4text = p.proj;
 -- Rasters are limited to 65535 pixels a side.
-SELECT gik.grid_raster(array_fill(0::real, ARRAY[1, 70000]), ROW('regular_ll', 70000, 1, 0, 0, 0, 69999, 1, 1, 0)::gik.grid_desc);
+SELECT gik.grid_raster(array_fill(0::real, ARRAY[1, 70000]), ROW('regular_ll', 70000, 1, 0, 0, 0, 69999, 1, 1, 0, NULL)::gik.grid_desc);

@@ -4,7 +4,7 @@
 # ALTER EXTENSION ... UPDATE, and check that
 #   (a) the catalog's rows are unchanged and readable, and a reference still decodes (ecCodes agrees),
 #   (b) the schema equals a fresh install of the current version in another database,
-#   (c) the functions work: a new run ingests, a re-ingestion makes no new version, exceedance is
+#   (c) the functions work: a new run ingests, a re-ingestion and a re-import make no new version, exceedance is
 #       unchanged and agrees with ecCodes.
 # Runs against the server psql reaches (PG* environment): a superuser on the same host (the frozen
 # scripts are copied into its extension directory for the test, then the originals put back), with
@@ -107,7 +107,8 @@ else not_ok "pg_gik and pg_gik_postgis $FROM install"; sed 's/^/#   /' "$work/in
 fi
 
 GEFS="'gefs_0p25', '2025-10-01 00:00+00', variables => '{APCP}', members => '{0,1,2}', steps => gik.step_list('0-24/3')"
-EXC="SELECT threshold, probability, grid, members_used FROM gik.exceedance('gefs_0p25', '2025-10-01 00:00+00', 0, 24, '{0.1,1,5,25}', gik.bbox(20, -20, 60, 20))"
+# the grid's 0.1.0 attributes (0.2.0 adds proj, NULL for lat/lon grids)
+EXC="SELECT threshold, probability, (grid).grid_type, (grid).ni, (grid).nj, (grid).lat_first, (grid).lon_first, (grid).lat_last, (grid).lon_last, (grid).di, (grid).dj, (grid).scanning_mode, members_used FROM gik.exceedance('gefs_0p25', '2025-10-01 00:00+00', 0, 24, '{0.1,1,5,25}', gik.bbox(20, -20, 60, 20))"
 if q "$OLD" >"$work/ingest.out" 2>"$work/ingest.err" <<SQL
 SET client_min_messages = warning;
 SELECT status, files_found, refs FROM gik.ingest_run($GEFS);
@@ -310,6 +311,12 @@ before=$(q "$OLD" -c "SELECT version FROM gik.run JOIN gik.dataset USING (datase
 got=$(q "$OLD" -c "SET client_min_messages = warning" -c "SELECT version || ' ' || status FROM gik.ingest_run($GEFS)" 2>&1)
 [ "$got" = "$before complete" ] && ok "re-ingesting a 0.1.0 run makes no new version (version $before)" ||
   not_ok "re-ingesting a 0.1.0 run makes no new version (was $before, got: $got)"
+# an imported file's index_md5 (the MD5 of its references) is what gik.store_run compares on a re-import
+before=$(q "$OLD" -c "SELECT version FROM gik.run JOIN gik.dataset USING (dataset_id) WHERE name = 'upgrade_imported'")
+got=$(q "$OLD" -c "SET client_min_messages = warning" -c "SELECT string_agg(version::text, ' ') FROM gik.import_kerchunk(
+        'upgrade_imported', gik.manifest_kerchunk('gefs_0p25', '2025-10-01 00:00+00'))" 2>&1)
+[ "$got" = "$before" ] && ok "re-importing a 0.1.0 import makes no new version (version $before)" ||
+  not_ok "re-importing a 0.1.0 import makes no new version (was $before, got: $got)"
 q "$OLD" -c "$EXC" >"$work/exceedance.after" 2>&1
 [ -s "$work/exceedance.before" ] && same "gik.exceedance of the 0.1.0 run is what 0.1.0 computed ($(wc -l <"$work/exceedance.before") thresholds)" \
   "$work/exceedance.before" "$work/exceedance.after" || not_ok "gik.exceedance gave rows before the update"

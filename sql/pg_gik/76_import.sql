@@ -1,471 +1,7 @@
--- Zarr-style manifests: the chunk references of a dataset as Zarr keys (kerchunk v1 JSON, Zarr v3 with the
--- gribberish codec), and import of kerchunk reference JSON and GIK [key, value] reference tables.
--- docs/manifests.md describes the layout, the naming rules and the COPY incantations.
+-- Import of kerchunk reference JSON and GIK [key, value] reference tables into the catalog (stored with
+-- gik.store_run). docs/manifests.md describes the naming rules and the COPY incantations.
 
--- Helpers ------------------------------------------------------------------------------------------------
-
--- A name usable as one Zarr path component.
-CREATE FUNCTION gik.zarr_name(name text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN nullif(trim(BOTH '_' FROM regexp_replace(name, '[^A-Za-z0-9_.+-]+', '_', 'g')), '');
-COMMENT ON FUNCTION gik.zarr_name(text) IS
-'A text made usable as one Zarr path component: runs of other characters than letters, digits, _ . + - become one _, and leading or trailing _ are removed.';
-
--- Bytes in reverse order (little- to big-endian and back).
-CREATE FUNCTION gik.bytes_reverse(b bytea) RETURNS bytea
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN (SELECT coalesce(string_agg(substring(b FROM i FOR 1), ''::bytea ORDER BY i DESC), ''::bytea)
-        FROM generate_series(1, length(b)) AS i);
-COMMENT ON FUNCTION gik.bytes_reverse(bytea) IS 'The bytes of b in reverse order (turns little-endian numbers into big-endian ones and back).';
-
--- Numbers as the raw little-endian bytes of a Zarr array: '<f8' (float64) or '<i8' (int64).
-CREATE FUNCTION gik.zarr_encode(vals float8[], dtype text) RETURNS bytea
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN (SELECT coalesce(string_agg(gik.bytes_reverse(CASE dtype WHEN '<f8' THEN float8send(v) ELSE int8send(v::int8) END),
-                                   ''::bytea ORDER BY o), ''::bytea)
-        FROM unnest(vals) WITH ORDINALITY AS u(v, o));
-COMMENT ON FUNCTION gik.zarr_encode(float8[], text) IS
-'The raw bytes of a C-order Zarr chunk holding vals: ''<f8'' little-endian float64, ''<i8'' little-endian int64 (values rounded).';
-
--- The numbers in the raw bytes of an uncompressed Zarr chunk.
-CREATE FUNCTION gik.zarr_decode(data bytea, dtype text) RETURNS float8[]
-LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    m      text[] := regexp_match(dtype, '^([<>|=])([fiuMmb])([1248])(?:\[(\w+)\])?$');
-    size   int;
-    kind   text;
-    scale  float8 := 1;
-    n      int;
-    out    float8[] := '{}';
-    b      bytea;
-    bits   int8;
-    e      int;
-    frac   int8;
-    v      float8;
-BEGIN
-    IF m IS NULL OR (m[2] = 'f' AND m[3] NOT IN ('4', '8')) THEN
-        RAISE EXCEPTION USING ERRCODE = 'feature_not_supported',
-            MESSAGE = format('unsupported Zarr dtype "%s"', dtype),
-            HINT = 'Coordinates can be float, integer, datetime64 or timedelta64 arrays.';
-    END IF;
-    size := m[3]::int;
-    kind := m[2];
-    IF kind IN ('M', 'm') THEN
-        scale := CASE coalesce(m[4], 's') WHEN 's' THEN 1 WHEN 'ms' THEN 1e-3 WHEN 'us' THEN 1e-6 WHEN 'ns' THEN 1e-9
-                                          WHEN 'm' THEN 60 WHEN 'h' THEN 3600 WHEN 'D' THEN 86400 END;
-        IF scale IS NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'feature_not_supported', MESSAGE = format('unsupported Zarr dtype "%s"', dtype);
-        END IF;
-    END IF;
-    IF length(data) % size <> 0 THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_binary_representation',
-            MESSAGE = format('%s bytes are not a whole number of %s-byte values', length(data), size);
-    END IF;
-    n := length(data) / size;
-    FOR i IN 0 .. n - 1 LOOP
-        b := substring(data FROM i * size + 1 FOR size);
-        IF m[1] <> '>' THEN
-            b := gik.bytes_reverse(b);
-        END IF;
-        bits := ('x' || lpad(encode(b, 'hex'), 16, '0'))::bit(64)::int8;
-        IF kind = 'f' AND size = 8 THEN
-            e := ((bits >> 52) & 2047)::int;
-            frac := bits & 4503599627370495;
-            v := CASE WHEN e = 2047 AND frac <> 0 THEN 'NaN'::float8
-                      WHEN e = 2047 THEN 'Infinity'::float8
-                      WHEN e = 0 THEN frac * power(2::float8, -1074)
-                      ELSE (4503599627370496 + frac)::float8 * power(2::float8, e - 1075) END;
-            IF bits < 0 THEN v := -v; END IF;
-        ELSIF kind = 'f' THEN
-            e := ((bits >> 23) & 255)::int;
-            frac := bits & 8388607;
-            v := CASE WHEN e = 255 AND frac <> 0 THEN 'NaN'::float8
-                      WHEN e = 255 THEN 'Infinity'::float8
-                      WHEN e = 0 THEN frac * power(2::float8, -149)
-                      ELSE (8388608 + frac)::float8 * power(2::float8, e - 150) END;
-            IF (bits >> 31) & 1 = 1 THEN v := -v; END IF;
-        ELSE
-            IF kind <> 'u' AND kind <> 'b' AND size < 8 AND bits >= (1::int8 << (size * 8 - 1)) THEN
-                bits := bits - (1::int8 << (size * 8));      -- two's complement of a narrow signed integer
-            END IF;
-            v := CASE WHEN kind IN ('M', 'm') AND bits = -9223372036854775808 THEN NULL    -- NaT
-                      ELSE bits * scale END;
-        END IF;
-        out := out || v;
-    END LOOP;
-    RETURN out;
-END $$;
-COMMENT ON FUNCTION gik.zarr_decode(bytea, text) IS
-'The numbers held in the raw bytes of an uncompressed Zarr chunk of dtype ''<f8'', ''<f4'', ''<i8'', ''<i4'', ''<i2'', ''|i1'', unsigned ''u'' kinds, ''>'' big-endian forms, datetime64 (''<M8[s]'', ''[ns]'' …: seconds since 1970, NaT as NULL) and timedelta64 (''<m8[…]'': seconds).';
-
--- The bytes of an inline value: 'base64:…' decoded, else the UTF-8 bytes of the text (U+E000 stands for NUL).
-CREATE FUNCTION gik.inline_bytes(value text) RETURNS bytea
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN CASE WHEN value LIKE 'base64:%' THEN decode(translate(substr(value, 8), E'\n\r ', ''), 'base64')
-            ELSE (SELECT string_agg(convert_to(part, 'UTF8'), '\x00'::bytea ORDER BY o)
-                  FROM string_to_table(value, chr(57344)) WITH ORDINALITY AS t(part, o)) END;
-COMMENT ON FUNCTION gik.inline_bytes(text) IS
-'The bytes of a kerchunk inline value: ''base64:…'' decoded, else the UTF-8 bytes of the text, as kerchunk and fsspec encode raw values (U+E000 stands for a NUL byte: gik.import_kerchunk() reads \u0000 as U+E000 because PostgreSQL text cannot hold NUL).';
-
--- A JSON text parsed, or NULL when it is not valid JSON.
-CREATE FUNCTION gik.try_jsonb(value text) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    RETURN value::jsonb;
-EXCEPTION WHEN invalid_text_representation OR untranslatable_character OR character_not_in_repertoire THEN
-    RETURN NULL;
-END $$;
-COMMENT ON FUNCTION gik.try_jsonb(text) IS 'value parsed as jsonb, or NULL when it is not valid JSON.';
-
--- Zarr metadata text parsed; bare NaN and Infinity (which Python's json and ujson write) read as null.
-CREATE FUNCTION gik.metadata_jsonb(value text) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN coalesce(gik.try_jsonb(value),
-                gik.try_jsonb(regexp_replace(value, '([:\[,]\s*)(-?Infinity|NaN)(?=\s*[,\]}])', '\1null', 'g')));
-COMMENT ON FUNCTION gik.metadata_jsonb(text) IS
-'Zarr metadata (.zarray, .zattrs, …) text parsed as jsonb, reading the bare NaN, Infinity and -Infinity that Python writes (e.g. "fill_value": NaN) as null; NULL when it is still not JSON.';
-
--- The metadata keys of one Zarr array: .zarray and .zattrs (format 2) or zarr.json (format 3).
-CREATE FUNCTION gik.zarr_array_meta(zarr_format int, name text, shape int8[], chunks int8[], dtype text,
-                                    attrs jsonb, dims text[], grib bool)
-RETURNS TABLE (key text, value jsonb)
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-BEGIN ATOMIC
-    SELECT k, v FROM (VALUES
-        (1, name || '/.zarray', jsonb_build_object(
-            'chunks', to_jsonb(chunks), 'compressor', NULL, 'dtype', dtype,
-            'fill_value', CASE WHEN grib THEN to_jsonb('NaN'::text) END,
-            'filters', CASE WHEN grib THEN jsonb_build_array(jsonb_build_object('dtype', 'float64', 'id', 'grib', 'var', name)) END,
-            'order', 'C', 'shape', to_jsonb(shape), 'zarr_format', 2)),
-        (2, name || '/.zattrs', attrs || jsonb_build_object('_ARRAY_DIMENSIONS', to_jsonb(dims))),
-        (3, name || '/zarr.json', jsonb_build_object(
-            'zarr_format', 3, 'node_type', 'array', 'shape', to_jsonb(shape),
-            'data_type', CASE dtype WHEN '<f8' THEN 'float64' WHEN '<i8' THEN 'int64' ELSE dtype END,
-            'chunk_grid', jsonb_build_object('name', 'regular', 'configuration', jsonb_build_object('chunk_shape', to_jsonb(chunks))),
-            'chunk_key_encoding', jsonb_build_object('name', 'default', 'configuration', jsonb_build_object('separator', '/')),
-            'fill_value', CASE WHEN dtype = '<f8' THEN to_jsonb('NaN'::text) ELSE to_jsonb(0) END,
-            'codecs', CASE WHEN grib THEN jsonb_build_array(jsonb_build_object('name', 'gribberish', 'configuration', jsonb_build_object('var', name)))
-                           ELSE jsonb_build_array(jsonb_build_object('name', 'bytes', 'configuration', jsonb_build_object('endian', 'little'))) END,
-            'attributes', attrs, 'dimension_names', to_jsonb(dims)))
-    ) AS m(n, k, v)
-    WHERE (zarr_format = 2 AND n < 3) OR (zarr_format = 3 AND n = 3);
-END;
-COMMENT ON FUNCTION gik.zarr_array_meta(int, text, int8[], int8[], text, jsonb, text[], bool) IS
-'The metadata keys of one Zarr array: NAME/.zarray and NAME/.zattrs (with _ARRAY_DIMENSIONS) for zarr_format 2, NAME/zarr.json (dimension_names) for 3. grib: a data variable, one GRIB message per chunk, read through the kerchunk "grib" filter (format 2) or the "gribberish" codec (format 3), float64 with NaN fill; otherwise raw little-endian bytes.';
-
--- The key of one chunk of a Zarr array.
-CREATE FUNCTION gik.zarr_chunk_key(zarr_format int, name text, idx int[]) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-RETURN CASE WHEN zarr_format = 3 THEN name || '/c' || coalesce('/' || nullif(array_to_string(idx, '/'), ''), '')
-            ELSE name || '/' || coalesce(nullif(array_to_string(idx, '.'), ''), '0') END;
-COMMENT ON FUNCTION gik.zarr_chunk_key(int, text, int[]) IS
-'The key of the chunk at grid position idx of a Zarr array: NAME/i.j.k (format 2; NAME/0 for a scalar) or NAME/c/i/j/k (format 3, default chunk key encoding).';
-
--- Export --------------------------------------------------------------------------------------------------
-
--- Zarr names of a dataset's fields: shortName when unique, else with the level, then the statistic.
-CREATE FUNCTION gik.manifest_variables(dataset text)
-RETURNS TABLE (field_id smallint, name text, variable text, level text, stat text)
-LANGUAGE sql STABLE PARALLEL SAFE
-BEGIN ATOMIC
-    WITH f0 AS (
-        SELECT f.field_id, f.variable, f.level, f.stat,
-               coalesce(gik.zarr_name(CASE WHEN f.short_name IS NULL OR f.short_name IN ('', 'unknown') THEN lower(f.variable)
-                                           ELSE f.short_name END), 'var') AS base
-        FROM gik.field f JOIN gik.dataset d USING (dataset_id)
-        WHERE d.name = manifest_variables.dataset),
-    f1 AS (SELECT f0.*, CASE WHEN count(*) OVER (PARTITION BY base) = 1 THEN base
-                             ELSE base || coalesce('_' || gik.zarr_name(lower(level)), '') END AS n1 FROM f0),
-    f2 AS (SELECT f1.*, CASE WHEN count(*) OVER (PARTITION BY n1) = 1 THEN n1
-                             ELSE n1 || '_' || coalesce(nullif(stat, ''), 'instant') END AS n2 FROM f1)
-    SELECT f2.field_id,
-           CASE WHEN count(*) OVER (PARTITION BY n2) = 1
-                     AND n2 NOT IN ('time', 'step', 'number', 'valid_time')
-                     AND n2 !~ '^(latitude|longitude|x|y|values)(_[0-9]+)*$' THEN n2
-                ELSE n2 || '_' || f2.field_id END,
-           f2.variable, f2.level, f2.stat
-    FROM f2 ORDER BY 2;
-END;
-COMMENT ON FUNCTION gik.manifest_variables(text) IS
-'The Zarr variable name of every field of a dataset: the template''s ecCodes shortName (the lower-case index variable when there is none or it is ''unknown'') when no other field of the dataset has it, else shortName_level (level made a path component, e.g. cape_surface, t_pl_500), then _stat when still ambiguous (and _field_id in the last resort).';
-
--- The manifest of a dataset (all runs, one run or a range of runs): Zarr keys and values.
-CREATE FUNCTION gik.manifest(dataset text, init_from timestamptz DEFAULT NULL, init_to timestamptz DEFAULT NULL,
-                             variables text[] DEFAULT NULL, url_style text DEFAULT 's3', zarr_format int DEFAULT 2)
-RETURNS TABLE (key text, value jsonb, kind text, variable text, chunk text, init_time timestamptz, member int,
-               step_start float8, step_end float8, url text, byte_offset int8, byte_length int8)
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp SET jit = off AS $$
-DECLARE
-    p_dataset ALIAS FOR dataset;
-    p_format  ALIAS FOR zarr_format;
-    d         gik.dataset;
-    lo        timestamptz := init_from;
-    hi        timestamptz := coalesce(init_to, init_from);
-    fids      smallint[];
-    fnames    text[];
-    missing   text;
-    bad       record;
-BEGIN
-    d := gik.dataset_named(p_dataset);
-    IF url_style IS NULL OR url_style NOT IN ('s3', 'http') THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = format('invalid url_style "%s"', url_style),
-            HINT = 'Use ''s3'' for the stored URLs or ''http'' for the URLs gik.resolve_url() gives.';
-    END IF;
-    IF p_format IS NULL OR p_format NOT IN (2, 3) THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value', MESSAGE = format('invalid zarr_format %s', p_format),
-            HINT = 'Use 2 (kerchunk) or 3 (Zarr v3 with the gribberish codec).';
-    END IF;
-    IF lo IS NOT NULL AND hi < lo THEN
-        RAISE EXCEPTION USING ERRCODE = 'invalid_parameter_value',
-            MESSAGE = format('init_to %s is before init_from %s', hi, lo);
-    END IF;
-
-    SELECT array_agg(v.field_id ORDER BY v.field_id), array_agg(v.name ORDER BY v.field_id) INTO fids, fnames
-    FROM gik.manifest_variables(p_dataset) v
-    WHERE variables IS NULL OR gik.variable_selected(variables, v.variable, v.level) OR v.name = ANY (variables);
-    SELECT string_agg(format('"%s"', e), ', ') INTO missing
-    FROM unnest(variables) e
-    WHERE NOT EXISTS (SELECT FROM gik.manifest_variables(p_dataset) v
-                      WHERE e IN (v.variable, v.variable || ':' || v.level, v.name));
-    IF missing IS NOT NULL THEN
-        RAISE EXCEPTION USING ERRCODE = 'undefined_object',
-            MESSAGE = format('no field of dataset "%s" matches %s', p_dataset, missing),
-            HINT = 'Give index variables (''VAR'' or ''VAR:LEVEL'') or Zarr names as listed by gik.manifest_variables().';
-    END IF;
-    SELECT f.variable, f.level INTO bad FROM gik.field f
-    WHERE f.field_id = ANY (fids) AND f.grid_id IS NULL
-      AND EXISTS (SELECT FROM gik.chunk_pack p
-                  WHERE p.dataset_id = d.dataset_id AND (lo IS NULL OR p.init_time BETWEEN lo AND hi)
-                    AND f.field_id = ANY (p.field_ids))
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION USING ERRCODE = 'object_not_in_prerequisite_state',
-            MESSAGE = format('field "%s" (%s) of dataset "%s" has no template', bad.variable, bad.level, p_dataset),
-            DETAIL = 'A manifest needs each variable''s grid, which comes from its template.',
-            HINT = 'Learn it with gik.learn_templates(dataset_id, run_id), or ingest with learn_templates => true.';
-    END IF;
-
-    RETURN QUERY
-    WITH fl AS (SELECT u.field_id, u.name FROM unnest(fids, fnames) AS u(field_id, name)),
-    r0 AS (
-        SELECT p.init_time, coalesce(p.member::int, -9) AS m, p.file_id, u.field_id,
-               w.start_min, w.end_min, u.byte_offset, u.byte_length::int8 AS byte_length
-        FROM gik.chunk_pack p
-        JOIN gik.file fi ON fi.file_id = p.file_id AND fi.valid_to IS NULL
-        CROSS JOIN LATERAL unnest(p.field_ids, p.window_ids, p.offsets, p.lengths) AS u(field_id, window_id, byte_offset, byte_length)
-        JOIN gik.time_window w ON w.window_id = u.window_id
-        WHERE p.dataset_id = d.dataset_id AND (lo IS NULL OR p.init_time BETWEEN lo AND hi) AND u.field_id = ANY (fids)),
-    -- Several windows ending at the same step (GFS APCP 6-12 and 0-12 at f012): the shortest keeps the name.
-    dup AS MATERIALIZED (SELECT r0.field_id, r0.init_time, r0.m, r0.end_min FROM r0 GROUP BY 1, 2, 3, 4 HAVING count(*) > 1),
-    r1 AS (
-        SELECT r0.*, 1::int8 AS rk FROM r0
-        WHERE NOT EXISTS (SELECT FROM dup WHERE dup.field_id = r0.field_id AND dup.init_time = r0.init_time
-                                              AND dup.m = r0.m AND dup.end_min = r0.end_min)
-        UNION ALL
-        SELECT r0.*, row_number() OVER (PARTITION BY r0.field_id, r0.init_time, r0.m, r0.end_min
-                                        ORDER BY r0.end_min - r0.start_min, r0.file_id, r0.byte_offset)
-        FROM r0 JOIN dup ON dup.field_id = r0.field_id AND dup.init_time = r0.init_time AND dup.m = r0.m AND dup.end_min = r0.end_min),
-    -- The axes: positions of the runs, members and step ends present.
-    tax AS (SELECT x.init_time, (row_number() OVER (ORDER BY x.init_time) - 1)::int AS ti FROM (SELECT DISTINCT r0.init_time FROM r0) x),
-    max AS (SELECT x.m AS member, (row_number() OVER (ORDER BY x.m) - 1)::int AS mi FROM (SELECT DISTINCT r0.m FROM r0) x),
-    sax AS (SELECT x.end_min, (row_number() OVER (ORDER BY x.end_min) - 1)::int AS si FROM (SELECT DISTINCT r0.end_min FROM r0) x),
-    ax AS (SELECT (SELECT count(*) FROM tax) AS nt, (SELECT count(*) FROM max) AS nm, (SELECT count(*) FROM sax) AS ns,
-                  EXISTS (SELECT FROM max WHERE max.member <> -9) AS ens),
-    r AS (
-        SELECT r1.init_time, nullif(r1.m, -9) AS member, r1.file_id, r1.field_id, r1.start_min, r1.end_min, r1.byte_offset,
-               r1.byte_length, tax.ti, max.mi, sax.si,
-               CASE WHEN rk = 1 THEN fl.name WHEN rk = 2 AND r1.start_min = 0 THEN fl.name || '_from0' ELSE fl.name || '_r' || rk END AS var
-        FROM r1 JOIN fl ON fl.field_id = r1.field_id JOIN tax ON tax.init_time = r1.init_time
-        JOIN max ON max.member = r1.m JOIN sax ON sax.end_min = r1.end_min),
-    urls AS MATERIALIZED (
-        SELECT fi.file_id, CASE WHEN url_style = 'http' THEN gik.resolve_url(fi.url) ELSE fi.url END AS out_url
-        FROM gik.file fi WHERE fi.file_id IN (SELECT DISTINCT r0.file_id FROM r0)),
-    -- One Zarr variable per name; its field, template and windows.
-    v0 AS MATERIALIZED (SELECT r.var, min(r.field_id) AS field_id FROM r GROUP BY r.var),
-    g0 AS (
-        SELECT gr.*, (SELECT count(*) FROM gik.field ff WHERE ff.dataset_id = d.dataset_id AND ff.grid_id = gr.grid_id) AS nvars,
-               CASE WHEN gr.ni IS NULL OR gr.nj IS NULL THEN 'values' WHEN gr.grid_type = 'regular_ll' THEN 'll' ELSE 'xy' END AS layout
-        FROM v0 JOIN gik.field f ON f.field_id = v0.field_id JOIN gik.grid gr ON gr.grid_id = f.grid_id
-        GROUP BY gr.grid_id),
-    -- The grid most of the dataset's fields use gets latitude/longitude; others get the size as a suffix.
-    g1 AS (
-        SELECT g0.*, row_number() OVER (PARTITION BY g0.layout ORDER BY g0.nvars DESC, g0.num_points DESC, g0.grid_id) AS lk,
-               row_number() OVER (ORDER BY g0.nvars DESC, g0.num_points DESC, g0.grid_id) AS gk
-        FROM g0),
-    g2 AS (
-        SELECT g1.*,
-               CASE WHEN lk = 1 THEN '' ELSE '_' || g1.nj || CASE WHEN count(*) OVER (PARTITION BY g1.layout, g1.nj) > 1 THEN '_' || gk ELSE '' END END AS sj,
-               CASE WHEN lk = 1 THEN '' ELSE '_' || g1.ni || CASE WHEN count(*) OVER (PARTITION BY g1.layout, g1.ni) > 1 THEN '_' || gk ELSE '' END END AS si_,
-               CASE WHEN lk = 1 THEN '' ELSE '_' || g1.num_points || CASE WHEN count(*) OVER (PARTITION BY g1.layout, g1.num_points) > 1 THEN '_' || gk ELSE '' END END AS sp
-        FROM g1),
-    g AS MATERIALIZED (
-        SELECT g2.grid_id, g2.layout, g2.ni, g2.nj, g2.num_points, g2.lat_first, g2.lon_first, g2.lat_last, g2.lon_last,
-               g2.di, g2.dj, g2.scanning_mode, g2.grid_type,
-               CASE g2.layout WHEN 'll' THEN ARRAY['latitude' || sj, 'longitude' || si_]
-                              WHEN 'xy' THEN ARRAY['y' || sj, 'x' || si_]
-                              ELSE ARRAY['values' || sp] END AS gdims,
-               CASE WHEN g2.layout = 'values' THEN ARRAY[g2.num_points] ELSE ARRAY[g2.nj, g2.ni]::int8[] END AS gshape
-        FROM g2),
-    -- Window starts of the statistical variables along the step axis.
-    vw AS MATERIALIZED (SELECT r.var, r.si, min(r.start_min) AS start_min FROM r
-           WHERE r.field_id IN (SELECT f.field_id FROM gik.field f WHERE f.field_id = ANY (fids) AND f.stat <> '')
-           GROUP BY r.var, r.si),
-    vwo AS MATERIALIZED (SELECT vw.var, jsonb_object_agg(vw.si::text, vw.start_min / 60.0::float8) AS o FROM vw GROUP BY vw.var),
-    vws AS MATERIALIZED (SELECT vwo.var, (SELECT jsonb_agg(vwo.o -> s.si::text ORDER BY s.si) FROM sax s) AS starts FROM vwo),
-    v AS MATERIALIZED (
-        SELECT v0.var, f.variable AS f_variable, f.level, f.stat, f.short_name, f.units, f.param_id, f.packing, g.*,
-               (CASE WHEN ax.ens THEN ARRAY['time', 'number', 'step'] ELSE ARRAY['time', 'step'] END) || g.gdims AS dims,
-               (CASE WHEN ax.ens THEN ARRAY[ax.nt, ax.nm, ax.ns] ELSE ARRAY[ax.nt, ax.ns] END) || g.gshape AS shape,
-               (CASE WHEN ax.ens THEN ARRAY[1, 1, 1] ELSE ARRAY[1, 1] END)::int8[] || g.gshape AS chunks,
-               vws.starts,
-               -- The chunk key's grid part: .0.0 (format 2) or /0/0 (format 3).
-               repeat(CASE WHEN p_format = 3 THEN '/0' ELSE '.0' END, cardinality(g.gdims)) AS tail
-        FROM v0 CROSS JOIN ax
-        JOIN gik.field f ON f.field_id = v0.field_id
-        JOIN g ON g.grid_id = f.grid_id
-        LEFT JOIN vws ON vws.var = v0.var),
-    coords AS (
-        SELECT 'time' AS name, ARRAY['time'] AS dims, ARRAY[ax.nt] AS shape, '<i8' AS dtype,
-               (SELECT array_agg(extract(epoch FROM tax.init_time)::float8 ORDER BY tax.ti) FROM tax) AS vals,
-               jsonb_build_object('calendar', 'proleptic_gregorian', 'long_name', 'initial time of forecast',
-                                  'standard_name', 'forecast_reference_time', 'units', 'seconds since 1970-01-01T00:00:00') AS attrs
-        FROM ax
-        UNION ALL
-        SELECT 'number', ARRAY['number'], ARRAY[ax.nm], '<i8', (SELECT array_agg(max.member::float8 ORDER BY max.mi) FROM max),
-               jsonb_build_object('long_name', 'ensemble member numerical id', 'standard_name', 'realization', 'units', '1',
-                                  'comment', '0 control, N perturbed, -1 ensemble mean, -2 ensemble spread, -9 no member')
-        FROM ax WHERE ax.ens
-        UNION ALL
-        SELECT 'step', ARRAY['step'], ARRAY[ax.ns], '<f8', (SELECT array_agg(sax.end_min / 60.0::float8 ORDER BY sax.si) FROM sax),
-               jsonb_build_object('long_name', 'time since forecast_reference_time', 'standard_name', 'forecast_period', 'units', 'hours')
-        FROM ax
-        UNION ALL
-        SELECT 'valid_time', ARRAY['time', 'step'], ARRAY[ax.nt, ax.ns], '<i8',
-               (SELECT array_agg(extract(epoch FROM tax.init_time)::float8 + sax.end_min * 60 ORDER BY tax.ti, sax.si) FROM tax, sax),
-               jsonb_build_object('calendar', 'proleptic_gregorian', 'long_name', 'time', 'standard_name', 'time',
-                                  'units', 'seconds since 1970-01-01T00:00:00')
-        FROM ax
-        UNION ALL
-        SELECT g.gdims[1], ARRAY[g.gdims[1]], ARRAY[g.nj::int8], '<f8',
-               (SELECT array_agg(g.lat_first + k * coalesce(g.dj, abs(g.lat_last - g.lat_first) / greatest(g.nj - 1, 1))
-                                 * CASE WHEN g.lat_last < g.lat_first THEN -1 ELSE 1 END ORDER BY k)
-                FROM generate_series(0, g.nj - 1) k),
-               jsonb_build_object('long_name', 'latitude', 'standard_name', 'latitude', 'units', 'degrees_north')
-        FROM g WHERE g.layout = 'll'
-        UNION ALL
-        SELECT g.gdims[2], ARRAY[g.gdims[2]], ARRAY[g.ni::int8], '<f8',
-               (SELECT array_agg(CASE WHEN g.scanning_mode & 128 = 0 AND g.lon_first > g.lon_last THEN g.lon_first - 360 ELSE g.lon_first END
-                                 + k * coalesce(g.di, 0) * CASE WHEN g.scanning_mode & 128 <> 0 THEN -1 ELSE 1 END ORDER BY k)
-                FROM generate_series(0, g.ni - 1) k),
-               jsonb_build_object('long_name', 'longitude', 'standard_name', 'longitude', 'units', 'degrees_east')
-        FROM g WHERE g.layout = 'll'),
-    root AS (
-        SELECT jsonb_build_object(
-                   'Conventions', 'CF-1.7',
-                   'coordinates', (SELECT string_agg(c.name, ' ' ORDER BY c.name) FROM coords c),
-                   'gik_dataset', d.name,
-                   'history', 'pg_gik manifest of dataset ' || d.name) AS attrs)
-    -- The root group.
-    SELECT m.k, m.val, 'metadata', NULL::text, NULL::text, NULL::timestamptz, NULL::int, NULL::float8, NULL::float8,
-           NULL::text, NULL::int8, NULL::int8
-    FROM root, LATERAL (VALUES (2, '.zgroup', jsonb_build_object('zarr_format', 2)),
-                               (2, '.zattrs', root.attrs),
-                               (3, 'zarr.json', jsonb_build_object('zarr_format', 3, 'node_type', 'group', 'attributes', root.attrs))
-                       ) AS m(fmt, k, val)
-    WHERE m.fmt = p_format AND EXISTS (SELECT FROM r)
-    UNION ALL
-    -- Coordinates: metadata, then one inline chunk of raw little-endian values (base64).
-    SELECT z.key, z.value, 'metadata', c.name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-    FROM coords c, LATERAL gik.zarr_array_meta(p_format, c.name, c.shape::int8[], c.shape::int8[], c.dtype, c.attrs, c.dims, false) z
-    UNION ALL
-    SELECT gik.zarr_chunk_key(p_format, c.name, array_fill(0, ARRAY[cardinality(c.dims)])),
-           to_jsonb('base64:' || translate(encode(gik.zarr_encode(c.vals, c.dtype), 'base64'), E'\n', '')),
-           'coordinate', c.name, array_to_string(array_fill(0, ARRAY[cardinality(c.dims)]), '.'),
-           NULL, NULL, NULL, NULL, NULL, NULL, NULL
-    FROM coords c
-    UNION ALL
-    -- Data variables.
-    SELECT z.key, z.value, 'metadata', v.var, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-    FROM v, LATERAL gik.zarr_array_meta(p_format, v.var, v.shape, v.chunks, '<f8',
-        jsonb_strip_nulls(jsonb_build_object(
-            'long_name', v.f_variable || ' ' || v.level
-                         || CASE v.stat WHEN 'acc' THEN ' (accumulation)' WHEN 'ave' THEN ' (average)'
-                                        WHEN 'max' THEN ' (maximum)' WHEN 'min' THEN ' (minimum)' ELSE '' END,
-            'units', nullif(v.units, 'unknown'),
-            'coordinates', 'valid_time',
-            'GRIB_shortName', v.short_name,
-            'GRIB_units', v.units,
-            'GRIB_paramId', v.param_id,
-            'GRIB_stepType', CASE v.stat WHEN 'acc' THEN 'accum' WHEN 'ave' THEN 'avg' WHEN 'max' THEN 'max'
-                                         WHEN 'min' THEN 'min' ELSE 'instant' END,
-            'GRIB_packingType', v.packing,
-            'GRIB_gridType', v.grid_type,
-            'GRIB_Nx', v.ni, 'GRIB_Ny', v.nj, 'GRIB_numberOfPoints', v.num_points,
-            'GRIB_latitudeOfFirstGridPointInDegrees', v.lat_first, 'GRIB_longitudeOfFirstGridPointInDegrees', v.lon_first,
-            'GRIB_latitudeOfLastGridPointInDegrees', v.lat_last, 'GRIB_longitudeOfLastGridPointInDegrees', v.lon_last,
-            'GRIB_iDirectionIncrementInDegrees', v.di, 'GRIB_jDirectionIncrementInDegrees', v.dj,
-            'GRIB_iScansNegatively', (v.scanning_mode >> 7) & 1, 'GRIB_jScansPositively', (v.scanning_mode >> 6) & 1,
-            'GRIB_jPointsAreConsecutive', (v.scanning_mode >> 5) & 1,
-            'gik_variable', v.f_variable, 'gik_level', v.level, 'gik_stat', v.stat,
-            'gik_window_start', v.starts)),
-        v.dims, true) z
-    UNION ALL
-    SELECT CASE WHEN p_format = 3 THEN r.var || '/c/' || r.ti || CASE WHEN ax.ens THEN '/' || r.mi ELSE '' END || '/' || r.si
-                ELSE r.var || '/' || r.ti || CASE WHEN ax.ens THEN '.' || r.mi ELSE '' END || '.' || r.si END || v.tail,
-           jsonb_build_array(urls.out_url, r.byte_offset, r.byte_length),
-           'chunk', r.var,
-           r.ti || CASE WHEN ax.ens THEN '.' || r.mi ELSE '' END || '.' || r.si || replace(v.tail, '/', '.'),
-           r.init_time, r.member, r.start_min / 60.0::float8, r.end_min / 60.0::float8,
-           urls.out_url, r.byte_offset, r.byte_length
-    FROM r CROSS JOIN ax
-    JOIN urls ON urls.file_id = r.file_id
-    JOIN v ON v.var = r.var;
-END $$;
-COMMENT ON FUNCTION gik.manifest(text, timestamptz, timestamptz, text[], text, int) IS
-'The Zarr keys and values of a dataset''s chunk references (current versions): one row per metadata key (kind ''metadata'': .zgroup, .zattrs, VAR/.zarray, VAR/.zattrs for zarr_format 2; zarr.json, VAR/zarr.json for 3), per inline coordinate chunk (kind ''coordinate'': time, number, step, valid_time, latitude, longitude as base64 little-endian values) and per reference (kind ''chunk'': VAR/t.m.s.0.0 → [url, offset, length], one GRIB message per chunk). init_from alone selects one run, with init_to the runs in [init_from, init_to], neither every run. variables: ''VAR'', ''VAR:LEVEL'' or Zarr names (NULL: all). url_style ''s3'' keeps the stored URLs, ''http'' writes gik.resolve_url(). See docs/manifests.md.';
-
--- One run's manifest per row of gik.run.
-CREATE VIEW gik.run_manifest AS
-SELECT d.name AS dataset, r.init_time, r.version, m.key, m.value, m.kind, m.variable, m.chunk, m.member,
-       m.step_start, m.step_end, m.url, m.byte_offset, m.byte_length
-FROM gik.run r
-JOIN gik.dataset d ON d.dataset_id = r.dataset_id
-CROSS JOIN LATERAL gik.manifest(d.name, r.init_time) m;
-COMMENT ON VIEW gik.run_manifest IS
-'The kerchunk (Zarr format 2) manifest of each run on its own: metadata, coordinate and chunk keys with their values (see gik.manifest()). Filter on dataset and init_time.';
-
--- A dataset's manifest as one kerchunk v1 reference document.
-CREATE FUNCTION gik.manifest_kerchunk(dataset text, init_from timestamptz DEFAULT NULL, init_to timestamptz DEFAULT NULL,
-                                      variables text[] DEFAULT NULL, url_style text DEFAULT 's3')
-RETURNS json
-LANGUAGE sql STABLE
-RETURN (SELECT json_build_object('version', 1, 'refs', coalesce(json_object_agg(m.key,
-                   CASE WHEN m.kind = 'metadata' THEN to_jsonb(m.value::text) ELSE m.value END), '{}'))
-        FROM gik.manifest(dataset, init_from, init_to, variables, url_style, 2) m);
-COMMENT ON FUNCTION gik.manifest_kerchunk(text, timestamptz, timestamptz, text[], text) IS
-'The manifest as one kerchunk v1 document {"version": 1, "refs": {…}} (json, built as text: three times faster than jsonb for 100,000 references): metadata values are JSON text, coordinates inline base64, chunks [url, offset, length]. fsspec''s ReferenceFileSystem and Zarr 2 read it; gik.import_kerchunk() takes it back; write it to a file with COPY (see docs/manifests.md).';
-
--- A dataset's manifest as Zarr v3 metadata (gribberish codec) with VirtualiZarr-style chunk manifests.
-CREATE FUNCTION gik.manifest_zarr3(dataset text, init_from timestamptz DEFAULT NULL, init_to timestamptz DEFAULT NULL,
-                                   variables text[] DEFAULT NULL, url_style text DEFAULT 's3')
-RETURNS json
-LANGUAGE sql STABLE
-BEGIN ATOMIC
-    WITH m AS (SELECT * FROM gik.manifest(dataset, init_from, init_to, variables, url_style, 3))
-    SELECT json_build_object(
-        'zarr_format', 3,
-        'metadata', coalesce((SELECT json_object_agg(m.key, m.value) FROM m WHERE m.kind = 'metadata'), '{}'),
-        'manifests', coalesce((SELECT json_object_agg(e.variable, e.entries)
-                               FROM (SELECT m.variable, json_object_agg(m.chunk, json_build_object(
-                                         'path', m.url, 'offset', m.byte_offset, 'length', m.byte_length)) AS entries
-                                     FROM m WHERE m.kind = 'chunk' GROUP BY m.variable) e), '{}'),
-        'inline', coalesce((SELECT json_object_agg(m.key, m.value) FROM m WHERE m.kind = 'coordinate'), '{}'));
-END;
-COMMENT ON FUNCTION gik.manifest_zarr3(text, timestamptz, timestamptz, text[], text) IS
-'The manifest in Zarr v3 form (json): {"zarr_format": 3, "metadata": {"zarr.json": group, "VAR/zarr.json": array with the gribberish codec, …}, "manifests": {"VAR": {"t.m.s.0.0": {"path", "offset", "length"}}} (VirtualiZarr ChunkManifest entries), "inline": {"time/c/0": "base64:…", …} (coordinate chunks)}.';
-
--- Import -------------------------------------------------------------------------------------------------
-
+-- grant: reader
 -- The value of a coordinate array at a chunk's grid position.
 CREATE FUNCTION gik.coord_at(vals float8[], pos int[], strides int[], idx int[]) RETURNS float8
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -475,6 +11,7 @@ RETURN CASE WHEN cardinality(pos) <= 4 THEN
 COMMENT ON FUNCTION gik.coord_at(float8[], int[], int[], int[]) IS
 'The element of a C-order coordinate array of up to 4 dimensions (values vals, row-major strides) at a chunk position: pos gives, for each coordinate dimension, its position in the data variable''s dimensions, idx the chunk''s index along each of them.';
 
+-- grant: reader
 -- Member number from a GIK/GEFS member token: control, c00, gec00 -> 0; ens01, p01, gep01, pf01 -> 1.
 CREATE FUNCTION gik.member_from_token(token text) RETURNS int
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -486,6 +23,7 @@ RETURN CASE WHEN lower(token) IN ('control', 'cf') THEN 0
 COMMENT ON FUNCTION gik.member_from_token(text) IS
 'The member number in a GIK or NOAA member token: control, cf, c00, gec00 give 0; ens01, ens_01, pf01, p01, gep01, mem01 give 1; anything else NULL.';
 
+-- grant: ingest
 -- Hours (or seconds since 1970) from a CF units string: the scale and the offset to apply.
 CREATE FUNCTION gik.cf_time_scale(units text, role text, dtype text, OUT scale float8, OUT base float8)
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
@@ -511,6 +49,7 @@ END $$;
 COMMENT ON FUNCTION gik.cf_time_scale(text, text, text) IS
 'How to turn a time coordinate into hours (role ''step'') or seconds since 1970 (other roles): the scale and offset for CF units such as ''hours'' or ''seconds since 1970-01-01T00:00:00''; datetime64/timedelta64 dtypes are already in seconds.';
 
+-- grant: ingest
 -- Empty staging tables for one import (dropped at commit).
 CREATE FUNCTION gik.import_begin() RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
@@ -530,6 +69,7 @@ END $$;
 COMMENT ON FUNCTION gik.import_begin() IS
 'Internal to the import functions: (re)create the session''s staging table of reference entries, dropped at commit.';
 
+-- grant: ingest
 -- A reference written as text, ["url", offset, length] or Python's ['url', offset, length], taken apart without JSON.
 CREATE FUNCTION gik.parse_ref_text(value text, OUT url text, OUT byte_offset numeric, OUT byte_length numeric)
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
@@ -566,6 +106,7 @@ END $$;
 COMMENT ON FUNCTION gik.parse_ref_text(text) IS
 'The URL, offset and length of a reference written as ["url", offset, length] or Python''s [''url'', offset, length] (no escapes in the URL), taken apart with string functions (regular expressions with groups are 10-100 times slower per row); NULLs for anything else, which is then read as JSON.';
 
+-- grant: ingest
 -- Expand kerchunk {{name}} URL templates.
 CREATE FUNCTION gik.expand_templates(url text, templates jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
@@ -584,6 +125,7 @@ END $$;
 COMMENT ON FUNCTION gik.expand_templates(text, jsonb) IS
 'A kerchunk reference URL with its {{name}} (or {{ name }}) templates replaced by their values.';
 
+-- grant: ingest
 -- The import proper, from the entries staged in pg_temp.gik_imp_e: runs, files, fields, windows and packs.
 CREATE FUNCTION gik.import_core(p_dataset text, p_source text, p_bytes int8, p_init timestamptz, p_member int,
                                 p_steps float8[], p_url_prefix text, p_reset int, p_learn bool)
@@ -601,10 +143,7 @@ DECLARE
     acc       text[];
     dvals     float8[];
     sc        record;
-    new_ver   int;
-    n_old     int;
-    n_same    int;
-    n_new     int;
+    n_files   int;
     n_refs    int8;
     tmpl_bytes int8;
 BEGIN
@@ -984,18 +523,17 @@ BEGIN
                        SELECT f.member FROM pg_temp.gik_imp_ref f WHERE f.member IS NOT NULL) t(m))
         WHERE x.dataset_id = d.dataset_id;
     END IF;
-    INSERT INTO gik.field (dataset_id, variable, level, stat)
-    SELECT DISTINCT d.dataset_id, f.variable, f.level, f.stat FROM pg_temp.gik_imp_ref f
-    ON CONFLICT DO NOTHING;
-    INSERT INTO gik.time_window (start_min, end_min)
-    SELECT DISTINCT f.start_min, f.end_min FROM pg_temp.gik_imp_ref f
-    ON CONFLICT DO NOTHING;
-    -- Field and window ids of the distinct keys, then of every reference.
     CREATE TEMP TABLE gik_imp_key ON COMMIT DROP AS
+    WITH k AS MATERIALIZED (SELECT DISTINCT f.doc, f.path, f.variable, f.level, f.stat, f.start_min, f.end_min
+                            FROM pg_temp.gik_imp_ref f)
     SELECT k.doc, k.path, k.variable, k.level, k.stat, k.start_min, k.end_min, fl.field_id, w.window_id
-    FROM (SELECT DISTINCT f.doc, f.path, f.variable, f.level, f.stat, f.start_min, f.end_min FROM pg_temp.gik_imp_ref f) k
-    JOIN gik.field fl ON fl.dataset_id = d.dataset_id AND fl.variable = k.variable AND fl.level = k.level AND fl.stat = k.stat
-    JOIN gik.time_window w ON w.start_min = k.start_min AND w.end_min = k.end_min;
+    FROM k
+    JOIN (SELECT f.* FROM (SELECT array_agg(k.variable) AS v, array_agg(k.level) AS l, array_agg(k.stat) AS s FROM k) a,
+                          gik.store_fields(d.dataset_id, a.v, a.l, a.s) f) fl
+      ON fl.variable = k.variable AND fl.level = k.level AND fl.stat = k.stat
+    JOIN (SELECT f.* FROM (SELECT array_agg(k.start_min) AS s, array_agg(k.end_min) AS e FROM k) a,
+                          gik.store_windows(a.s, a.e) f) w
+      ON w.start_min = k.start_min AND w.end_min = k.end_min;
     ANALYZE pg_temp.gik_imp_key;
     CREATE TEMP TABLE gik_imp_ref2 ON COMMIT DROP AS
     SELECT f.*, k.field_id, k.window_id
@@ -1068,69 +606,41 @@ BEGIN
         END;
     END LOOP;
 
-    -- 8. One run per initialisation time: a new version when its references changed.
+    -- 8. One run per initialisation time, stored as one (a new version when its references changed).
     FOR crec IN SELECT DISTINCT f.init_time FROM pg_temp.gik_imp_ref f ORDER BY 1 LOOP
-        PERFORM pg_advisory_xact_lock(d.dataset_id, (extract(epoch FROM crec.init_time) / 3600)::int);
-        INSERT INTO gik.run AS x (dataset_id, init_time, status, started)
-        VALUES (d.dataset_id, crec.init_time, 'running', t0)
-        ON CONFLICT (dataset_id, init_time) DO NOTHING;
-        SELECT * INTO r FROM gik.run x WHERE x.dataset_id = d.dataset_id AND x.init_time = crec.init_time FOR UPDATE;
-        CREATE TEMP TABLE gik_imp_file ON COMMIT DROP AS
-        SELECT f.url, min(f.end_min) / 60 AS step, CASE WHEN count(DISTINCT f.member) = 1 AND bool_and(f.member IS NOT NULL) THEN min(f.member) END AS member,
-               md5(string_agg(concat_ws(':', f.field_id, f.window_id, f.member, f.byte_offset, f.byte_length), ','
-                              ORDER BY f.byte_offset, f.field_id, f.window_id, f.member, f.byte_length)) AS refs_md5,
-               NULL::int AS file_id
-        FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time GROUP BY f.url;
-        ANALYZE pg_temp.gik_imp_file;
-        SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT FROM pg_temp.gik_imp_file n WHERE n.url = o.url AND n.refs_md5 = o.index_md5))
-        INTO n_old, n_same
-        FROM gik.file o WHERE o.run_id = r.run_id AND o.valid_to IS NULL;
-        SELECT count(*) INTO n_new FROM pg_temp.gik_imp_file;
-        IF n_old = n_new AND n_same = n_new AND r.version > 0 THEN
-            new_ver := r.version;
-        ELSE
-            new_ver := r.version + 1;
-            PERFORM gik.ensure_partition(d.dataset_id, crec.init_time);
-            UPDATE gik.file o SET valid_to = new_ver WHERE o.run_id = r.run_id AND o.valid_to IS NULL;
-            WITH ins AS (
-                INSERT INTO gik.file (run_id, source, step, member, url, found, index_size, index_md5, valid_from)
-                SELECT r.run_id, 'imported', n.step, n.member, n.url, true, NULL, n.refs_md5, new_ver
-                FROM pg_temp.gik_imp_file n ORDER BY n.step, n.member, n.url
-                RETURNING file_id, url)
-            UPDATE pg_temp.gik_imp_file n SET file_id = ins.file_id FROM ins WHERE ins.url = n.url;
-            INSERT INTO gik.chunk_pack (dataset_id, init_time, run_id, file_id, member, field_ids, window_ids, offsets, lengths)
-            SELECT d.dataset_id, crec.init_time, r.run_id, n.file_id, f.member,
-                   array_agg(f.field_id ORDER BY f.byte_offset, f.key), array_agg(f.window_id ORDER BY f.byte_offset, f.key),
-                   array_agg(f.byte_offset ORDER BY f.byte_offset, f.key), array_agg(f.byte_length::int4 ORDER BY f.byte_offset, f.key)
-            FROM pg_temp.gik_imp_ref f JOIN pg_temp.gik_imp_file n ON n.url = f.url
-            WHERE f.init_time = crec.init_time
-            GROUP BY n.file_id, f.member;
-            INSERT INTO gik.run_version (run_id, version, files_added, files_changed, refs, note)
-            VALUES (r.run_id, new_ver, n_new - n_same, n_old - n_same,
-                    (SELECT count(*) FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time),
-                    format('imported from %s', p_source));
-        END IF;
+        PERFORM gik.store_begin();
+        INSERT INTO pg_temp.gik_store_file (file_no, source, step, member, url, found)
+        SELECT row_number() OVER (ORDER BY x.step, x.member, x.url), 'imported', x.step, x.member, x.url, true
+        FROM (SELECT f.url, min(f.end_min) / 60 AS step,
+                     CASE WHEN count(DISTINCT f.member) = 1 AND bool_and(f.member IS NOT NULL) THEN min(f.member) END AS member
+              FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time GROUP BY f.url) x;
+        GET DIAGNOSTICS n_files = ROW_COUNT;
+        INSERT INTO pg_temp.gik_store_ref (file_no, member, field_id, window_id, byte_offset, byte_length, seq)
+        SELECT s.file_no, f.member, f.field_id, f.window_id, f.byte_offset, f.byte_length,
+               row_number() OVER (ORDER BY f.byte_offset, f.key)
+        FROM pg_temp.gik_imp_ref f JOIN pg_temp.gik_store_file s ON s.url = f.url
+        WHERE f.init_time = crec.init_time;
+        r := gik.store_run(d.dataset_id, crec.init_time,
+                           jsonb_build_object('imported', p_source, 'variables',
+                               (SELECT jsonb_agg(DISTINCT f.variable) FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time)),
+                           t0, format('imported from %s', p_source));
         tmpl_bytes := CASE WHEN p_learn THEN gik.learn_templates(d.dataset_id, r.run_id) ELSE 0 END;
-        SELECT coalesce(sum(cardinality(p.offsets)), 0) INTO n_refs
-        FROM gik.chunk_pack p JOIN gik.file fi ON fi.file_id = p.file_id AND fi.valid_to IS NULL
-        WHERE p.dataset_id = d.dataset_id AND p.init_time = crec.init_time AND p.run_id = r.run_id;
+        n_refs := gik.run_ref_count(r);
         UPDATE gik.run x SET
-            version = new_ver, status = 'complete',
-            selection = jsonb_build_object('imported', p_source, 'variables',
-                (SELECT jsonb_agg(DISTINCT f.variable) FROM pg_temp.gik_imp_ref f WHERE f.init_time = crec.init_time)),
-            files_expected = n_new, files_found = n_new, files_missing = 0, refs = n_refs,
+            status = 'complete',
+            files_expected = n_files, files_found = n_files, files_missing = 0, refs = n_refs,
             index_bytes = coalesce(p_bytes, 0), grib_bytes = tmpl_bytes,
             started = t0, finished = clock_timestamp(), fetch_ms = 0,
             total_ms = extract(epoch FROM clock_timestamp() - t0) * 1000, error = NULL
         WHERE x.run_id = r.run_id
         RETURNING * INTO r;
-        DROP TABLE pg_temp.gik_imp_file;
         RETURN NEXT r;
     END LOOP;
 END $$;
 COMMENT ON FUNCTION gik.import_core(text, text, int8, timestamptz, int, float8[], text, int, bool) IS
 'Internal to gik.import_kerchunk() and gik.import_gik_table(): turn the entries staged in pg_temp.gik_imp_e into runs, files, fields, windows and packed references of a dataset (created as index_format ''imported'' when new). Every check runs before anything is written.';
 
+-- grant: ingest
 -- Import kerchunk reference JSON (v0, v1 with templates, or a list of documents as kerchunk's scan_grib writes).
 CREATE FUNCTION gik.import_kerchunk(dataset text, refs json, init_time timestamptz DEFAULT NULL, member int DEFAULT NULL,
                                     steps float8[] DEFAULT NULL, templates jsonb DEFAULT NULL, url_prefix text DEFAULT NULL,
@@ -1192,6 +702,7 @@ END $$;
 COMMENT ON FUNCTION gik.import_kerchunk(text, json, timestamptz, int, float8[], jsonb, text, int, bool) IS
 'Import kerchunk references (version 0 {key: value}, version 1 {"version": 1, "refs", "templates"} with {{name}} URLs and inline base64: or raw values, or a list of such documents as scan_grib writes) into a dataset, created with index_format ''imported'' when it does not exist. Variable, level, statistic, member, step and initialisation time come from each key''s array, its .zattrs (gik_*, GRIB_* or gribberish attributes) and the inline coordinate arrays; the options only fill in what the JSON does not say: init_time, member, steps (hours along the lead-time dimension, e.g. when its coordinate is compressed), templates (override the document''s), url_prefix (for relative URLs), window_reset (statistical windows restart every N hours; default: from the run start). One run per initialisation time, with a new version when its references changed. Transactional; errors name the key. Returns the runs.';
 
+-- grant: ingest
 -- Import GIK [key, value] reference rows from a table (loaded with COPY from a GIK parquet file).
 CREATE FUNCTION gik.import_gik_table(dataset text, staging regclass, init_time timestamptz DEFAULT NULL, member int DEFAULT NULL,
                                      steps float8[] DEFAULT NULL, templates jsonb DEFAULT NULL, url_prefix text DEFAULT NULL,

@@ -71,6 +71,7 @@ CREATE INDEX ON gik.product_log (product_id, init_time, log_id);
 COMMENT ON TABLE gik.product_log IS
 'One row per attempt at building a product for a run: complete (every window stored), partial (some windows have fewer members than the product''s min_members: built again when the run''s version changes), waiting (none has), or failed (SQLSTATE, message and detail; nothing of the attempt is stored, and it is retried with a backoff).';
 
+-- grant: reader
 -- Accumulation windows from a compact list: 'A-B' one window, 'A-B/S' consecutive S-hour windows.
 CREATE FUNCTION gik.product_windows(spec text)
 RETURNS TABLE (window_start float8, window_end float8)
@@ -102,6 +103,7 @@ END $$;
 COMMENT ON FUNCTION gik.product_windows(text) IS
 'Accumulation windows in hours from a list of ''A-B'' (one window) and ''A-B/S'' (consecutive S-hour windows from A to B) items: ''0-120/24'' gives 0-24, 24-48, ..., 96-120.';
 
+-- grant: ingest
 -- Define (or redefine) a product; a redefinition drops what was built from the old definition.
 CREATE FUNCTION gik.define_product(
     name text, datasets text[], windows text DEFAULT '0-24', thresholds real[] DEFAULT '{}',
@@ -140,6 +142,7 @@ END $$;
 COMMENT ON FUNCTION gik.define_product(text, text[], text, real[], gik.bbox, text[], text, int, text, real[], bool, text) IS
 'Define a product: datasets (several form a grand ensemble on their common grid), windows (gik.product_windows syntax: ''0-120/24'' for day 1 to day 5, ''0-72'' for one window), thresholds in mm, region and longitude convention, statistics (exceedance, mean, min, max, p10, p50, p90), the fewest members a window is built from, the map palette and classes, and raster (publish gik_products.<name> when pg_gik_postgis is installed). Redefining a product drops its stored results. Returns the definition.';
 
+-- grant: reader
 CREATE FUNCTION gik.product_named(name text) RETURNS gik.product_def
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -154,6 +157,7 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION gik.product_named(text) IS 'The definition of a product; an error naming it when it does not exist.';
 
+-- grant: reader
 -- The current version of each of a product's runs at init_time (NULL for a dataset without that run).
 CREATE FUNCTION gik.product_runs(product_id int, init_time timestamptz,
                                  OUT versions int[], OUT runs_found int, OUT complete bool)
@@ -169,6 +173,7 @@ END;
 COMMENT ON FUNCTION gik.product_runs(int, timestamptz) IS
 'For a product and an init time: the current run version of each of its datasets (in its order; NULL where the run is not ingested), how many of the runs exist, and whether all are complete.';
 
+-- grant: ingest
 -- Build one product for one run: every window whose members meet min_members; logged, never raised.
 CREATE FUNCTION gik.build_product(name text, init_time timestamptz, force bool DEFAULT false)
 RETURNS gik.product_log
@@ -269,6 +274,7 @@ END $$;
 COMMENT ON FUNCTION gik.build_product(text, timestamptz, bool) IS
 'Build one product for the runs of its datasets at init_time, at their current versions: per window, the exceedance probabilities (gik.exceedance, with gik.min_members set to the product''s min_members) and the other statistics from the same members'' totals, stored in gik.product_result. A window with too few members waits; an error rolls back the whole attempt. Every attempt is logged in gik.product_log and returned; errors are not raised. force rebuilds results already stored for these versions.';
 
+-- grant: reader
 -- What gik.build_products would build: products of the given datasets whose runs changed since they were built.
 CREATE FUNCTION gik.products_due(datasets text[] DEFAULT NULL, since timestamptz DEFAULT NULL,
                                  until timestamptz DEFAULT NULL, max_attempts int DEFAULT 5,
@@ -301,6 +307,7 @@ END;
 COMMENT ON FUNCTION gik.products_due(text[], timestamptz, timestamptz, int, interval) IS
 'The (product, run) pairs to build: enabled products using one of datasets (all when NULL) and init times in [since, until] at which every dataset of the product has a run, not yet attempted at the runs'' current versions (a new run, a partial run that grew, a new version), or failed at them fewer than max_attempts times and not within retry_after (doubled after each failure).';
 
+-- grant: ingest
 -- Build the due products, one committed transaction each: called by gik.ingest_latest after its runs.
 CREATE PROCEDURE gik.build_products(
     product text DEFAULT NULL, init_time timestamptz DEFAULT NULL, datasets text[] DEFAULT NULL,
@@ -348,6 +355,7 @@ END $$;
 COMMENT ON PROCEDURE gik.build_products(text, timestamptz, text[], timestamptz, timestamptz, bool) IS
 'Build every due product (gik.products_due: new runs, grown partial runs, new versions, failures to retry), optionally only one product, one init time, the products of some datasets, or init times in [since, until]; each (product, run) is one committed gik.build_product attempt. force rebuilds every run in range. gik.ingest_latest calls it for its dataset after ingesting; CALL it to back-fill past runs. Must be CALLed outside an explicit transaction block.';
 
+-- grant: reader
 -- A stored product: the newest run by default, at its newest versions.
 CREATE FUNCTION gik.product(name text, run timestamptz DEFAULT NULL, window_start float8 DEFAULT NULL,
                             statistic text DEFAULT NULL, threshold real DEFAULT NULL)
