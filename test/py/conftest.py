@@ -46,6 +46,17 @@ def db(db_setup):
     conn.close()
 
 
+def with_postgis(conn):
+    """Install PostGIS, its rasters and pg_gik_postgis where missing; returns the connection."""
+    with conn.cursor() as cur:
+        cur.execute("SET client_min_messages = warning")
+        cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+        cur.execute("CREATE EXTENSION IF NOT EXISTS postgis_raster")
+        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_gik_postgis")
+        cur.execute("RESET client_min_messages")
+    return conn
+
+
 def query(conn, sql, params=None):
     """Run a query and return all rows."""
     with conn.cursor() as cur:

@@ -9,7 +9,7 @@ import numpy as np
 import psycopg2
 import pytest
 
-from conftest import connect
+from conftest import connect, with_postgis
 
 DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
 
@@ -63,9 +63,16 @@ def lon_diff(a, b):
 
 
 @pytest.fixture(scope="module")
-def conn():
+def conn(db_setup):
     c = connect()
-    c.autocommit = True
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def raster_conn(db_setup):
+    """A connection with pg_gik_postgis, for the raster tests."""
+    c = with_postgis(connect())
     yield c
     c.close()
 
@@ -116,11 +123,11 @@ def proj_params(s):
 
 
 @pytest.mark.parametrize("rel,k", list(PROJECTED), ids=[f"{r}#{k}" for r, k in PROJECTED])
-def test_projected_raster_matches_gdal(conn, rel, k, tmp_path):
+def test_projected_raster_matches_gdal(raster_conn, rel, k, tmp_path):
     path, off, length, h = message(rel, k)
     ec.codes_release(h)
     size, gt, gdal_proj = gdal_georef(path, off, length, tmp_path)
-    with conn.cursor() as cur:
+    with raster_conn.cursor() as cur:
         cur.execute("SELECT ST_Width(r), ST_Height(r), ST_UpperLeftX(r), ST_UpperLeftY(r), ST_ScaleX(r), ST_ScaleY(r), "
                     "ST_SRID(r) FROM gik.decode_raster(%s, %s, %s) r", (path, off, length))
         w, hgt, ulx, uly, sx, sy, srid = cur.fetchone()
@@ -139,7 +146,7 @@ def test_projected_raster_matches_gdal(conn, rel, k, tmp_path):
     assert sx == pytest.approx(gt[1], rel=1e-9) and sy == pytest.approx(gt[5], rel=1e-9)
     assert abs(ulx - gt[0]) < 1e-3 * abs(sx) and abs(uly - gt[3]) < 1e-3 * abs(sy)
     # the SRID rule is stable: the same projection gets the same SRID again
-    with conn.cursor() as cur:
+    with raster_conn.cursor() as cur:
         cur.execute("SELECT gik.proj_srid(%s)", (proj,))
         assert cur.fetchone()[0] == srid
 
@@ -220,10 +227,10 @@ def test_gaussian_values_and_coordinates_match_eccodes(conn, rel):
     ec.codes_release(h)
 
 
-def test_reduced_gaussian_raster_says_it_needs_regridding(conn):
+def test_reduced_gaussian_raster_says_it_needs_regridding(raster_conn):
     path, off, length, h = message("cfgrib/reduced_gg.grib")
     ec.codes_release(h)
-    with conn.cursor() as cur:
+    with raster_conn.cursor() as cur:
         with pytest.raises(psycopg2.Error) as e:
             cur.execute("SELECT gik.decode_raster(%s, %s, %s)", (path, off, length))
     assert e.value.pgcode == "0A000"
@@ -239,10 +246,10 @@ def test_bad_proj_text_is_rejected_with_its_text(conn):
     assert "+proj=lcc +lat_1=abc" in e.value.diag.message_detail
 
 
-def test_grid_raster_of_a_projected_grid_needs_its_srid(conn):
+def test_grid_raster_of_a_projected_grid_needs_its_srid(raster_conn):
     path, off, length, h = message("generated/hrrr_like_lambert.grib2")
     ec.codes_release(h)
-    with conn.cursor() as cur:
+    with raster_conn.cursor() as cur:
         cur.execute("SELECT ST_UpperLeftX(r), ST_UpperLeftY(r), ST_SRID(r) FROM gik.decode_raster(%s, %s, %s) r", (path, off, length))
         want = cur.fetchone()
         cur.execute("SELECT ST_UpperLeftX(r), ST_UpperLeftY(r), ST_SRID(r) FROM gik.grid(%s, %s, %s) g, "

@@ -27,7 +27,7 @@ import numpy as np
 import psycopg2
 import pytest
 
-from conftest import HTTP, MIRROR, connect, mirror_path, query, scalar
+from conftest import HTTP, MIRROR, connect, mirror_path, query, scalar, with_postgis
 from test_decode import make_message, messages
 
 GDAL_CONFIG = ["--config", "GRIB_NORMALIZE_UNITS", "NO"]  # GDAL would turn kelvin into degrees Celsius
@@ -37,12 +37,8 @@ GEFS = "s3://noaa-gefs-pds/gefs.20251001/00/atmos/pgrb2sp25/gep01.t00z.pgrb2s.0p
 
 @pytest.fixture(scope="module")
 def conn(db_setup):
-    c = connect()
+    c = with_postgis(connect())
     with c.cursor() as cur:
-        cur.execute("SET client_min_messages = warning")
-        cur.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-        cur.execute("CREATE EXTENSION IF NOT EXISTS postgis_raster")
-        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_gik_postgis")
         cur.execute("SET postgis.gdal_enabled_drivers = 'PNG'")
     yield c
     c.close()
