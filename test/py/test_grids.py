@@ -1,7 +1,6 @@
 """Projected and Gaussian grids: values north-up, every cell's coordinates against ecCodes' own
 latitudes and longitudes, rasters against GDAL's georeferencing of the same message, and boxes."""
 import json
-import pathlib
 import subprocess
 
 import eccodes as ec
@@ -9,9 +8,8 @@ import numpy as np
 import psycopg2
 import pytest
 
-from conftest import connect, with_postgis
+from conftest import DATA, connect, with_postgis
 
-DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
 
 # (file under test/data, message number): what it is
 PROJECTED = {

@@ -1,16 +1,14 @@
 """Regridding (gik.regrid and gik.exceedance's target =>) against independent numpy computations on the
 same fields: bilinear by np.interp along each axis (periodic in longitude, pyproj for a projected source),
 conservative from numpy's own overlap areas on the sphere; conservative keeps totals."""
-import pathlib
 
 import eccodes as ec
 import numpy as np
 import pyproj
 import pytest
 
-from conftest import HTTP, connect, query
+from conftest import DATA, HTTP, connect, query
 
-DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
 GDAS = (f"{HTTP}/fixtures/grib-rs/gdas.t12z.pgrb2.0p25.f000.12", 0, 305744)       # 0.25 global, 1440 x 721
 EC04 = (f"{HTTP}/fixtures/grib-rs/20240101000000-0h-oper-fc.grib2.0-10", 0, 205483)  # 0.4 global, 900 x 451
 
