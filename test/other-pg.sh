@@ -53,5 +53,5 @@ trap '"$SRC/test/private-pg.sh" stop "$data"' EXIT
 echo "== server $(psql -XAtc 'SHOW server_version')"
 # the PostGIS parts (pg_gik_postgis, the products' rasters) need PostGIS for this version
 export REGRESS_SKIP=postgis SRC=$work/build GIK_PY=$py \
-  GIK_PYTEST_ARGS="--ignore=test/py/test_postgis.py --ignore=test/py/test_products.py --ignore=test/py/test_product_maps.py --deselect=test/py/test_grids.py::test_projected_raster_matches_gdal --deselect=test/py/test_grids.py::test_reduced_gaussian_raster_says_it_needs_regridding --deselect=test/py/test_grids.py::test_grid_raster_of_a_projected_grid_needs_its_srid"
+  GIK_PYTEST_ARGS="--ignore=test/py/test_postgis.py --ignore=test/py/test_products.py --ignore=test/py/test_product_maps.py --deselect=test/py/test_grids.py::test_projected_raster_matches_gdal --deselect=test/py/test_grids.py::test_reduced_gaussian_raster_says_it_needs_regridding --deselect=test/py/test_grids.py::test_grid_raster_of_a_projected_grid_needs_its_srid --deselect=test/py/test_grids.py::test_scanning_mode_0_follows_wmo_with_pyproj --deselect=test/py/test_regrid.py::test_bilinear_from_a_projected_grid_matches_pyproj --deselect=test/py/test_regrid.py::test_conservative_from_a_projected_grid_matches_sampling"
 bash "$work/build/test/cluster-suites.sh" "${@:-all}"

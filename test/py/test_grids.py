@@ -149,7 +149,7 @@ def test_projected_raster_matches_gdal(raster_conn, rel, k, tmp_path):
         assert cur.fetchone()[0] == srid
 
 
-def test_scanning_mode_0_follows_wmo_with_pyproj(conn):
+def test_scanning_mode_0_follows_wmo_with_pyproj(raster_conn):
     """Rows north to south from the first point, as WMO's scanning mode 0 says. ecCodes 2.28 and GDAL 3.6
     both lay projected grids stored north to south out northwards from the first point (and disagree with
     each other on Mercator), so PROJ itself (pyproj) on the message's own parameters is the oracle here."""
@@ -167,7 +167,7 @@ def test_scanning_mode_0_follows_wmo_with_pyproj(conn):
     want_lons, want_lats = tr.transform(xs, ys, direction="INVERSE")
     values = ec.codes_get_values(h).reshape(nj, ni)
     ec.codes_release(h)
-    with conn.cursor() as cur:
+    with raster_conn.cursor() as cur:
         cur.execute("SELECT gik.decode(%s, %s, %s), gik.grid_lats(g), gik.grid_lons(g), ST_UpperLeftX(r), ST_UpperLeftY(r) "
                     "FROM gik.grid(%s, %s, %s) g, gik.decode_raster(%s, %s, %s) r", (path, off, length) * 3)
         vals, lats, lons, ulx, uly = cur.fetchone()

@@ -7,7 +7,7 @@ import numpy as np
 import pyproj
 import pytest
 
-from conftest import DATA, HTTP, connect, query
+from conftest import DATA, HTTP, connect, query, with_postgis
 
 GDAS = (f"{HTTP}/fixtures/grib-rs/gdas.t12z.pgrb2.0p25.f000.12", 0, 305744)       # 0.25 global, 1440 x 721
 EC04 = (f"{HTTP}/fixtures/grib-rs/20240101000000-0h-oper-fc.grib2.0-10", 0, 205483)  # 0.4 global, 900 x 451
@@ -21,8 +21,16 @@ def ll(ni, nj, lat_first, lon_first, d):
 
 
 @pytest.fixture(scope="module")
-def conn():
+def conn(db_setup):
     c = connect()
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="module")
+def raster_conn(db_setup):
+    """A connection with pg_gik_postgis, for the tests that compare with a raster's georeferencing."""
+    c = with_postgis(connect())
     yield c
     c.close()
 
@@ -102,16 +110,16 @@ def test_conservative_matches_numpy_and_keeps_totals(conn, src, target):
     assert mass_dst == pytest.approx(mass_src, rel=1e-6)
 
 
-def test_bilinear_from_a_projected_grid_matches_pyproj(conn):
+def test_bilinear_from_a_projected_grid_matches_pyproj(raster_conn):
     """HRRR's Lambert projection (values = index in scanning order, so bilinear in index space is exact)."""
     path = str(DATA / "generated/hrrr_like_lambert.grib2")
     n = (DATA / "generated/hrrr_like_lambert.grib2").stat().st_size
-    vals, g, proj, x0, y0, d = query(conn, "SELECT gik.decode(%s, 0, %s), g::text, (g).proj, ST_UpperLeftX(r), ST_UpperLeftY(r), (g).di "
+    vals, g, proj, x0, y0, d = query(raster_conn, "SELECT gik.decode(%s, 0, %s), g::text, (g).proj, ST_UpperLeftX(r), ST_UpperLeftY(r), (g).di "
                                            "FROM gik.grid(%s, 0, %s) g, gik.decode_raster(%s, 0, %s) r",
                                      (path, n, path, n, path, n))[0]
     vals = np.array(vals, dtype=np.float64)
     sql, t_lats, t_lons, _ = ll(50, 25, 38.1, -107.0, 0.04)
-    got = regrid(conn, "gik.decode(%s, 0, %s), %s::gik.grid_desc", sql, "bilinear", (path, n, g))
+    got = regrid(raster_conn, "gik.decode(%s, 0, %s), %s::gik.grid_desc", sql, "bilinear", (path, n, g))
     crs = pyproj.CRS.from_proj4(proj)
     tr = pyproj.Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
     lon2, lat2 = np.meshgrid(t_lons, t_lats)
@@ -126,17 +134,17 @@ def test_bilinear_from_a_projected_grid_matches_pyproj(conn):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.nanmax(want))
 
 
-def test_conservative_from_a_projected_grid_matches_sampling(conn):
+def test_conservative_from_a_projected_grid_matches_sampling(raster_conn):
     """HRRR's projection to 0.1 degrees: against numpy averaging 24 x 24 samples per source cell, each
     weighted by its area on the sphere (pyproj's areal scale factor), into the target cell it falls in."""
     path = str(DATA / "generated/hrrr_like_lambert.grib2")
     n = (DATA / "generated/hrrr_like_lambert.grib2").stat().st_size
-    vals, g, proj, x0, y0, d = query(conn, "SELECT gik.decode(%s, 0, %s), g::text, (g).proj, ST_UpperLeftX(r), ST_UpperLeftY(r), (g).di "
+    vals, g, proj, x0, y0, d = query(raster_conn, "SELECT gik.decode(%s, 0, %s), g::text, (g).proj, ST_UpperLeftX(r), ST_UpperLeftY(r), (g).di "
                                            "FROM gik.grid(%s, 0, %s) g, gik.decode_raster(%s, 0, %s) r",
                                      (path, n, path, n, path, n))[0]
     vals = np.array(vals, dtype=np.float64) ** 1.5 / 100      # not linear: averaging must weigh right
     sql, t_lats, t_lons, t_d = ll(22, 12, 38.15, -107.1, 0.1)
-    got = np.array(query(conn, f"SELECT gik.regrid(%s::real[], %s::gik.grid_desc, {sql}, 'conservative')",
+    got = np.array(query(raster_conn, f"SELECT gik.regrid(%s::real[], %s::gik.grid_desc, {sql}, 'conservative')",
                          (vals.astype(np.float32).tolist(), g))[0][0], dtype=np.float64)
     k = 24
     nj, ni = vals.shape
