@@ -258,7 +258,7 @@ def main():
     print("GRIB bytes in the run: " + ", ".join(f"{k} {v / 1e9:.2f} GB" for k, v in grib.items()))
     best = {}
     for run, peer_name, seconds, refs, reqs, nbytes, note in table.rows:
-        if peer_name.startswith("gik.ingest_run, templates"):
+        if peer_name.startswith("gik.ingest_run, again"):
             best.setdefault(run, {})["gik"] = (seconds, nbytes)
         elif peer_name.startswith("gribberish parser"):
             cur = best.setdefault(run, {}).get("gribberish")
